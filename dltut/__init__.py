@@ -1,0 +1,55 @@
+"""dltut: the classic Theano deep learning tutorials as a tested package.
+
+Importing ``dltut`` prepares Theano's configuration (a working ``blas.ldflags``, BLAS
+environment variables) *without* importing Theano yet, so that a script can still choose
+the device first (see :mod:`dltut.device`).  The public names below are imported on first
+use; ``from dltut import MLP`` works as usual.
+"""
+import importlib
+
+from . import _setup
+
+_setup.configure()
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (explicit re-exports, resolved lazily)
+_EXPORTS = {
+    # layers and models
+    "LogisticRegression": "layers",
+    "HiddenLayer": "layers",
+    "LeNetConvPoolLayer": "layers",
+    "MLP": "models",
+    "LeNet5": "models",
+    # helpers
+    "floatX": "init",
+    # data
+    "load_mnist": "data",
+    "fetch_mnist": "data",
+    "load_dataset": "data",
+    "shared_dataset": "data",
+    # training
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "Patience": "train",
+    "train_model": "train",
+    "compile_functions": "train",
+    # checkpoints
+    "save_params": "checkpoint",
+    "load_params": "checkpoint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError("module 'dltut' has no attribute %r" % name)
+    value = getattr(importlib.import_module("." + module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
