@@ -1,0 +1,434 @@
+"""Figures: tiled filter images, learning curves, the convolution demo.
+
+Nothing here imports matplotlib at module import.  Figures that are only saved are drawn on
+a bare :class:`matplotlib.figure.Figure` (no pyplot, no backend, no window), so saving a
+plot never changes the backend a notebook or an application has chosen.  Only
+:func:`pyplot`, used when the caller asks to *show* a figure, loads pyplot, and it picks
+the non-interactive Agg backend only when no backend has been chosen yet and there is no
+display to show on.
+"""
+import math
+import os
+import sys
+
+import numpy
+
+#: Learning-curve figure size in inches and its resolution: 800 x 600 pixels.
+CURVES_FIGSIZE = (8.0, 6.0)
+CURVES_DPI = 100
+
+#: Convolution-demo figure size in inches and its resolution: 1200 x 600 pixels.
+CONV_DEMO_FIGSIZE = (12.0, 6.0)
+CONV_DEMO_DPI = 100
+
+#: ``save_filters`` upscales each filter until its longer side is at least this many pixels.
+MIN_FILTER_PIXELS = 40
+
+
+# ---------------------------------------------------------------------------------------
+# matplotlib access
+
+
+def has_display():
+    """True if an interactive window could be opened (an X11/Wayland display, or not Unix)."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def pyplot():
+    """``matplotlib.pyplot``, choosing the Agg backend only if nothing has chosen one.
+
+    If pyplot is already imported (a notebook, an application) or ``MPLBACKEND`` is set,
+    the backend is left exactly as it is.
+    """
+    import matplotlib
+
+    if ("matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND")
+            and not has_display()):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _new_figure(figsize, dpi):
+    """A bare Figure with its own Agg canvas: drawing and saving it touches no global state."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _prepare_path(path):
+    """``path`` as a string, with its parent folder created."""
+    path = os.fspath(path)
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# tiling
+
+
+def scale_to_unit_interval(x, eps=1e-8):
+    """``(x - min) / (max - min + eps)``: ``x`` mapped into [0, 1] (a new array)."""
+    x = numpy.asarray(x)
+    x_min = x.min()
+    return (x - x_min) / (x.max() - x_min + eps)
+
+
+def _check_pair(name, value, minimum):
+    """``value`` as a tuple of two ints >= ``minimum``, or a ValueError naming it."""
+    try:
+        pair = tuple(int(v) for v in value)
+    except TypeError:
+        raise ValueError("%s must be a pair of integers, got %r" % (name, value)) from None
+    if len(pair) != 2 or min(pair) < minimum:
+        raise ValueError("%s must be two integers >= %d, got %r" % (name, minimum, value))
+    return pair
+
+
+def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
+                       scale_rows_to_unit_interval=True, output_pixel_vals=True):
+    """Lay out the rows of ``X`` as images on a grid, for viewing filters or examples.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_images, h * w), or a 4-tuple of such arrays (or None)
+        Each row is one image of shape ``img_shape`` flattened in C order.  A 4-tuple gives
+        the red, green, blue and alpha channels; a channel that is None is filled with 0
+        (alpha with 255, or 1.0 when ``output_pixel_vals`` is False, i.e. opaque).
+    img_shape : (h, w)
+    tile_shape : (rows, cols)
+        The grid.  Images are placed row-major: image ``i`` goes to grid cell
+        ``(i // cols, i % cols)``.  Cells beyond ``n_images`` stay 0; images beyond
+        ``rows * cols`` are not shown.
+    tile_spacing : (sh, sw)
+        Blank pixels (value 0) between neighbouring tiles; none around the border.
+    scale_rows_to_unit_interval : bool
+        Scale each image independently to [0, 1] with :func:`scale_to_unit_interval`
+        before placing it (each channel separately in the 4-tuple form).
+    output_pixel_vals : bool
+        Return uint8 pixel values: the [0, 1] value times 255, rounded to the nearest
+        integer and clipped to [0, 255].  Otherwise the values are placed unchanged and the
+        result has ``X``'s dtype.
+
+    Returns
+    -------
+    ndarray, shape (rows * (h + sh) - sh, cols * (w + sw) - sw)
+        with a trailing axis of 4 (RGBA) in the 4-tuple form.
+
+    Notes
+    -----
+    The tutorials' version converted to uint8 by truncation, which turns the brightest
+    pixel of a scaled float64 image (255 * (1 - 1e-8)) into 254; rounding gives 255
+    whatever the float type.
+    """
+    img_shape = _check_pair("img_shape", img_shape, 1)
+    tile_shape = _check_pair("tile_shape", tile_shape, 1)
+    tile_spacing = _check_pair("tile_spacing", tile_spacing, 0)
+    (h, w), (rows, cols), (sh, sw) = img_shape, tile_shape, tile_spacing
+    out_shape = (rows * (h + sh) - sh, cols * (w + sw) - sw)
+
+    if isinstance(X, (tuple, list)):
+        if len(X) != 4:
+            raise ValueError("the channel form of X must have 4 entries (R, G, B, A), got %d"
+                             % len(X))
+        channels = [None if c is None else numpy.asarray(c) for c in X]
+        present = [c for c in channels if c is not None]
+        if output_pixel_vals:
+            dtype = numpy.uint8
+        elif present:
+            dtype = present[0].dtype
+        else:
+            dtype = numpy.float64
+        out = numpy.zeros(out_shape + (4,), dtype=dtype)
+        for i, channel in enumerate(channels):
+            if channel is None:
+                # an absent colour channel is black; an absent alpha channel is opaque
+                if i == 3:
+                    out[:, :, i] = 255 if output_pixel_vals else 1
+            else:
+                out[:, :, i] = tile_raster_images(
+                    channel, img_shape, tile_shape, tile_spacing,
+                    scale_rows_to_unit_interval, output_pixel_vals)
+        return out
+
+    X = numpy.asarray(X)
+    if X.ndim != 2:
+        raise ValueError("X must be a matrix of shape (n_images, h*w), got shape %s"
+                         % (X.shape,))
+    if X.shape[1] != h * w:
+        raise ValueError("X has rows of length %d but img_shape %s needs h*w = %d"
+                         % (X.shape[1], img_shape, h * w))
+
+    out = numpy.zeros(out_shape, dtype=numpy.uint8 if output_pixel_vals else X.dtype)
+    n_shown = min(X.shape[0], rows * cols)
+    for i in range(n_shown):
+        image = X[i].reshape(h, w)
+        if scale_rows_to_unit_interval:
+            image = scale_to_unit_interval(image)
+        if output_pixel_vals:
+            image = numpy.clip(numpy.rint(numpy.asarray(image, dtype=numpy.float64) * 255),
+                               0, 255)
+        top = (i // cols) * (h + sh)
+        left = (i % cols) * (w + sw)
+        out[top:top + h, left:left + w] = image
+    return out
+
+
+def grid_shape(n):
+    """A near-square (rows, cols) grid holding ``n`` tiles: cols = ceil(sqrt(n))."""
+    if n < 1:
+        raise ValueError("need at least one tile, got %d" % n)
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    return rows, cols
+
+
+# ---------------------------------------------------------------------------------------
+# filters
+
+
+def filter_rows(W, image_shape=None, channel=None):
+    """First-layer filters of ``W`` as rows of a matrix, and their image shape.
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_in, n_units) or (n_filters, channels, fh, fw)
+        A dense layer's weight matrix (``n_in = h * w``; column ``j`` is unit ``j``'s
+        filter), or a convolution layer's filter bank.
+    image_shape : (h, w), optional
+        For a dense W; by default the square root of ``n_in`` (784 -> 28 x 28).
+        For a conv W it must equal (fh, fw) if given.
+    channel : int, optional
+        For a conv W, the input channel to show; by default the mean over channels
+        (which is channel 0 itself for single-channel input such as MNIST).
+
+    Returns
+    -------
+    rows : ndarray, shape (n_filters, h * w)
+    image_shape : (h, w)
+    """
+    W = numpy.asarray(W)
+    if W.ndim == 2:
+        n_in, _ = W.shape
+        if image_shape is None:
+            side = int(round(math.sqrt(n_in)))
+            if side * side != n_in:
+                raise ValueError("cannot guess the image shape of %d inputs (not a square); "
+                                 "pass image_shape" % n_in)
+            image_shape = (side, side)
+        image_shape = _check_pair("image_shape", image_shape, 1)
+        if image_shape[0] * image_shape[1] != n_in:
+            raise ValueError("W has %d inputs but image_shape %s has %d pixels"
+                             % (n_in, image_shape, image_shape[0] * image_shape[1]))
+        return W.T, image_shape
+    if W.ndim == 4:
+        n_filters, n_channels, fh, fw = W.shape
+        if image_shape is not None and tuple(image_shape) != (fh, fw):
+            raise ValueError("conv filters are %dx%d but image_shape is %s"
+                             % (fh, fw, tuple(image_shape)))
+        if channel is None:
+            maps = W.mean(axis=1)
+        else:
+            if not 0 <= channel < n_channels:
+                raise ValueError("channel %d out of range for %d input channels"
+                                 % (channel, n_channels))
+            maps = W[:, channel]
+        return maps.reshape(n_filters, fh * fw), (fh, fw)
+    raise ValueError("W must be (n_in, n_units) or (n_filters, channels, fh, fw), got shape %s"
+                     % (W.shape,))
+
+
+def save_filters(W, path, image_shape=None, tile_shape=None, channel=None, scale=None,
+                 spacing=1):
+    """Save first-layer filters as one tiled greyscale PNG; return ``path``.
+
+    Each filter is scaled to [0, 1] on its own (see :func:`tile_raster_images`), so the
+    picture shows each filter's pattern, not how large its weights are.
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_in, n_units) or (n_filters, channels, fh, fw)
+        See :func:`filter_rows`.  For a logistic regression's W (784, 10) each column is a
+        class template.
+    path : str or path-like
+        Where to write the PNG (its folder is created).
+    image_shape : (h, w), optional
+        See :func:`filter_rows`.
+    tile_shape : (rows, cols), optional
+        Default: :func:`grid_shape` of the number of filters.
+    channel : int, optional
+        See :func:`filter_rows`.
+    scale : int, optional
+        Integer upscaling factor (nearest neighbour).  Default: the smallest that makes a
+        filter's longer side at least :data:`MIN_FILTER_PIXELS` pixels.
+    spacing : int
+        Blank pixels between filters, before upscaling.
+
+    The PNG is ``scale * (rows * (h + spacing) - spacing)`` pixels high and
+    ``scale * (cols * (w + spacing) - spacing)`` wide.
+    """
+    from PIL import Image
+
+    rows, (h, w) = filter_rows(W, image_shape, channel)
+    if tile_shape is None:
+        tile_shape = grid_shape(rows.shape[0])
+    if scale is None:
+        scale = max(1, int(math.ceil(MIN_FILTER_PIXELS / max(h, w))))
+    scale = int(scale)
+    if scale < 1:
+        raise ValueError("scale must be a positive integer, got %r" % scale)
+    tiled = tile_raster_images(rows, (h, w), tile_shape, (spacing, spacing))
+    image = Image.fromarray(tiled, mode="L")
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    path = _prepare_path(path)
+    image.save(path, format="PNG")
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# learning curves
+
+
+def _percent(value):
+    return None if value is None else 100.0 * float(value)
+
+
+def save_learning_curves(history, path, title=None):
+    """Plot validation/test error and training cost from a training history; return ``path``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One record per validation with keys ``iteration``, ``epoch``, ``learning_rate``,
+        ``train_cost`` (may be None), ``validation_error`` (a fraction, 0.0278 = 2.78 %)
+        and ``test_error`` (a fraction, or None: it is only measured at a new best).
+    path : str or path-like
+        Where to write the PNG (800 x 600 pixels; its folder is created).
+    title : str, optional
+
+    The upper panel shows validation error (%) as a line and test error (%) as points, the
+    best validation marked; the lower panel shows the training cost.  The x axis is the
+    epoch, or the iteration when there is more than one validation per epoch.
+    """
+    records = list(history)
+    if not records:
+        raise ValueError("history is empty: nothing to plot")
+    for i, record in enumerate(records):
+        missing = [k for k in ("iteration", "epoch", "validation_error") if k not in record]
+        if missing:
+            raise ValueError("history record %d lacks %s" % (i, ", ".join(missing)))
+
+    epochs = [r["epoch"] for r in records]
+    if all(a < b for a, b in zip(epochs, epochs[1:])):
+        x_key, x_label = "epoch", "epoch"
+    else:
+        x_key, x_label = "iteration", "iteration (minibatches)"
+    x = [r[x_key] for r in records]
+    valid = [_percent(r["validation_error"]) for r in records]
+    tests = [(r[x_key], _percent(r.get("test_error"))) for r in records
+             if r.get("test_error") is not None]
+    costs = [(r[x_key], float(r["train_cost"])) for r in records
+             if r.get("train_cost") is not None]
+
+    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    ax_err, ax_cost = fig.subplots(2, 1, sharex=True)
+
+    ax_err.plot(x, valid, "-", color="tab:blue", label="validation error")
+    if tests:
+        ax_err.plot([t[0] for t in tests], [t[1] for t in tests], "o", color="tab:red",
+                    markersize=4, label="test error (at new bests)")
+    best = min(range(len(records)), key=lambda i: valid[i])
+    note = "best validation %.2f%% at %s %s" % (valid[best], x_key, x[best])
+    if records[best].get("test_error") is not None:
+        note += ", test %.2f%%" % _percent(records[best]["test_error"])
+    ax_err.plot([x[best]], [valid[best]], "*", color="black", markersize=10, label=note)
+    ax_err.set_ylabel("error (%)")
+    ax_err.grid(True, alpha=0.3)
+    ax_err.legend(loc="upper right", fontsize="small")
+
+    if costs:
+        ax_cost.plot([c[0] for c in costs], [c[1] for c in costs], "-", color="tab:green")
+    else:
+        ax_cost.text(0.5, 0.5, "no training cost recorded", ha="center", va="center",
+                     transform=ax_cost.transAxes)
+    ax_cost.set_ylabel("training cost")
+    ax_cost.set_xlabel(x_label)
+    ax_cost.grid(True, alpha=0.3)
+
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = _prepare_path(path)
+    fig.savefig(path, format="png", dpi=CURVES_DPI)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# convolution demo
+
+
+def _feature_maps(maps, name):
+    """(1, k, h, w) or (k, h, w) -> (k, h, w)."""
+    maps = numpy.asarray(maps)
+    if maps.ndim == 4:
+        if maps.shape[0] != 1:
+            raise ValueError("%s holds a batch of %d images; expected 1" % (name, maps.shape[0]))
+        maps = maps[0]
+    if maps.ndim != 3 or maps.shape[0] < 2:
+        raise ValueError("%s must be (1, k, h, w) or (k, h, w) with k >= 2, got shape %s"
+                         % (name, maps.shape))
+    return maps
+
+
+def draw_conv_demo(fig, img, filtered, pooled):
+    """Draw the tutorial's 2x3 convolution demo onto matplotlib figure ``fig``.
+
+    Row 1: the input image, feature maps 0 and 1 after convolution (+ bias, sigmoid).
+    Row 2: the input image, feature maps 0 and 1 after 2x2 max pooling (+ bias, sigmoid).
+
+    Parameters
+    ----------
+    img : ndarray, shape (h, w, 3), values in [0, 1]
+    filtered : ndarray, shape (1, 2, h', w') or (2, h', w')
+    pooled : ndarray, shape (1, 2, h'', w'') or (2, h'', w'')
+    """
+    img = numpy.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError("img must be (h, w, 3), got shape %s" % (img.shape,))
+    filtered = _feature_maps(filtered, "filtered")
+    pooled = _feature_maps(pooled, "pooled")
+    img = numpy.clip(img.astype(numpy.float64), 0.0, 1.0)
+
+    axes = fig.subplots(2, 3)
+    for row, (maps, stage) in enumerate([(filtered, "convolution"), (pooled, "2x2 max pool")]):
+        axes[row, 0].imshow(img)
+        axes[row, 0].set_title("input %dx%d" % img.shape[:2], fontsize="small")
+        for k in range(2):
+            axes[row, k + 1].imshow(maps[k], cmap="gray")
+            axes[row, k + 1].set_title("%s, map %d, %dx%d" % ((stage, k) + maps[k].shape),
+                                       fontsize="small")
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig
+
+
+def save_conv_demo_figure(img, filtered, pooled, path):
+    """Save the 2x3 convolution demo figure (see :func:`draw_conv_demo`); return ``path``.
+
+    The PNG is 1200 x 600 pixels; its folder is created.
+    """
+    fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
+    draw_conv_demo(fig, img, filtered, pooled)
+    fig.tight_layout()
+    path = _prepare_path(path)
+    fig.savefig(path, format="png", dpi=CONV_DEMO_DPI)
+    return path
