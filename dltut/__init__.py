@@ -32,11 +32,13 @@ _EXPORTS = {
     "TrainConfig": "train",
     "TrainResult": "train",
     "Patience": "train",
-    "train_model": "train",
+    "train": "train",
+    "Trainer": "train",
     "compile_functions": "train",
     # checkpoints
     "save_params": "checkpoint",
     "load_params": "checkpoint",
+    "build_model": "models",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,191 @@
+"""Models composed from the tutorial's layers: ``MLP`` and ``LeNet5``.
+
+Both expose the tutorial's interface: ``input``, ``p_y_given_x``, ``y_pred``,
+``negative_log_likelihood(y)``, ``errors(y)``, ``params``, and the regularisers ``L1``
+(sum of absolute weights) and ``L2_sqr`` (sum of squared weights), taken over the weight
+matrices/filters only, never the biases.  ``spec()`` describes a model in plain JSON-able
+values and :func:`build_model` builds it again (for saved models and prediction).
+"""
+import numpy
+import theano.tensor as T
+
+from .layers import HiddenLayer, LeNetConvPoolLayer, LogisticRegression, ParamsMixin
+
+MNIST_IMAGE_SHAPE = (28, 28)
+MNIST_N_IN = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
+MNIST_N_CLASSES = 10
+
+
+class Classifier(ParamsMixin):
+    """What MLP and LeNet5 share: a top logistic regression layer and weight regularisers."""
+
+    def _finish(self, log_regression_layer, weights):
+        self.log_regression_layer = log_regression_layer
+        self.p_y_given_x = log_regression_layer.p_y_given_x
+        self.y_pred = log_regression_layer.y_pred
+        self.output = self.p_y_given_x
+        self.L1 = sum(abs(W).sum() for W in weights)
+        self.L2_sqr = sum((W ** 2).sum() for W in weights)
+
+    def negative_log_likelihood(self, y):
+        """Mean negative log-likelihood of ``y`` (T.ivector) under the model."""
+        return self.log_regression_layer.negative_log_likelihood(y)
+
+    def errors(self, y):
+        """Zero-one loss: the fraction of the minibatch that is misclassified."""
+        return self.log_regression_layer.errors(y)
+
+
+class MLP(Classifier):
+    """A multi-layer perceptron: hidden layer(s) then logistic regression.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+        The hidden layers draw their weights from it in order (the output layer starts at 0).
+    input : T.matrix, shape (n_examples, n_in)
+    n_in : int
+    n_hidden : int or sequence of ints
+        Units of the hidden layer, or of each hidden layer in order.
+    n_out : int
+    activation : callable or str
+        The hidden layers' non-linearity (tanh by default, as in the tutorial).
+    init : str, optional
+        Weight initialisation of the hidden layers (see :class:`HiddenLayer`).
+
+    Attributes
+    ----------
+    hidden_layers : list of HiddenLayer (``hidden_layer`` is the first)
+    log_regression_layer : LogisticRegression
+    p_y_given_x : T.matrix, shape (n_examples, n_out)
+    params : list
+        Hidden layers' ``[W, b]`` in order, then the output layer's.
+    """
+
+    def __init__(self, rng, input, n_in, n_hidden, n_out, activation=T.tanh, init=None):
+        sizes = [int(n_hidden)] if numpy.isscalar(n_hidden) else [int(n) for n in n_hidden]
+        if not sizes or min(sizes) < 1:
+            raise ValueError("n_hidden must be a positive int or a non-empty sequence of them, "
+                             "got %r" % (n_hidden,))
+        self.input = input
+        self.n_in, self.n_hidden, self.n_out = int(n_in), sizes, int(n_out)
+        self.hidden_layers = []
+        layer_input, layer_n_in = input, n_in
+        for size in sizes:
+            layer = HiddenLayer(rng, layer_input, layer_n_in, size, activation=activation, init=init)
+            self.hidden_layers.append(layer)
+            layer_input, layer_n_in = layer.output, size
+        self.hidden_layer = self.hidden_layers[0]
+        self.activation_name = self.hidden_layer.activation_name
+        self.init = self.hidden_layer.init
+        output_layer = LogisticRegression(layer_input, layer_n_in, n_out)
+        self.params = [p for layer in self.hidden_layers for p in layer.params] + output_layer.params
+        self._finish(output_layer, [layer.W for layer in self.hidden_layers] + [output_layer.W])
+
+    def spec(self):
+        return {"name": "MLP", "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
+                "activation": self.activation_name, "init": self.init}
+
+    def __repr__(self):
+        sizes = "-".join(str(n) for n in [self.n_in] + self.n_hidden + [self.n_out])
+        return "MLP(%s, activation=%s)" % (sizes, self.activation_name)
+
+
+class LeNet5(Classifier):
+    """The tutorial's LeNet: two conv/pool layers, a tanh hidden layer, logistic regression.
+
+    ``(batch, n_in) -> reshape (batch, channels, h, w) -> conv 5x5, pool 2x2 -> conv 5x5,
+    pool 2x2 -> flatten -> HiddenLayer(n_hidden, tanh) -> LogisticRegression(n_out)``.
+    Layers are created, and their weights drawn from ``rng``, in that order.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    input : T.matrix, shape (batch, channels * h * w)
+        Flattened images, one per row (as stored in the shared datasets).
+    batch_size : int or None
+        The minibatch size, when fixed (the tutorial fixes it); None lets the same compiled
+        graph take batches of any size (used to score a partial last batch).
+    nkerns : pair of ints
+        Filters in the first and second convolutional layers.
+    n_hidden : int
+    image_shape : pair of ints
+        (h, w) of the input images; (28, 28) for MNIST.
+    n_channels, n_out, filter_size, poolsize :
+        Input channels (1 for MNIST), classes, square filter size, pooling window.
+
+    Attributes
+    ----------
+    layer0, layer1 : LeNetConvPoolLayer; layer2 : HiddenLayer; layer3 : LogisticRegression
+    params : list
+        ``[W0, b0, W1, b1, W2, b2, W3, b3]`` (input side first).
+    """
+
+    def __init__(self, rng, input, batch_size=None, nkerns=(20, 50), n_hidden=500,
+                 image_shape=MNIST_IMAGE_SHAPE, n_channels=1, n_out=MNIST_N_CLASSES,
+                 filter_size=5, poolsize=(2, 2)):
+        nkerns = tuple(int(k) for k in nkerns)
+        if len(nkerns) != 2 or min(nkerns) < 1:
+            raise ValueError("nkerns must be two positive ints (filters of the two conv layers), "
+                             "got %r" % (nkerns,))
+        height, width = (int(s) for s in image_shape)
+        self.input = input
+        self.batch_size = batch_size
+        self.nkerns, self.n_hidden, self.n_out = nkerns, int(n_hidden), int(n_out)
+        self.image_shape, self.n_channels = (height, width), int(n_channels)
+        self.filter_size, self.poolsize = int(filter_size), tuple(poolsize)
+
+        rows = input.shape[0] if batch_size is None else batch_size
+        # (batch, c*h*w) -> (batch, c, h, w)
+        layer0_input = input.reshape((rows, n_channels, height, width))
+        self.layer0 = LeNetConvPoolLayer(
+            rng, layer0_input, image_shape=(batch_size, n_channels, height, width),
+            filter_shape=(nkerns[0], n_channels, filter_size, filter_size), poolsize=poolsize)
+        # e.g. (batch, 1, 28, 28) -> (batch, 20, 12, 12)
+        self.layer1 = LeNetConvPoolLayer(
+            rng, self.layer0.output, image_shape=self.layer0.output_shape,
+            filter_shape=(nkerns[1], nkerns[0], filter_size, filter_size), poolsize=poolsize)
+        # e.g. (batch, 20, 12, 12) -> (batch, 50, 4, 4) -> flatten -> (batch, 800)
+        _, k, h1, w1 = self.layer1.output_shape
+        self.layer2 = HiddenLayer(rng, self.layer1.output.flatten(2), n_in=k * h1 * w1,
+                                  n_out=n_hidden, activation=T.tanh)
+        # (batch, 500) -> (batch, 10)
+        self.layer3 = LogisticRegression(self.layer2.output, n_in=n_hidden, n_out=n_out)
+        self.layers = [self.layer0, self.layer1, self.layer2, self.layer3]
+        self.params = [p for layer in self.layers for p in layer.params]
+        self._finish(self.layer3, [layer.W for layer in self.layers])
+
+    def spec(self):
+        return {"name": "LeNet5", "nkerns": list(self.nkerns), "n_hidden": self.n_hidden,
+                "image_shape": list(self.image_shape), "n_channels": self.n_channels,
+                "n_out": self.n_out, "filter_size": self.filter_size,
+                "poolsize": list(self.poolsize)}
+
+    def __repr__(self):
+        return "LeNet5(image=%dx%dx%d, nkerns=%s, n_hidden=%d, n_out=%d)" % (
+            self.n_channels, self.image_shape[0], self.image_shape[1], self.nkerns,
+            self.n_hidden, self.n_out)
+
+
+def build_model(spec, rng, input, batch_size=None):
+    """Build the model a :meth:`spec` dict describes, on the symbolic ``input`` matrix."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name == "LogisticRegression":
+        return LogisticRegression(input, spec["n_in"], spec["n_out"])
+    if name == "MLP":
+        return MLP(rng, input, spec["n_in"], spec["n_hidden"], spec["n_out"],
+                   activation=spec.get("activation", "tanh"), init=spec.get("init"))
+    if name == "LeNet5":
+        return LeNet5(rng, input, batch_size=batch_size, **spec)
+    raise ValueError("unknown model %r in spec; expected LogisticRegression, MLP or LeNet5" % name)
+
+
+def image_shape_of(spec):
+    """(channels, h, w) of the images a model spec expects (MNIST's for dense models)."""
+    if spec.get("name") == "LeNet5":
+        return (spec.get("n_channels", 1),) + tuple(spec.get("image_shape", MNIST_IMAGE_SHAPE))
+    side = int(round(numpy.sqrt(spec["n_in"])))
+    if side * side == spec["n_in"]:
+        return (1, side, side)
+    return None

@@ -1,0 +1,26 @@
+"""dltut: the classic Theano deep learning tutorials as an installable, tested package.
+
+Theano 1.0.5 is the last Theano release and needs numpy < 1.24 (numpy 1.24 removed the
+aliases it uses) and Python < 3.12 (3.12 removed modules it imports), hence the pins.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="dltut",
+    version="0.1.0",
+    description="The Theano deep learning tutorials (logistic regression, MLP, LeNet) as a tested package",
+    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["dltut", "dltut.*"]),
+    python_requires=">=3.8,<3.12",
+    install_requires=[
+        "Theano==1.0.5",
+        "numpy==1.23.5",   # numpy >= 1.24 breaks Theano 1.0.5
+        "scipy<1.16",      # Theano's sparse and linalg modules; the last scipy for numpy 1.23
+        "Pillow",
+        "matplotlib<3.11",
+    ],
+    extras_require={
+        "test": ["pytest"],
+    },
+)
