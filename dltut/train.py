@@ -363,15 +363,13 @@ class TrainResult:
         return self.stopped_by == "interrupted"
 
     def summary(self):
-        return ("best validation error %f %% (all %d examples: %f %%) at iteration %s, epoch %s; "
+        return ("best validation error %f %% (all examples: %f %%) at iteration %s, epoch %s; "
                 "test error %f %% (all examples: %f %%); %d epochs, %.3f s/epoch, compile %.1f s, "
                 "stopped by %s" % (
-                    self.best_validation_loss * 100, self._n_valid, self.best_validation_loss_all * 100,
+                    self.best_validation_loss * 100, self.best_validation_loss_all * 100,
                     self.best_iteration, self.best_epoch, self.test_score * 100,
                     self.test_score_all * 100, self.epochs, self.seconds_per_epoch,
                     self.compile_seconds, self.stopped_by))
-
-    _n_valid = 0
 
 
 class _InterruptFlag:
@@ -447,6 +445,11 @@ class Trainer:
         Show a progress bar on stderr (default: when stderr is a terminal).
     meta : dict, optional
         Extra JSON-able facts saved in the parameter files (dataset, command, ...).
+
+    Attributes
+    ----------
+    on_epoch_end : callable(epoch) or None
+        Called after each completed epoch (e.g. to save snapshots for later plots).
     """
 
     def __init__(self, compiled, config, model=None, run_dir=None, log=print, progress=None,
@@ -462,6 +465,7 @@ class Trainer:
         self.schedule = make_schedule(config)
         self.history = []
         self.best_params = None
+        self.on_epoch_end = None
         self.state = {
             "epoch": 0,               # the epoch in progress (1-based); 0 before the first
             "minibatch_index": 0,     # next minibatch of that epoch; 0 = the epoch is done
@@ -526,6 +530,8 @@ class Trainer:
                     if first == 0:
                         st["epoch_seconds"].append(time.perf_counter() - epoch_started)
                     st["elapsed"] = time.perf_counter() - started
+                    if self.on_epoch_end is not None:
+                        self.on_epoch_end(epoch)
                     if st["stopped_by"] is None:
                         self.save_checkpoint()
         st["elapsed"] = time.perf_counter() - started
@@ -590,7 +596,6 @@ class Trainer:
             compile_seconds=self.fns.compile_seconds,
             learning_rate=float(self.fns.learning_rate.get_value()),
             history=list(self.history))
-        result._n_valid = self.fns.n_examples["valid"]
         return result
 
     # ----------------------------------------------------------------- files

@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Train the tutorial's logistic regression (learning rate 0.13, batch 600) on MNIST.
+
+    python scripts/logistic_sgd.py                 # the tutorial's full run (early stopping, <= 1000 epochs)
+    python scripts/logistic_sgd.py --n-epochs 5    # a short run
+    python scripts/logistic_sgd.py --help          # every flag, with its default
+"""
+import sys
+
+import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+from dltut.experiment import main_for
+
+main = main_for("logistic_sgd")
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Train the tutorial's MLP (784-500-10, tanh, L2 1e-4, batch 20) on MNIST.
+
+    python scripts/mlp.py                 # the tutorial's full run (early stopping, <= 1000 epochs)
+    python scripts/mlp.py --n-epochs 5    # a short run
+    python scripts/mlp.py --help          # every flag, with its default
+"""
+import sys
+
+import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+from dltut.experiment import main_for
+
+main = main_for("mlp")
+
+if __name__ == "__main__":
+    sys.exit(main())
