@@ -28,6 +28,10 @@ _EXPORTS = {
     "fetch_mnist": "data",
     "load_dataset": "data",
     "shared_dataset": "data",
+    "shared_datasets": "data",
+    "synthetic_dataset": "data",
+    # figures
+    "tile_raster_images": "plot",
     # training
     "TrainConfig": "train",
     "TrainResult": "train",

@@ -88,5 +88,9 @@ def configure():
         ldflags = STATE["blas"].ldflags
         if user_setting("blas.ldflags") is None:
             add_theano_flag("blas.ldflags", ldflags)
+        # a device=cuda in the user's configuration is checked now, so that an unusable GPU
+        # means one warning line and the CPU rather than a failing `import theano`
+        from . import device
+        STATE["device"] = device.check_requested_device()
     STATE["configured"] = True
     return STATE
