@@ -567,8 +567,9 @@ class Trainer:
             self.log("     epoch %i, minibatch %i/%i, test error of best model %f %%"
                      % (st["epoch"], minibatch_index + 1, n_batches, test * 100.0))
             self.save_best_model()
+        previous_rate = self.schedule.rate
         rate, stop = self.schedule.after_validation(improved)
-        if rate != record["learning_rate"]:
+        if rate != previous_rate:
             fns.learning_rate.set_value(floatX(rate))
             self.log("     learning rate now %g" % rate)
         if stop:
