@@ -1,0 +1,59 @@
+"""Shared test set-up: Theano configured first, floatX-aware tolerances, numpy references."""
+import types
+
+import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
+import numpy
+import pytest
+import theano
+from scipy.signal import convolve2d
+
+
+@pytest.fixture(scope="session")
+def tol():
+    """``assert_allclose`` tolerances for results computed in the current floatX."""
+    if theano.config.floatX == "float32":
+        return {"rtol": 1e-4, "atol": 1e-5}
+    return {"rtol": 1e-10, "atol": 1e-12}
+
+
+def np_softmax(z):
+    """Row-wise softmax, shifted by the row maximum for stability."""
+    e = numpy.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def np_conv_valid(x, w):
+    """True 2-D convolution (kernel flipped), 'valid', summed over input channels.
+
+    (n, c, h, w) * (k, c, fh, fw) -> (n, k, h - fh + 1, w - fw + 1)
+    """
+    n, k = x.shape[0], w.shape[0]
+    out = numpy.zeros((n, k, x.shape[2] - w.shape[2] + 1, x.shape[3] - w.shape[3] + 1))
+    for i in range(n):
+        for j in range(k):
+            for c in range(x.shape[1]):
+                out[i, j] += convolve2d(x[i, c], w[j, c], mode="valid")
+    return out
+
+
+def np_max_pool(a, poolsize):
+    """Non-overlapping max pooling over the last two axes; incomplete windows are dropped."""
+    ph, pw = poolsize
+    h, w = a.shape[-2] // ph, a.shape[-1] // pw
+    a = a[..., :h * ph, :w * pw]
+    return a.reshape(a.shape[:-2] + (h, ph, w, pw)).max(axis=(-3, -1))
+
+
+def np_conv_pool(x, w, b, poolsize=(2, 2), activation=numpy.tanh):
+    """activation(max_pool(conv(x, w)) + b), b broadcast over batch and image axes."""
+    z = np_max_pool(np_conv_valid(x, w), poolsize) + b[None, :, None, None]
+    return z if activation is None else activation(z)
+
+
+@pytest.fixture(scope="session")
+def ref():
+    """Independent numpy forward computations (everything in float64)."""
+    return types.SimpleNamespace(
+        softmax=np_softmax, conv_valid=np_conv_valid, max_pool=np_max_pool,
+        conv_pool=np_conv_pool, sigmoid=lambda z: 1.0 / (1.0 + numpy.exp(-z)),
+        relu=lambda z: numpy.maximum(z, 0.0))
