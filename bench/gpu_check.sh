@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Set up and check dltut's GPU path on a machine with an NVIDIA GPU, in a few minutes.
+#
+#   bench/gpu_check.sh [--venv DIR | --bootstrap] [--budget SECONDS]
+#
+# 1. prints the machine: GPU (nvidia-smi), driver, compilers, the CUDA libraries it has;
+# 2. finds a Python 3.11 venv: --venv / $VENV / <repo>/.venv, else builds one under
+#    $DLTUT_GPU_WORK (default /tmp/dltut-gpu) from what <repo>/.gpu carries: Debian 12's
+#    python3.11 .deb files (--bootstrap: always build it) (unpacked with dpkg -x into a prefix, never into /) and wheels of
+#    numpy 1.23.5, Theano 1.0.5, six, mako, markupsafe and setuptools;
+# 3. runs scripts/gpu_setup.sh (offline when .gpu/debs holds the packages);
+# 4. checks the GPU stack without Theano: dltut's preflight, then pygpu on its own (device
+#    name, an NVRTC-compiled kernel, a cuBLAS gemm);
+# 5. runs bench/gpu_smoke.py (MLP and LeNet5 on synthetic data, 2 epochs each: s/epoch,
+#    test error, transfer check);
+# 6. if scripts/mlp.py and data/mnist.pkl.gz exist and time is left, one real epoch of
+#    scripts/mlp.py (then scripts/convolutional_mlp.py) with --device cuda.
+# Each step has a time limit, and the whole stays within --budget (default 380 s).
+# Exit status: that of gpu_smoke.py (0 all checks passed), or 1 when set-up failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${VENV:-}
+budget=380
+bootstrap=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --venv) venv=$2; shift 2 ;;
+    --budget) budget=$2; shift 2 ;;
+    --bootstrap) bootstrap=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "gpu_check: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+work=${DLTUT_GPU_WORK:-/tmp/dltut-gpu}
+mkdir -p "$work"
+cd "$repo"
+SECONDS=0
+step() { echo; echo "=== [${SECONDS}s] $*"; }
+left() { echo $((budget - SECONDS)); }
+limit() {  # limit WANTED: the seconds a step may take, leaving 10 s for the summary
+  local l=$(( $(left) - 10 ))
+  [ "$l" -gt "$1" ] && l=$1
+  [ "$l" -lt 1 ] && l=1
+  echo "$l"
+}
+
+step "machine"
+uname -srm
+(ldd --version 2>&1 | head -n 1) || true
+(. /etc/os-release 2>/dev/null && echo "os: $PRETTY_NAME") || true
+nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
+for tool in g++ gcc c++ nvcc patchelf dpkg; do
+  printf '%-9s %s\n' "$tool" "$(command -v $tool || echo MISSING)"
+done
+(g++ --version 2>/dev/null | head -n 1) || true
+echo "CUDA libraries in the loader cache:"
+(ldconfig -p 2>/dev/null | grep -E 'lib(cuda|nvrtc|cublas)\.so' | sed 's/^/  /') || true
+ls /usr/local/cuda/lib64 2>/dev/null | grep -E '^lib(nvrtc|cublas)' | sed 's/^/  \/usr\/local\/cuda\/lib64\//' || true
+
+# --- a Python 3.11 venv --------------------------------------------------------------------
+step "python 3.11"
+if [ -z "$venv" ] && [ $bootstrap = 0 ] && [ -x "$repo/.venv/bin/python" ] &&
+   [ "$("$repo/.venv/bin/python" -c 'import sys; print(sys.version_info[:2] == (3, 11))')" = True ]; then
+  venv=$repo/.venv
+fi
+if [ -z "$venv" ]; then
+  debs=$repo/.gpu/debs wheels=$repo/.gpu/wheels
+  compgen -G "$debs/python3.11-minimal_*.deb" >/dev/null ||
+    { echo "no Python 3.11 venv and no $debs/python3.11-minimal_*.deb to build one"; exit 1; }
+  prefix=$work/py311
+  rm -rf "$prefix" "$work/venv"
+  for p in python3.11-minimal libpython3.11-minimal libpython3.11-stdlib libpython3.11 \
+           libpython3.11-dev python3.11-dev python3-distutils python3-lib2to3; do
+    f=$(ls "$debs/${p}"_*.deb 2>/dev/null | tail -n 1)
+    [ -n "$f" ] && dpkg -x "$f" "$prefix"
+  done
+  # libraries the interpreter needs, from Debian only where this system lacks them
+  mkdir -p "$work/fallback" "$work/pylib"
+  for pair in libexpat.so.1:libexpat1 libffi.so.8:libffi8 libz.so.1:zlib1g libssl.so.3:libssl3; do
+    so=${pair%%:*} pkg=${pair#*:}
+    if ! ldconfig -p 2>/dev/null | grep -qE "^[[:space:]]*${so//./\\.}[[:space:]]"; then
+      f=$(ls "$debs/${pkg}"_*.deb 2>/dev/null | tail -n 1)
+      [ -n "$f" ] && dpkg -x "$f" "$work/fallback-root" &&
+        ln -sfn "$(find "$work/fallback-root" -name "$so" | head -n 1)" "$work/fallback/$so" &&
+        echo "using Debian's $so (the system has none)"
+    fi
+  done
+  # Theano links its C modules with -lpython3.11 and includes <x86_64-linux-gnu/python3.11/pyconfig.h>
+  ln -sfn "$prefix/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0" "$work/pylib/"
+  export LD_LIBRARY_PATH="$work/pylib:$work/fallback${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CPATH="$prefix/usr/include${CPATH:+:$CPATH}"
+  export LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  "$prefix/usr/bin/python3.11" -m venv --without-pip "$work/venv" || { echo "venv failed"; exit 1; }
+  venv=$work/venv
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')
+  for w in "$wheels"/*.whl; do "$venv/bin/python" -m zipfile -e "$w" "$site"; done
+  echo "built $venv from Debian's python3.11 debs and $(ls "$wheels" | wc -l) wheels"
+fi
+py=$venv/bin/python
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"   # dltut from this checkout
+"$py" -c 'import sys, dltut, numpy, theano; print("python", sys.version.split()[0], "numpy", numpy.__version__, "theano", theano.__version__)' 2>&1 | tail -n 2
+
+# --- gpu_setup ----------------------------------------------------------------------------------
+step "scripts/gpu_setup.sh"
+setup_args=(--venv "$venv")
+compgen -G "$repo/.gpu/debs/python3-pygpu_*.deb" >/dev/null && setup_args+=(--offline)
+if ! compgen -G "/usr/local/cuda/lib64/libnvrtc.so.*" >/dev/null ||
+   ! compgen -G "/usr/local/cuda/lib64/libcublas.so.*" >/dev/null; then
+  for d in /opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib /usr/local/lib/python3*/dist-packages/nvidia/*/lib; do
+    [ -d "$d" ] && setup_args+=(--cuda-lib "$d")
+  done
+fi
+timeout "$(limit 90)" bash scripts/gpu_setup.sh "${setup_args[@]}" || { echo "gpu_setup failed"; exit 1; }
+
+# --- the stack without Theano ---------------------------------------------------------------
+step "pygpu alone (no LD_LIBRARY_PATH for CUDA: RUNPATH only)"
+cat >"$work/pygpu_check.py" <<'EOF'
+import time
+import numpy
+import pygpu
+from pygpu import blas, gpuarray
+t0 = time.perf_counter()
+ctx = pygpu.init("cuda0")
+print("pygpu %s, context on %s, %.1f GiB free, init %.2f s" % (
+    pygpu.__version__, ctx.devname, ctx.free_gmem / 2**30, time.perf_counter() - t0))
+a = gpuarray.asarray(numpy.arange(6, dtype="float32"), context=ctx)
+t0 = time.perf_counter()
+b = numpy.asarray(a * 2 + 1)
+print("NVRTC elementwise kernel: %s (%.2f s)" % (b.tolist(), time.perf_counter() - t0))
+m = gpuarray.asarray(numpy.ones((64, 64), dtype="float32"), context=ctx)
+c = blas.gemm(1.0, m, m, 0.0, gpuarray.zeros((64, 64), dtype="float32", context=ctx))
+print("cuBLAS sgemm: %s (expected 64.0)" % numpy.asarray(c)[0, 0])
+EOF
+"$py" -c 'from dltut import device; print("preflight:", device.gpu_preflight("cuda"))' 2>&1 | tail -n 3
+if ! timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8; then
+  echo "pygpu alone failed without LD_LIBRARY_PATH; again with $venv/lib/dltut-gpu/env.sh sourced:"
+  # shellcheck disable=SC1091
+  . "$venv/lib/dltut-gpu/env.sh"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8
+fi
+
+# --- the smoke test ---------------------------------------------------------------------------
+step "bench/gpu_smoke.py"
+timeout "$(limit 300)" "$py" bench/gpu_smoke.py --device cuda --require-gpu --epochs 2 2>&1 |
+  grep -v -E 'compilelock|^WARNING \(theano.tensor.blas\)'
+status=${PIPESTATUS[0]}
+echo "gpu_smoke exit status: $status"
+
+# --- the real scripts, when there is data and time --------------------------------------------
+for script in mlp convolutional_mlp; do
+  if [ ! -f "scripts/$script.py" ] || [ ! -f data/mnist.pkl.gz ]; then
+    step "scripts/$script.py: skipped (script or data/mnist.pkl.gz missing)"
+    continue
+  fi
+  if [ "$(left)" -lt 75 ]; then
+    step "scripts/$script.py: skipped ($(left) s left)"
+    continue
+  fi
+  step "scripts/$script.py --device cuda --n-epochs 1"
+  extra=()
+  "$py" "scripts/$script.py" --help 2>/dev/null | grep -q -- --require-gpu && extra+=(--require-gpu)
+  timeout "$(limit 150)" "$py" "scripts/$script.py" --device cuda "${extra[@]}" --n-epochs 1 \
+    --out "$work/runs/$script" 2>&1 | grep -v compilelock | tail -n 25
+  echo "scripts/$script.py exit status: ${PIPESTATUS[0]}"
+done
+
+step "summary"
+echo "gpu_check finished in ${SECONDS}s; gpu_smoke exit status $status"
+exit "$status"

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# Prepare Theano's GPU backend (gpuarray) for dltut's virtual environment.   `make gpu-setup`
+#
+# On a Debian/Ubuntu machine with an NVIDIA GPU and driver, this:
+#   1. fetches Debian 12's python3-pygpu, libgpuarray3 and libgpuarray-dev 0.7.6 (built for
+#      Python 3.11) with `apt-get download` -- no root, nothing installed system-wide -- and
+#      unpacks them with `dpkg -x` into <venv>/lib/dltut-gpu/root, without Debian's numpy;
+#   2. exposes them to the venv: a .pth file for pygpu, <venv>/include/gpuarray and
+#      <venv>/lib/libgpuarray.so* (Theano looks in sys.exec_prefix/{include,lib} when it
+#      compiles its GPU ops);
+#   3. links the CUDA libraries that libgpuarray opens by their unversioned names (libcuda.so,
+#      libnvrtc.so, libcublas.so) into <venv>/lib/dltut-cuda, taking them from the venv's pip
+#      packages, DLTUT_CUDA_LIB_DIRS, the CUDA toolkit or the loader cache, and installing
+#      nvidia-cuda-nvrtc-cu12 and nvidia-cublas-cu12 with pip when none is found;
+#   4. points pygpu's and libgpuarray's RUNPATH at <venv>/lib/dltut-cuda (patchelf), so that
+#      no LD_LIBRARY_PATH is needed, and still writes <venv>/lib/dltut-gpu/env.sh for shells
+#      that want one;
+#   5. prints the Theano flags to use and runs dltut's GPU preflight.
+#
+# Idempotent: run it again after a driver or CUDA update.  Options:
+#   --venv DIR        the virtual environment (default: $VENV, else <repo>/.venv)
+#   --cache DIR       where downloaded .deb files are kept (default: <repo>/.gpu)
+#   --offline         use only the .deb files already in <cache>/debs and no pip
+#   --cuda-lib DIR    also look for the CUDA libraries in DIR (repeatable; searched first)
+# See docs/gpu.md.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${VENV:-$repo/.venv}
+cache=$repo/.gpu
+offline=0
+extra_dirs=()
+IFS=: read -r -a env_dirs <<<"${DLTUT_CUDA_LIB_DIRS:-}"
+for d in "${env_dirs[@]}"; do [ -n "$d" ] && extra_dirs+=("$d"); done
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --venv) venv=$2; shift 2 ;;
+    --cache) cache=$2; shift 2 ;;
+    --offline) offline=1; shift ;;
+    --cuda-lib) extra_dirs+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "gpu_setup: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "gpu_setup: $*"; }
+die() { echo "gpu_setup: error: $*" >&2; exit 1; }
+
+venv=$(cd "$venv" 2>/dev/null && pwd) || die "no virtual environment at ${venv} (make venv first)"
+py=$venv/bin/python
+[ -x "$py" ] || die "$py not found: is $venv a virtual environment?"
+
+# --- the venv must match what Debian's pygpu was built for -------------------------------
+read -r pyver numpy_major site < <("$py" - <<'EOF'
+import sys, sysconfig
+try:
+    import numpy
+    major = numpy.__version__.split(".")[0]
+except ImportError:
+    major = "none"
+print("%d.%d" % sys.version_info[:2], major, sysconfig.get_paths()["platlib"])
+EOF
+)
+[ "$pyver" = "3.11" ] || die "the venv runs Python $pyver; Debian 12's pygpu is built for Python 3.11"
+[ "$numpy_major" = "1" ] || die "the venv has numpy major version '$numpy_major'; pygpu 0.7.6 and Theano 1.0.5 need numpy 1.x (the project pins 1.23.5)"
+say "venv $venv (Python $pyver), site-packages $site"
+
+gpu=$venv/lib/dltut-gpu
+cudadir=$venv/lib/dltut-cuda
+mkdir -p "$cache/debs" "$gpu" "$cudadir"
+
+# --- 1. the Debian packages ---------------------------------------------------------------
+need=(python3-pygpu libgpuarray3 libgpuarray-dev)
+have_patchelf=$(command -v patchelf || true)
+[ -n "$have_patchelf" ] || need+=(patchelf)
+missing=()
+for p in "${need[@]}"; do
+  compgen -G "$cache/debs/${p}_*.deb" >/dev/null || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ $offline = 0 ] || die "--offline, but $cache/debs lacks: ${missing[*]}"
+  command -v apt-get >/dev/null || die "apt-get not found: this script needs a Debian/Ubuntu machine (or --offline with the .deb files in $cache/debs)"
+  say "downloading ${missing[*]} (apt-get download; nothing is installed system-wide)"
+  (cd "$cache/debs" && apt-get download "${missing[@]}" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  for p in "${missing[@]}"; do
+    compgen -G "$cache/debs/${p}_*.deb" >/dev/null || die "apt-get download $p failed: on Ubuntu enable 'universe'; elsewhere fetch Debian 12's ${p} 0.7.6 .deb into $cache/debs and use --offline"
+  done
+fi
+stamp=$(cd "$cache/debs" && ls python3-pygpu_*.deb libgpuarray3_*.deb libgpuarray-dev_*.deb | tr '\n' ' ')
+if [ "$(cat "$gpu/.stamp" 2>/dev/null || true)" != "$stamp" ]; then
+  rm -rf "$gpu/root"
+  mkdir -p "$gpu/root"
+  for p in python3-pygpu libgpuarray3 libgpuarray-dev; do
+    dpkg -x "$(ls "$cache/debs/${p}"_*.deb | tail -n 1)" "$gpu/root"
+  done
+  rm -rf "$gpu/root/usr/lib/python3/dist-packages/pygpu/tests"
+  echo "$stamp" >"$gpu/.stamp"
+  say "unpacked $stamp into $gpu/root"
+fi
+if [ -z "$have_patchelf" ]; then
+  mkdir -p "$gpu/patchelf"
+  dpkg -x "$(ls "$cache/debs"/patchelf_*.deb | tail -n 1)" "$gpu/patchelf"
+  have_patchelf=$gpu/patchelf/usr/bin/patchelf
+fi
+
+# --- 2. expose pygpu and libgpuarray to the venv ------------------------------------------
+root=$gpu/root
+echo "$root/usr/lib/python3/dist-packages" >"$site/dltut-pygpu.pth"
+mkdir -p "$venv/include"
+ln -sfn "$root/usr/include/gpuarray" "$venv/include/gpuarray"
+libga=
+for f in "$root"/usr/lib/libgpuarray.so.3.* "$root"/usr/lib/*/libgpuarray.so.3.*; do
+  [ -f "$f" ] && { libga=$f; break; }
+done
+[ -n "$libga" ] || die "libgpuarray.so.3.* not found in the unpacked packages"
+for name in libgpuarray.so libgpuarray.so.3; do
+  ln -sfn "$libga" "$venv/lib/$name"
+  ln -sfn "$libga" "$cudadir/$name"
+done
+if ! "$py" -c "import mako" 2>/dev/null; then
+  if [ $offline = 1 ] && compgen -G "$cache/wheels/*.whl" >/dev/null; then
+    "$py" -m pip install -q --no-index --find-links "$cache/wheels" mako
+  elif [ $offline = 0 ]; then
+    say "installing mako (pygpu imports it)"
+    "$py" -m pip install -q mako
+  else
+    die "pygpu needs mako: pip install mako"
+  fi
+fi
+
+# --- 3. the CUDA libraries ------------------------------------------------------------------
+# find_lib STEM: print the path of the newest STEM.so.N found in the search dirs, else nothing
+search_dirs() {
+  printf '%s\n' "${extra_dirs[@]}"
+  ls -d "$site"/nvidia/*/lib 2>/dev/null || true
+  for d in "${CUDA_HOME:-}" "${CUDA_PATH:-}" /usr/local/cuda; do
+    [ -n "$d" ] && printf '%s\n' "$d/lib64" "$d/targets/x86_64-linux/lib"
+  done
+  printf '%s\n' /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib/wsl/lib
+}
+find_lib() {
+  local stem=$1 d f
+  while read -r d; do
+    [ -n "$d" ] && [ -d "$d" ] || continue
+    f=$(ls "$d/$stem".so.[0-9]* 2>/dev/null | sort -V | tail -n 1 || true)
+    [ -n "$f" ] && { echo "$f"; return; }
+  done < <(search_dirs)
+  f=$( (ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null || true) |
+       awk -v s="$stem.so." 'index($1, s) == 1 {print $NF}' | sort -V | tail -n 1 || true)
+  [ -n "$f" ] && echo "$f"
+  return 0
+}
+nvrtc=$(find_lib libnvrtc)
+cublas=$(find_lib libcublas)
+if { [ -z "$nvrtc" ] || [ -z "$cublas" ]; } && [ $offline = 0 ]; then
+  say "CUDA's NVRTC or cuBLAS not found: installing nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 into the venv"
+  "$py" -m pip install -q nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12
+  nvrtc=$(find_lib libnvrtc)
+  cublas=$(find_lib libcublas)
+fi
+libcuda=$(find_lib libcuda)
+
+link_family() {  # link_family UNVERSIONED_NAME PATH: NAME -> PATH, plus PATH's siblings
+  local name=$1 path=$2 dir f
+  dir=$(dirname "$path")
+  ln -sfn "$path" "$cudadir/$name"
+  for f in "$dir/${name%.so}"*.so.*; do   # e.g. libnvrtc-builtins.so.12.4, libcublasLt.so.12
+    [ -e "$f" ] && ln -sfn "$f" "$cudadir/$(basename "$f")"
+  done
+  say "$name -> $path"
+}
+real_dirs=()
+for pair in "libcuda.so:$libcuda" "libnvrtc.so:$nvrtc" "libcublas.so:$cublas"; do
+  name=${pair%%:*}; path=${pair#*:}
+  if [ -z "$path" ]; then
+    rm -f "$cudadir/$name"
+    case $name in
+      libcuda.so) say "WARNING: no libcuda.so.1 found: install the NVIDIA driver (nvidia-smi must work)";;
+      *) say "WARNING: no ${name%.so}.so.N found: pip install nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 (or pass --cuda-lib DIR)";;
+    esac
+    continue
+  fi
+  link_family "$name" "$path"
+  [ "$name" = libcuda.so ] || real_dirs+=("$(dirname "$path")")
+done
+
+# --- 4. RUNPATH and the env file --------------------------------------------------------------
+for f in "$libga" "$root"/usr/lib/python3/dist-packages/pygpu/*.so; do
+  "$have_patchelf" --set-rpath "$cudadir" "$f"
+done
+ld_path=$cudadir
+for d in "${real_dirs[@]}"; do
+  case ":$ld_path:" in *":$d:"*) ;; *) ld_path=$ld_path:$d ;; esac
+done
+flags="device=cuda,floatX=float32,dnn.enabled=False"
+cat >"$gpu/env.sh" <<EOF
+# Written by scripts/gpu_setup.sh.  Optional: the venv finds its GPU libraries without it
+# (RUNPATH); source it where a CUDA library loads others by name (e.g. NVRTC's builtins).
+case ":\${LD_LIBRARY_PATH:-}:" in
+  *":$cudadir:"*) ;;
+  *) export LD_LIBRARY_PATH="$ld_path\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" ;;
+esac
+# Theano flags for the GPU (the scripts' --device cuda adds the same ones):
+export DLTUT_GPU_THEANO_FLAGS="$flags"
+EOF
+say "wrote $gpu/env.sh"
+
+# --- 5. report --------------------------------------------------------------------------------
+echo
+say "Theano flags for the GPU: THEANO_FLAGS=$flags"
+say "  (or a script's --device cuda, which adds them unless you set floatX / dnn.enabled)"
+say "preflight:"
+PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$py" - <<'EOF'
+from dltut import device
+ok, reason = device.gpu_preflight("cuda")
+print("  %s: %s" % ("OK" if ok else "NOT READY", reason))
+EOF
