@@ -13,8 +13,10 @@
 #    name, an NVRTC-compiled kernel, a cuBLAS gemm);
 # 5. runs bench/gpu_smoke.py (MLP and LeNet5 on synthetic data, 2 epochs each: s/epoch,
 #    test error, transfer check);
-# 6. if scripts/mlp.py and data/mnist.pkl.gz exist and time is left, one real epoch of
-#    scripts/mlp.py (then scripts/convolutional_mlp.py) with --device cuda.
+# 6. if time is left, one epoch of scripts/mlp.py, then scripts/convolutional_mlp.py, with
+#    --device cuda, on data/mnist.pkl.gz or else on synthetic data written in its format.
+# If pygpu cannot build a kernel with the system's NVRTC, it retries with the CUDA 12 NVRTC
+# wheel carried in <repo>/.gpu/nvrtc12 (when there is one).
 # Each step has a time limit, and the whole stays within --budget (default 380 s).
 # Exit status: that of gpu_smoke.py (0 all checks passed), or 1 when set-up failed.
 set -uo pipefail
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
     --venv) venv=$2; shift 2 ;;
     --budget) budget=$2; shift 2 ;;
     --bootstrap) bootstrap=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "gpu_check: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -133,12 +135,20 @@ c = blas.gemm(1.0, m, m, 0.0, gpuarray.zeros((64, 64), dtype="float32", context=
 print("cuBLAS sgemm: %s (expected 64.0)" % numpy.asarray(c)[0, 0])
 EOF
 "$py" -c 'from dltut import device; print("preflight:", device.gpu_preflight("cuda"))' 2>&1 | tail -n 3
-if ! timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8; then
+pygpu_ok() { timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8; }
+if ! pygpu_ok; then
   echo "pygpu alone failed without LD_LIBRARY_PATH; again with $venv/lib/dltut-gpu/env.sh sourced:"
   # shellcheck disable=SC1091
   . "$venv/lib/dltut-gpu/env.sh"
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8
+  if ! pygpu_ok && compgen -G "$repo/.gpu/nvrtc12/*.whl" >/dev/null; then
+    # the system's NVRTC may not suit libgpuarray 0.7.6: try the carried CUDA 12 NVRTC wheel
+    step "retrying with NVRTC from $(basename "$(ls "$repo"/.gpu/nvrtc12/*.whl | tail -n 1)")"
+    "$py" -m zipfile -e "$(ls "$repo"/.gpu/nvrtc12/*.whl | tail -n 1)" "$work/nvrtc12"
+    timeout "$(limit 60)" bash scripts/gpu_setup.sh "${setup_args[@]}" \
+      --cuda-lib "$work/nvrtc12/nvidia/cuda_nvrtc/lib" | grep -E 'libnvrtc|OK|NOT READY'
+    pygpu_ok || echo "pygpu alone still fails"
+  fi
 fi
 
 # --- the smoke test ---------------------------------------------------------------------------
@@ -148,21 +158,37 @@ timeout "$(limit 300)" "$py" bench/gpu_smoke.py --device cuda --require-gpu --ep
 status=${PIPESTATUS[0]}
 echo "gpu_smoke exit status: $status"
 
-# --- the real scripts, when there is data and time --------------------------------------------
+# --- the real scripts, when there is time ------------------------------------------------------
+dataset=()
+if [ ! -f data/mnist.pkl.gz ] && [ -f scripts/mlp.py ] && [ "$(left)" -ge 90 ]; then
+  step "no data/mnist.pkl.gz: writing synthetic data in MNIST's format (50000/10000/10000 x 784)"
+  "$py" - "$work/synthetic-mnist.pkl.gz" <<'EOF'
+import gzip, pickle, sys
+import numpy
+rng = numpy.random.RandomState(0)
+prototypes = (rng.rand(10, 784) < 0.3).astype("float32")
+def split(n):
+    y = rng.randint(0, 10, size=n)
+    return (0.5 * prototypes[y] + 0.5 * rng.rand(n, 784)).astype("float32"), y.astype("int64")
+with gzip.open(sys.argv[1], "wb", compresslevel=0) as f:
+    pickle.dump((split(50000), split(10000), split(10000)), f, protocol=2)
+EOF
+  dataset=(--dataset "$work/synthetic-mnist.pkl.gz")
+fi
 for script in mlp convolutional_mlp; do
-  if [ ! -f "scripts/$script.py" ] || [ ! -f data/mnist.pkl.gz ]; then
-    step "scripts/$script.py: skipped (script or data/mnist.pkl.gz missing)"
+  if [ ! -f "scripts/$script.py" ]; then
+    step "scripts/$script.py: skipped (no such script)"
     continue
   fi
   if [ "$(left)" -lt 75 ]; then
     step "scripts/$script.py: skipped ($(left) s left)"
     continue
   fi
-  step "scripts/$script.py --device cuda --n-epochs 1"
+  step "scripts/$script.py --device cuda --n-epochs 1 ${dataset[*]}"
   extra=()
   "$py" "scripts/$script.py" --help 2>/dev/null | grep -q -- --require-gpu && extra+=(--require-gpu)
-  timeout "$(limit 150)" "$py" "scripts/$script.py" --device cuda "${extra[@]}" --n-epochs 1 \
-    --out "$work/runs/$script" 2>&1 | grep -v compilelock | tail -n 25
+  timeout "$(limit 150)" "$py" "scripts/$script.py" --device cuda "${extra[@]}" "${dataset[@]}" \
+    --n-epochs 1 --out "$work/runs/$script" 2>&1 | grep -v compilelock | tail -n 25
   echo "scripts/$script.py exit status: ${PIPESTATUS[0]}"
 done
 
