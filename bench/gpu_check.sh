@@ -2,6 +2,8 @@
 # Set up and check dltut's GPU path on a machine with an NVIDIA GPU, in a few minutes.
 #
 #   bench/gpu_check.sh [--venv DIR | --bootstrap] [--budget SECONDS]
+#   bench/gpu_check.sh --prepare      # on a Debian 12 machine with network: fill .gpu/ (~60 MB)
+#                                     # with what a machine without network needs, then stop
 #
 # 1. prints the machine: GPU (nvidia-smi), driver, compilers, the CUDA libraries it has;
 # 2. finds a Python 3.11 venv: --venv / $VENV / <repo>/.venv, else builds one under
@@ -25,15 +27,35 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-}
 budget=380
 bootstrap=0
+prepare=0
 while [ $# -gt 0 ]; do
   case $1 in
     --venv) venv=$2; shift 2 ;;
     --budget) budget=$2; shift 2 ;;
     --bootstrap) bootstrap=1; shift ;;
+    --prepare) prepare=1; shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | grep '^#'; exit 0 ;;
     *) echo "gpu_check: unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ $prepare = 1 ]; then
+  # Debian 12's python3.11 (unpacked into a prefix there, never into /), pygpu/libgpuarray,
+  # patchelf, the wheels Theano needs on Python 3.11, and a CUDA 12 NVRTC as a fallback.
+  set -e
+  mkdir -p "$repo/.gpu/debs" "$repo/.gpu/wheels" "$repo/.gpu/nvrtc12"
+  (cd "$repo/.gpu/debs" && apt-get download python3.11-minimal libpython3.11-minimal \
+     libpython3.11-stdlib libpython3.11 libpython3.11-dev python3.11-dev python3-distutils \
+     python3-lib2to3 libexpat1 libffi8 zlib1g libssl3 python3-pygpu libgpuarray3 \
+     libgpuarray-dev patchelf 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  pip=("${PIP:-$repo/.venv/bin/pip}" download --no-deps --only-binary=:all: --python-version 3.11
+       --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
+  "${pip[@]}" -q -d "$repo/.gpu/wheels" numpy==1.23.5 six mako markupsafe setuptools==65.5.0
+  "${PIP:-$repo/.venv/bin/pip}" wheel -q --no-deps -w "$repo/.gpu/wheels" Theano==1.0.5
+  "${pip[@]}" -q -d "$repo/.gpu/nvrtc12" nvidia-cuda-nvrtc-cu12==12.4.127
+  du -sh "$repo/.gpu"
+  echo "carry .gpu and run: bash bench/gpu_check.sh --bootstrap"
+  exit 0
+fi
 work=${DLTUT_GPU_WORK:-/tmp/dltut-gpu}
 mkdir -p "$work"
 cd "$repo"
