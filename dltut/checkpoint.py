@@ -57,7 +57,10 @@ def load_arrays(path):
     if not os.path.isfile(path):
         raise CheckpointError("no parameter file at %s" % path)
     try:
-        with numpy.load(path, allow_pickle=False) as archive:
+        loaded = numpy.load(path, allow_pickle=False)
+        if not isinstance(loaded, numpy.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:

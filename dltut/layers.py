@@ -55,7 +55,9 @@ def as_shared_param(value, shape, name):
         shared = value
         actual = shared.get_value(borrow=True).shape
     else:
-        array = floatX(value)
+        # a copy: the layer must not share memory with the caller's array (training
+        # updates it in place)
+        array = numpy.array(value, dtype=theano.config.floatX)
         actual = array.shape
         shared = theano.shared(array, name=name, borrow=True)
     if tuple(actual) != tuple(shape):

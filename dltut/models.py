@@ -124,7 +124,7 @@ class LeNet5(Classifier):
     def __init__(self, rng, input, batch_size=None, nkerns=(20, 50), n_hidden=500,
                  image_shape=MNIST_IMAGE_SHAPE, n_channels=1, n_out=MNIST_N_CLASSES,
                  filter_size=5, poolsize=(2, 2)):
-        nkerns = tuple(int(k) for k in nkerns)
+        nkerns = (nkerns,) if numpy.isscalar(nkerns) else tuple(int(k) for k in nkerns)
         if len(nkerns) != 2 or min(nkerns) < 1:
             raise ValueError("nkerns must be two positive ints (filters of the two conv layers), "
                              "got %r" % (nkerns,))

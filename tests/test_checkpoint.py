@@ -120,10 +120,6 @@ def test_npz_without_params(tmp_path):
         load_params(path)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "dltut/checkpoint.py load_arrays (line 60): numpy.load returns an ndarray for a .npy "
-    "file, and `with ndarray as archive` raises a bare TypeError (no context manager) that "
-    "is not turned into CheckpointError"))
 def test_plain_npy_file_is_a_checkpoint_error(tmp_path):
     """A valid .npy array (not an .npz archive) is not a parameter file."""
     path = tmp_path / "array.npy"

@@ -276,11 +276,6 @@ def test_hidden_layer_given_W_does_not_draw():
     assert rng.uniform() == numpy.random.RandomState(17).uniform()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "dltut/layers.py as_shared_param (line 60): a floatX ndarray W/b is wrapped with "
-    "theano.shared(array, borrow=True), so the layer aliases the caller's array; editing the "
-    "array (or training: Theano updates borrowed storage in place) changes both. "
-    "set_params_values copies; the constructor should too (borrow=False)"))
 def test_given_ndarray_params_are_copied_not_aliased():
     W, b = floatX(numpy.ones((3, 2))), floatX(numpy.zeros(2))
     layer = HiddenLayer(None, T.matrix("x"), 3, 2, W=W, b=b)
