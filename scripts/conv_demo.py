@@ -11,11 +11,7 @@ import argparse
 import os
 import sys
 
-try:
-    import dltut  # first: sets up Theano's BLAS flags before theano is imported
-except ImportError:  # run as ``python scripts/conv_demo.py`` from a source checkout
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import dltut  # noqa: F401
+import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
 
 import numpy
 

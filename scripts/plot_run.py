@@ -13,14 +13,10 @@ Reads the run folder the trainer writes (``history.jsonl``, ``best_model.npz``, 
 import argparse
 import json
 import os
-import re
 import sys
 
-try:
-    import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
-except ImportError:  # run as ``python scripts/plot_run.py`` from a source checkout
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import dltut  # noqa: F401
+import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
+from dltut import checkpoint
 
 import numpy
 
@@ -36,25 +32,11 @@ class RunError(Exception):
 
 
 def load_params(path):
-    """Parameter values and metadata from a run's ``.npz`` file: ``(values, meta)``.
-
-    ``values`` are the arrays ``param_000``, ``param_001``, ... in order; ``meta`` is the
-    dict decoded from the 0-d string array ``meta`` (empty if absent).
-
-    A stand-in until :func:`dltut.checkpoint.load_params` replaces it.
-    """
+    """Parameter values and metadata of a run's ``.npz`` file: ``(values, meta)``."""
     try:
-        with numpy.load(path, allow_pickle=False) as data:
-            keys = sorted(k for k in data.files if re.fullmatch(r"param_\d+", k))
-            values = [data[k] for k in keys]
-            meta = json.loads(str(data["meta"][()])) if "meta" in data.files else {}
-    except FileNotFoundError:
-        raise RunError("no such file: %s" % path) from None
-    except (OSError, ValueError, KeyError) as exc:  # not a zip, pickled objects, bad JSON
-        raise RunError("cannot read %s: %s" % (path, exc)) from None
-    if not values:
-        raise RunError("%s holds no param_### arrays" % path)
-    return values, meta
+        return checkpoint.load_params(path)
+    except checkpoint.CheckpointError as error:
+        raise RunError(str(error)) from None
 
 
 def load_history(path):
