@@ -1,0 +1,592 @@
+"""End-to-end tests of the command-line scripts in ``scripts/``.
+
+The three training scripts (``logistic_sgd.py``, ``mlp.py``, ``convolutional_mlp.py``), ``predict.py``
+and ``plot_run.py`` are run through their ``main(argv)`` on a tiny synthetic dataset written to a
+temporary ``.pkl.gz`` (200/60/60 examples of 784 features), so each run takes seconds.  What they
+write is checked against independent references: a numpy forward pass over the saved parameters,
+a straight run for a resumed one, the history file for the summary.
+
+Runs that need a fresh process (``--device cuda``, whose choice must precede ``import theano``; a
+Ctrl-C) start the script with the interpreter running the tests.  The slow tests train on the real
+MNIST for one epoch and are skipped when ``data/mnist.pkl.gz`` is absent.
+"""
+import contextlib
+import gzip
+import importlib.util
+import io
+import json
+import os
+import pathlib
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
+import numpy
+import pytest
+
+from dltut.checkpoint import load_arrays, load_params
+from dltut.data import default_mnist_path, load_dataset, synthetic_dataset
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+TRAINING_SCRIPTS = ("logistic_sgd", "mlp", "convolutional_mlp")
+RUN_FILES = ("config.json", "history.jsonl", "best_model.npz", "checkpoint.npz", "summary.json")
+
+#: Flags that make each experiment small enough for a run of a few seconds on the tiny data.
+TINY_FLAGS = {
+    "logistic_sgd": ["--batch-size", "20", "--learning-rate", "0.1"],
+    "mlp": ["--batch-size", "20", "--learning-rate", "0.1", "--n-hidden", "10"],
+    "convolutional_mlp": ["--batch-size", "20", "--learning-rate", "0.1",
+                          "--nkerns", "2", "3", "--n-hidden", "10"],
+}
+TINY_SIZES = (200, 60, 60)  # train, valid, test
+TINY_BATCHES_PER_EPOCH = TINY_SIZES[0] // 20
+
+#: The tutorial's per-validation log line.
+LOG_LINE = re.compile(r"^epoch \d+, minibatch \d+/\d+, validation error \d+\.\d{6} %$", re.M)
+#: One line of predict.py: "test[3]: class 7, probability 0.9812, true class 7".
+PREDICT_LINE = re.compile(r"^(?P<label>.+?): class (?P<cls>\d+)(?: \([^)]*\))?, "
+                          r"probability (?P<p>\d+\.\d+)(?:, true class (?P<truth>\d+))?")
+#: Theano's note that another process holds its compile lock: noise from whatever else is
+#: compiling on the machine at the same time, not output of the script under test.
+COMPILE_LOCK_NOTE = re.compile(r"^INFO \(theano\.gof\.compilelock\)")
+
+#: predict.py prints probabilities with 4 decimals: this is their rounding plus float slack.
+PRINTED_P_ATOL = 5.1e-5
+
+
+# ------------------------------------------------------------------------------ helpers
+_MODULES = {}
+
+
+def script(name):
+    """The module ``scripts/<name>.py`` (not a package: loaded from its file, once)."""
+    if name not in _MODULES:
+        spec = importlib.util.spec_from_file_location("dltut_script_" + name,
+                                                      str(SCRIPTS / (name + ".py")))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _MODULES[name] = module
+    return _MODULES[name]
+
+
+def exit_code(name, argv):
+    """``scripts/<name>.py``'s ``main(argv)`` as a process exit code (SystemExit included)."""
+    try:
+        code = script(name).main([str(a) for a in argv])
+    except SystemExit as exit:
+        code = exit.code
+    return 0 if code is None else code
+
+
+def call(name, argv):
+    """``(exit code, stdout, stderr)`` of ``main(argv)`` run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = exit_code(name, argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def lines_of(text):
+    """The non-empty lines of ``text``, without Theano's compile-lock notes."""
+    return [line for line in text.splitlines()
+            if line.strip() and not COMPILE_LOCK_NOTE.match(line)]
+
+
+def write_dataset(path, sizes=TINY_SIZES, seed=0, noise=0.6):
+    """The tutorial's structure: a gzipped pickle of ((train_x, train_y), (valid..), (test..))."""
+    splits = synthetic_dataset(numpy.random.RandomState(seed), *sizes, noise=noise)
+    with gzip.open(str(path), "wb") as handle:
+        pickle.dump(splits, handle, protocol=2)
+    return splits
+
+
+def train_argv(name, dataset, run_dir, *extra):
+    return (["--dataset", str(dataset), "--out", str(run_dir)] + TINY_FLAGS[name]
+            + [str(a) for a in extra])
+
+
+def read_history(run_dir):
+    with open(os.path.join(str(run_dir), "history.jsonl")) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_json(path):
+    with open(str(path)) as handle:
+        return json.load(handle)
+
+
+def softmax(z):
+    z = z - z.max(axis=1, keepdims=True)
+    e = numpy.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def numpy_forward(values, x):
+    """softmax(... tanh(x W0 + b0) ... W_out + b_out) in float64: logistic regression or tanh MLP."""
+    params = [numpy.asarray(v, dtype=numpy.float64) for v in values]
+    assert len(params) % 2 == 0, "expected (W, b) pairs, got %d arrays" % len(params)
+    h = numpy.asarray(x, dtype=numpy.float64)
+    for W, b in zip(params[0:-2:2], params[1:-2:2]):
+        h = numpy.tanh(h.dot(W) + b)
+    return softmax(h.dot(params[-2]) + params[-1])
+
+
+def parse_predictions(stdout):
+    """``{label: (class, probability, true class or None)}`` from predict.py's output."""
+    found = {}
+    for line in stdout.splitlines():
+        match = PREDICT_LINE.match(line)
+        if match:
+            truth = match.group("truth")
+            found[match.group("label")] = (int(match.group("cls")), float(match.group("p")),
+                                           None if truth is None else int(truth))
+    return found
+
+
+def arrays_of(path):
+    arrays, _ = load_arrays(path)
+    return arrays
+
+
+def assert_same_arrays(a_path, b_path):
+    a, b = arrays_of(a_path), arrays_of(b_path)
+    assert sorted(a) == sorted(b), "%s and %s hold different arrays" % (a_path, b_path)
+    for key in a:
+        numpy.testing.assert_array_equal(a[key], b[key], err_msg="%s differs" % key)
+
+
+def child_env():
+    """This environment without a device setting, for a script started as a new process."""
+    env = dict(os.environ)
+    flags = [item for item in env.get("THEANO_FLAGS", "").split(",")
+             if item.strip() and item.partition("=")[0].strip() != "device"]
+    env["THEANO_FLAGS"] = ",".join(flags)
+    env.pop("DLTUT_REQUIRE_GPU", None)
+    return env
+
+
+# ------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny synthetic dataset file: ``.path`` (the .pkl.gz), ``.splits`` (what it holds)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    path = folder / "tiny.pkl.gz"
+    return types.SimpleNamespace(path=path, splits=write_dataset(path), folder=folder)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny):
+    """``trained(name)``: a quiet 2-epoch run of a training script (made once per module)."""
+    runs = {}
+
+    def get(name):
+        if name not in runs:
+            run_dir = tiny.folder / ("run-" + name)
+            code, out, err = call(name, train_argv(name, tiny.path, run_dir,
+                                                   "--n-epochs", 2, "--quiet"))
+            runs[name] = types.SimpleNamespace(dir=run_dir, code=code, out=out, err=err)
+        run = runs[name]
+        assert run.code == 0, "%s failed (exit %s): %s" % (name, run.code, run.err)
+        return run
+    return get
+
+
+# ------------------------------------------------------------------------------ training runs
+@pytest.mark.parametrize("name", TRAINING_SCRIPTS)
+def test_training_run_writes_a_sane_run_folder(name, trained):
+    run = trained(name)
+    for filename in RUN_FILES:
+        assert (run.dir / filename).is_file(), "%s missing from the run folder" % filename
+    assert "Traceback" not in run.err
+
+    # --quiet: no per-validation lines, and the last line is the tutorial's final one
+    assert not LOG_LINE.search(run.out), run.out
+    printed = lines_of(run.out)
+    assert printed and printed[-1].startswith("Optimization complete"), run.out
+
+    history = read_history(run.dir)
+    # default validation frequency: once per epoch (a whole epoch is fewer minibatches than
+    # patience // 2), so two epochs make two records
+    assert len(history) == 2
+    for record in history:
+        for key in ("iteration", "epoch", "validation_error", "learning_rate", "train_cost"):
+            assert key in record, "history record lacks %r: %s" % (key, record)
+        assert 0.0 <= record["validation_error"] <= 1.0
+    assert [r["epoch"] for r in history] == [1, 2]
+    assert [r["iteration"] for r in history] == [TINY_BATCHES_PER_EPOCH, 2 * TINY_BATCHES_PER_EPOCH]
+
+    summary = read_json(run.dir / "summary.json")
+    assert summary["epochs"] == 2
+    assert summary["iterations"] == 2 * TINY_BATCHES_PER_EPOCH
+    assert summary["stopped_by"] == "n_epochs"
+    assert 1 <= summary["best_epoch"] <= 2
+    for key in ("best_validation_error", "best_validation_error_all", "test_error",
+                "test_error_all"):
+        assert 0.0 <= summary[key] <= 1.0, (key, summary[key])
+    assert summary["best_validation_error"] == min(r["validation_error"] for r in history)
+    best = [r for r in history if r["iteration"] == summary["best_iteration"]]
+    assert len(best) == 1 and best[0]["epoch"] == summary["best_epoch"]
+    assert best[0]["test_error"] == summary["test_error"]
+
+    config = read_json(run.dir / "config.json")
+    assert config["experiment"] == name
+    assert config["args"]["n_epochs"] == 2
+
+    values, meta = load_params(run.dir / "best_model.npz")
+    assert meta["model"]["name"] in ("LogisticRegression", "MLP", "LeNet5")
+    ckpt_arrays, ckpt_meta = load_arrays(run.dir / "checkpoint.npz")
+    assert ckpt_meta["state"]["epoch"] == 2
+    assert len([k for k in ckpt_arrays if k.startswith("param_")]) == len(values)
+
+
+@pytest.mark.parametrize("name", TRAINING_SCRIPTS)
+def test_training_run_prints_the_tutorial_log_without_quiet(name, tiny, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = call(name, train_argv(name, tiny.path, run_dir, "--n-epochs", 1,
+                                           "--validation-frequency", 5))
+    assert code == 0, err
+    logged = LOG_LINE.findall(out)
+    assert len(logged) == 2, out  # minibatches 5/10 and 10/10 of the one epoch
+    assert "epoch 1, minibatch 5/%d, validation error" % TINY_BATCHES_PER_EPOCH in out
+    assert len(logged) == len(read_history(run_dir))
+    assert lines_of(out)[-1].startswith("Optimization complete"), out
+
+
+# ------------------------------------------------------------------------------ predict.py
+@pytest.mark.parametrize("name", ("logistic_sgd", "mlp"))
+def test_predict_test_index_matches_a_numpy_forward_pass(name, trained, tiny):
+    run = trained(name)
+    indices = [0, 1, 2, 7, TINY_SIZES[2] - 1]
+    code, out, err = call("predict", [run.dir, "--test-index"] + indices)
+    assert code == 0, err
+    printed = parse_predictions(out)
+    assert sorted(printed) == sorted("test[%d]" % i for i in indices), out
+
+    values, _ = load_params(run.dir / "best_model.npz")
+    assert values[0].shape[0] == 784
+    test_x, test_y = tiny.splits[2]
+    expected = numpy_forward(values, test_x[indices])
+    for row, index in enumerate(indices):
+        cls, p, truth = printed["test[%d]" % index]
+        assert cls == int(numpy.argmax(expected[row])), (index, out)
+        assert abs(p - expected[row].max()) <= PRINTED_P_ATOL, (index, p, expected[row].max())
+        assert truth == int(test_y[index])
+
+    # the full probability vectors, through predict.py's own model loader
+    predict, _, _ = script("predict").load_model(str(run.dir))
+    import theano
+    got = predict(numpy.asarray(test_x[indices], dtype=theano.config.floatX))
+    numpy.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_predict_reads_png_either_way_round(trained, tiny, tmp_path):
+    from PIL import Image
+    run = trained("logistic_sgd")
+    test_x, _ = tiny.splits[2]
+    # a test example as an 8-bit 28x28 picture, light strokes on a dark (black) border
+    light = numpy.clip(numpy.floor(test_x[3].reshape(28, 28) * 256.0), 0, 255).astype(numpy.uint8)
+    light[:2, :] = light[-2:, :] = 0
+    light[:, :2] = light[:, -2:] = 0
+    dark = 255 - light  # dark ink on white paper
+    Image.fromarray(light, mode="L").save(str(tmp_path / "light.png"))
+    Image.fromarray(dark, mode="L").save(str(tmp_path / "dark.png"))
+
+    code, out, err = call("predict", [run.dir, tmp_path / "light.png", tmp_path / "dark.png",
+                                      "--invert", "auto"])
+    assert code == 0, err
+    printed = parse_predictions(out)
+    light_cls, light_p, _ = printed[str(tmp_path / "light.png")]
+    dark_cls, dark_p, _ = printed[str(tmp_path / "dark.png")]
+
+    values, _ = load_params(run.dir / "best_model.npz")
+    expected = numpy_forward(values, (light.reshape(1, -1) / 256.0))[0]
+    assert light_cls == dark_cls == int(numpy.argmax(expected)), out
+    assert abs(light_p - expected.max()) <= PRINTED_P_ATOL
+    assert abs(dark_p - expected.max()) <= PRINTED_P_ATOL
+
+
+# ------------------------------------------------------------------------------ resume
+def test_resume_continues_to_the_same_parameters_as_a_straight_run(tiny, tmp_path):
+    flags = ["--quiet", "--validation-frequency", 5]
+    resumed, straight = tmp_path / "resumed", tmp_path / "straight"
+    code, _, err = call("mlp", train_argv("mlp", tiny.path, resumed, "--n-epochs", 2, *flags))
+    assert code == 0, err
+    assert len(read_history(resumed)) == 2 * 2  # two validations an epoch
+
+    code, out, err = call("mlp", ["--resume", resumed, "--n-epochs", 4, "--quiet"])
+    assert code == 0, err
+    assert lines_of(out)[-1].startswith("Optimization complete")
+    code, _, err = call("mlp", train_argv("mlp", tiny.path, straight, "--n-epochs", 4, *flags))
+    assert code == 0, err
+
+    history, reference = read_history(resumed), read_history(straight)
+    assert len(history) == 4 * 2
+    assert [r["epoch"] for r in history] == [1, 1, 2, 2, 3, 3, 4, 4]
+    drop = ("elapsed",)  # wall-clock seconds differ, everything else must not
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in history]
+            == [{k: v for k, v in r.items() if k not in drop} for r in reference])
+    summary = read_json(resumed / "summary.json")
+    assert summary["epochs"] == 4
+    assert read_json(resumed / "config.json")["args"]["n_epochs"] == 4
+    assert_same_arrays(resumed / "best_model.npz", straight / "best_model.npz")
+    assert_same_arrays(resumed / "checkpoint.npz", straight / "checkpoint.npz")
+
+
+# ------------------------------------------------------------------------------ snapshots, plots
+def test_save_every_and_plot_run_snapshots(tiny, tmp_path):
+    from PIL import Image
+    run_dir = tmp_path / "run"
+    code, _, err = call("logistic_sgd", train_argv("logistic_sgd", tiny.path, run_dir,
+                                                   "--n-epochs", 2, "--save-every", 1, "--quiet"))
+    assert code == 0, err
+    snapshots = sorted(os.listdir(str(run_dir / "snapshots")))
+    assert snapshots == ["epoch_0001.npz", "epoch_0002.npz"]
+    first, _ = load_params(run_dir / "snapshots" / "epoch_0001.npz")
+    last, _ = load_params(run_dir / "snapshots" / "epoch_0002.npz")
+    final = arrays_of(run_dir / "checkpoint.npz")
+    numpy.testing.assert_array_equal(last[0], final["param_000"])  # epoch 2 = the last state
+    assert not numpy.array_equal(first[0], last[0])
+
+    code, out, err = call("plot_run", [run_dir, "--snapshots"])
+    assert code == 0, err
+    for filename in ("learning_curves.png", "filters.png", "filters_epoch_0001.png",
+                     "filters_epoch_0002.png"):
+        path = run_dir / filename
+        assert path.is_file() and path.stat().st_size > 0, "%s not written" % filename
+        with Image.open(str(path)) as image:
+            image.load()
+            assert image.format == "PNG" and image.size[0] > 0 and image.size[1] > 0
+
+
+# ------------------------------------------------------------------------------ bad input
+def _corrupt_gzip(folder):
+    path = folder / "corrupt.pkl.gz"
+    path.write_bytes(bytes(numpy.random.RandomState(5).randint(0, 256, size=4096, dtype=numpy.uint8)))
+    return path
+
+
+def _gzip_of_garbage(folder):
+    path = folder / "garbage.pkl.gz"
+    with gzip.open(str(path), "wb") as handle:
+        handle.write(b"this is no pickle at all\n" * 50)
+    return path
+
+
+def _text_as_png(folder):
+    path = folder / "x.png"
+    path.write_text("not an image\n")
+    return path
+
+
+def _corrupt_model_run(folder, run_dir):
+    copy = folder / "corrupt-run"
+    shutil.copytree(str(run_dir), str(copy))
+    (copy / "best_model.npz").write_bytes(b"PK\x03\x04 truncated zip, not an npz")
+    return copy
+
+
+def _empty_folder(folder):
+    path = folder / "no-config"
+    path.mkdir()
+    return path
+
+
+# (id, script, argv builder taking (tiny, tmp_path, trained))
+BAD_INPUTS = [
+    ("unknown-dataset", "logistic_sgd", lambda t, p, r: ["--dataset", "nosuch", "--out", p / "o"]),
+    ("corrupt-dataset", "logistic_sgd",
+     lambda t, p, r: ["--dataset", _corrupt_gzip(p), "--out", p / "o"]),
+    ("gzip-without-pickle", "mlp",
+     lambda t, p, r: ["--dataset", _gzip_of_garbage(p), "--out", p / "o"]),
+    ("negative-batch-size", "logistic_sgd",
+     lambda t, p, r: ["--dataset", t.path, "--batch-size", "-5", "--out", p / "o"]),
+    ("three-nkerns", "convolutional_mlp",
+     lambda t, p, r: ["--dataset", t.path, "--nkerns", 1, 2, 3, "--out", p / "o"]),
+    ("bogus-schedule", "mlp",
+     lambda t, p, r: ["--dataset", t.path, "--schedule", "bogus", "--out", p / "o"]),
+    ("resume-without-config", "logistic_sgd",
+     lambda t, p, r: ["--resume", _empty_folder(p), "--dataset", t.path]),
+    ("predict-unreadable-image", "predict",
+     lambda t, p, r: [r("logistic_sgd").dir, _text_as_png(p)]),
+    ("predict-missing-run", "predict", lambda t, p, r: [p / "no-such-run", "--test-index", 0]),
+    ("predict-corrupt-model", "predict",
+     lambda t, p, r: [_corrupt_model_run(p, r("logistic_sgd").dir), "--test-index", 0]),
+]
+
+
+@pytest.mark.parametrize("name, make_argv", [case[1:] for case in BAD_INPUTS],
+                         ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_is_one_error_line_and_exit_2(name, make_argv, tiny, trained, tmp_path, capsys):
+    argv = make_argv(tiny, tmp_path, trained)
+    capsys.readouterr()  # drop whatever building the arguments printed
+    code = exit_code(name, argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, err)
+    assert "Traceback" not in err
+    errors = lines_of(err)
+    assert len(errors) == 1, err
+    assert "error" in errors[0].lower(), err
+
+
+# ------------------------------------------------------------------------------ subprocesses
+def _gpu_usable():
+    from dltut import device
+    ok, _ = device.gpu_preflight("cuda")
+    return ok
+
+
+def test_device_cuda_falls_back_to_the_cpu_with_one_warning(tiny, tmp_path):
+    if _gpu_usable():
+        pytest.skip("a CUDA GPU is usable here: there is no fallback to test")
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "logistic_sgd.py"), "--device", "cuda"]
+        + train_argv("logistic_sgd", tiny.path, run_dir, "--n-epochs", 1, "--quiet"),
+        cwd=str(tmp_path), env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    warnings = lines_of(done.stderr)
+    assert len(warnings) == 1, done.stderr
+    assert "GPU" in warnings[0] and "unavailable" in warnings[0], done.stderr
+    assert "Traceback" not in done.stderr
+    assert lines_of(done.stdout)[-1].startswith("Optimization complete"), done.stdout
+    assert read_json(run_dir / "config.json")["theano_flags"]["device"] == "cpu"
+    assert read_json(run_dir / "summary.json")["epochs"] == 1
+
+
+def test_require_gpu_without_a_gpu_exits_3(tiny, tmp_path):
+    if _gpu_usable():
+        pytest.skip("a CUDA GPU is usable here: --require-gpu would succeed")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "logistic_sgd.py"), "--device", "cuda", "--require-gpu"]
+        + train_argv("logistic_sgd", tiny.path, tmp_path / "run", "--n-epochs", 1, "--quiet"),
+        cwd=str(tmp_path), env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        universal_newlines=True, timeout=600)
+    assert done.returncode == 3, (done.returncode, done.stderr)
+    errors = lines_of(done.stderr)
+    assert len(errors) == 1, done.stderr
+    assert "error" in errors[0].lower() and "GPU" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _complete_lines(path):
+    try:
+        return path.read_text().count("\n")
+    except OSError:
+        return 0
+
+
+def test_ctrl_c_writes_a_checkpoint_that_resumes(tiny, tmp_path):
+    run_dir = tmp_path / "run"
+    history = run_dir / "history.jsonl"
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    # batch size 1: a couple of hundred minibatches an epoch, and far more epochs than the test
+    # waits for, so the run is certainly still going when it is interrupted
+    argv = ["--dataset", tiny.path, "--out", run_dir, "--batch-size", 1, "--n-hidden", 10,
+            "--learning-rate", "0.01", "--n-epochs", 1000, "--patience", 100000, "--quiet"]
+    with open(str(out_path), "w") as out, open(str(err_path), "w") as err:
+        process = subprocess.Popen([sys.executable, str(SCRIPTS / "mlp.py")] + [str(a) for a in argv],
+                                   cwd=str(tmp_path), env=child_env(), stdout=out, stderr=err)
+        try:
+            deadline = time.monotonic() + 300
+            while _complete_lines(history) < 2:
+                assert process.poll() is None, "mlp.py ended early (exit %s): %s" % (
+                    process.returncode, err_path.read_text())
+                assert time.monotonic() < deadline, "no 2 validations within 300 s"
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            code = process.wait(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    stderr = err_path.read_text()
+    assert code == 130, (code, stderr)
+    assert "Traceback" not in stderr
+    assert "--resume" in stderr and str(run_dir) in stderr, stderr
+
+    arrays, meta = load_arrays(run_dir / "checkpoint.npz")
+    assert meta["state"]["stopped_by"] == "interrupted"
+    epoch = meta["state"]["epoch"]
+    assert epoch >= 2
+    assert len([k for k in arrays if k.startswith("param_")]) == 4  # W, b of two layers
+    before = read_history(run_dir)
+    assert len(before) >= 2 and before == meta["history"]
+    assert read_json(run_dir / "summary.json")["stopped_by"] == "interrupted"
+
+    # continue to the end of the next epoch
+    code, out, err = call("mlp", ["--resume", run_dir, "--n-epochs", epoch + 1, "--quiet"])
+    assert code == 0, err
+    after = read_history(run_dir)
+    assert after[:len(before)] == before
+    assert len(after) > len(before) and after[-1]["epoch"] == epoch + 1
+    summary = read_json(run_dir / "summary.json")
+    assert summary["epochs"] == epoch + 1 and summary["stopped_by"] == "n_epochs"
+    assert summary["iterations"] == (epoch + 1) * TINY_SIZES[0]
+
+    # the interruption fell inside an epoch (batch size 1); resuming from there must walk the
+    # same path as a run that was never interrupted
+    straight = tmp_path / "straight"
+    argv[argv.index("--out") + 1] = straight
+    argv[argv.index("--n-epochs") + 1] = epoch + 1
+    code, _, err = call("mlp", argv)
+    assert code == 0, err
+    drop = ("elapsed",)
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in after]
+            == [{k: v for k, v in r.items() if k not in drop} for r in read_history(straight)])
+    assert_same_arrays(run_dir / "checkpoint.npz", straight / "checkpoint.npz")
+    assert_same_arrays(run_dir / "best_model.npz", straight / "best_model.npz")
+
+
+# ------------------------------------------------------------------------------ real MNIST (slow)
+@pytest.fixture(scope="module")
+def mnist_path():
+    path = default_mnist_path()
+    if not path.is_file():
+        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_logistic_sgd_one_epoch_on_mnist(mnist_path, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = call("logistic_sgd", ["--dataset", mnist_path, "--out", run_dir,
+                                           "--n-epochs", 1, "--quiet"])
+    assert code == 0, err
+    summary = read_json(run_dir / "summary.json")
+    assert summary["epochs"] == 1
+    assert summary["best_validation_error"] < 0.15, summary
+
+    indices = [0, 1, 2, 3, 4]
+    code, out, err = call("predict", [run_dir, "--test-index"] + indices)
+    assert code == 0, err
+    printed = parse_predictions(out)
+    values, _ = load_params(run_dir / "best_model.npz")
+    _, _, (test_x, test_y) = load_dataset(mnist_path)
+    expected = numpy_forward(values, test_x[indices])
+    for row, index in enumerate(indices):
+        cls, p, truth = printed["test[%d]" % index]
+        assert cls == int(numpy.argmax(expected[row]))
+        assert abs(p - expected[row].max()) <= PRINTED_P_ATOL
+        assert truth == int(test_y[index])
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_mlp_one_epoch_on_mnist(mnist_path, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = call("mlp", ["--dataset", mnist_path, "--out", run_dir, "--n-epochs", 1,
+                                  "--n-hidden", 50, "--quiet"])
+    assert code == 0, err
+    summary = read_json(run_dir / "summary.json")
+    assert summary["epochs"] == 1
+    assert summary["best_validation_error"] < 0.15, summary
+    assert len(read_history(run_dir)) == 1
