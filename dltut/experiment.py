@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 
@@ -163,8 +164,10 @@ def parse(name, argv):
             parser.error("cannot resume from %s: %s is missing or unreadable (%s)"
                          % (args.resume, config_path, error))
         given = explicit_flags(parser, argv)
+        # the run's settings come back; how this session runs (output, device) does not
+        session_flags = ("resume", "out", "quiet", "device", "require_gpu")
         for key, value in saved.items():
-            if key not in given and key not in ("resume", "out"):
+            if key not in given and key not in session_flags:
                 setattr(args, key, value)
         args.out = args.resume
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
@@ -275,16 +278,18 @@ def run(name, argv=None):
             return EXIT_USAGE
         say("resumed from %s at epoch %d, iteration %d"
             % (run_dir, trainer.state["epoch"], trainer.state["iterations"]))
-    write_json(os.path.join(run_dir, "config.json"), {
-        "experiment": name, "args": {k: v for k, v in vars(args).items()},
-        "train_config": config.to_dict(), "model": model.spec(),
-        "command": " ".join([os.path.basename(sys.argv[0]) or name] + list(argv if argv is not None else sys.argv[1:])),
-        "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
-                         "blas.ldflags": theano.config.blas.ldflags},
-        "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
-        "python": platform.python_version(), "theano": theano.__version__,
-        "started": datetime.datetime.now().isoformat(timespec="seconds"),
-    })
+    if not trainer.finished():
+        write_json(os.path.join(run_dir, "config.json"), {
+            "experiment": name, "args": {k: v for k, v in vars(args).items()},
+            "train_config": config.to_dict(), "model": model.spec(),
+            "command": " ".join(["python", "scripts/%s.py" % name] + [
+                shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
+            "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
+                             "blas.ldflags": theano.config.blas.ldflags},
+            "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
+            "python": platform.python_version(), "theano": theano.__version__,
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        })
     if args.save_every > 0:
         trainer.on_epoch_end = snapshot_saver(trainer, run_dir, args.save_every)
 

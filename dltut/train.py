@@ -478,6 +478,12 @@ class Trainer:
         }
 
     # ----------------------------------------------------------------- the loop
+    def finished(self):
+        """True when the run has reached its end (a resumed finished run has nothing to do)."""
+        st = self.state
+        return st["stopped_by"] in ("patience", "schedule") or (
+            st["stopped_by"] == "n_epochs" and st["epoch"] >= self.config.n_epochs)
+
     def run(self):
         """Train until patience, the schedule or ``n_epochs`` says stop; return a TrainResult.
 
@@ -488,8 +494,7 @@ class Trainer:
         cfg, fns, st = self.config, self.fns, self.state
         n_batches = fns.n_train_batches
         frequency = cfg.validation_frequency or max(1, min(n_batches, cfg.patience // 2))
-        if st["stopped_by"] in ("patience", "schedule") or (
-                st["stopped_by"] == "n_epochs" and st["epoch"] >= cfg.n_epochs):
+        if self.finished():
             self.log("this run already finished (stopped by %s); nothing to do" % st["stopped_by"])
             return self._finish()
         st["stopped_by"] = None
