@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Reproduce the tutorials' published results and write RESULTS.md.
+
+    python scripts/reproduce.py                       # every experiment, to its early-stopping end
+    python scripts/reproduce.py --only logistic_sgd   # one of them
+    python scripts/reproduce.py --report-only         # rewrite RESULTS.md from the finished runs
+
+Each experiment runs the unchanged script with the tutorial's defaults in its own folder
+(``runs/reproduce/<script>-<dataset>/``).  It is resumable: a run that was stopped (Ctrl-C,
+a closed session) continues from its checkpoint the next time, and a finished run is not
+run again.  RESULTS.md gets, for each model, the published and the measured numbers, the
+time taken, the machine, and the exact command; the learning curves go to results/.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import dltut  # noqa: F401  (Theano set-up before numpy loads)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# What the tutorials (deeplearning.net, Theano 0.x) published for their default runs.
+PUBLISHED = {
+    ("logistic_sgd", "mnist"): dict(
+        figures="7.500000 % / 7.489583 %, best at epoch 73, 74 epochs run",
+        note="logistic_sgd.py: 'best validation score of 7.500000 % ... test performance 7.489583 %', "
+             "the code ran for 74 epochs"),
+    ("mlp", "mnist"): dict(
+        figures="1.69 % / 1.65 %, best at iteration 2,070,000 (epoch 828)",
+        note="mlp.py: 'best validation score of 1.690000 % obtained at iteration 2070000, "
+             "with test performance 1.650000 %'"),
+    ("convolutional_mlp", "mnist"): dict(
+        figures="0.91 % / 0.92 %, best at iteration 17,800",
+        note="convolutional_mlp.py: 'Best validation score of 0.910000 % obtained at iteration "
+             "17800, with test performance 0.920000 %' (0.92-0.93 % on other hardware)"),
+    ("mlp", "fashion-mnist"): dict(
+        figures="— / 11.7 % (accuracy 0.883)",
+        note="Fashion-MNIST benchmark: MLPClassifier 256-128-100, test accuracy 0.883 "
+             "(a different MLP; the nearest published figure)"),
+    ("convolutional_mlp", "fashion-mnist"): dict(
+        figures="— / 8.4–12.4 % (accuracy 0.876–0.916)",
+        note="Fashion-MNIST benchmark: 2 conv + pooling layers, test accuracy 0.876-0.916 "
+             "(error 8.4-12.4 %)"),
+}
+ORDER = [("logistic_sgd", "mnist"), ("mlp", "mnist"), ("convolutional_mlp", "mnist"),
+         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist")]
+
+
+def run_dir(runs, script, dataset):
+    return os.path.join(runs, "%s-%s" % (script, dataset))
+
+
+def load_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def status(folder):
+    """"done", "partial" (a checkpoint to resume) or "new"."""
+    summary = load_json(os.path.join(folder, "summary.json"))
+    if summary and summary.get("stopped_by") not in (None, "interrupted"):
+        return "done"
+    if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+        return "partial"
+    return "new"
+
+
+def command_for(script, dataset, folder, resume):
+    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset,
+           "--save-every", "10"]
+    folder = os.path.relpath(folder, ROOT)
+    cmd += ["--resume", folder] if resume else ["--out", folder]
+    return cmd
+
+
+def train(script, dataset, folder, floatx):
+    state = status(folder)
+    if state == "done":
+        print("%s on %s: already finished (%s)" % (script, dataset, folder))
+        return 0
+    os.makedirs(folder, exist_ok=True)
+    cmd = command_for(script, dataset, folder, resume=(state == "partial"))
+    env = dict(os.environ)
+    env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=" + floatx]))
+    print("%s on %s: %s %s" % (script, dataset, "resuming" if state == "partial" else "starting",
+                               " ".join(cmd[1:])), flush=True)
+    with open(os.path.join(folder, "train.log"), "a") as log:
+        process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        for line in process.stdout:
+            log.write(line)
+            log.flush()
+            if "validation error" in line or "Optimization" in line or "error" in line:
+                print("  " + line.rstrip(), flush=True)
+        return process.wait()
+
+
+def machine():
+    """(facts from `python -m dltut.info`, a one-line description of the host)."""
+    from dltut import info
+    facts = info.report(bench=False)
+    host = "%s, %s cores, Python %s, %s" % (facts.get("cpu_model") or "unknown CPU",
+                                            facts.get("cpu_count"), platform.python_version(),
+                                            platform.platform())
+    return facts, host
+
+
+def fmt(value, digits=6):
+    return "—" if value is None else ("%.*f %%" % (digits, value))
+
+
+def plot(folder, name):
+    """learning_curves.png of a run, copied to results/<name>.png; returns the relative path."""
+    subprocess.run([sys.executable, os.path.join("scripts", "plot_run.py"), folder], cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    source = os.path.join(folder, "learning_curves.png")
+    if not os.path.exists(source):
+        return None
+    os.makedirs(os.path.join(ROOT, "results"), exist_ok=True)
+    target = os.path.join("results", name + ".png")
+    shutil.copyfile(source, os.path.join(ROOT, target))
+    filters = os.path.join(folder, "filters.png")
+    if os.path.exists(filters):
+        shutil.copyfile(filters, os.path.join(ROOT, "results", name + "-filters.png"))
+    return target
+
+
+def report(runs, path, floatx):
+    facts, host = machine()
+    lines = ["# Reproducing the tutorials' results", "",
+             "Produced by `python scripts/reproduce.py` (resumable; `--report-only` rewrites this file "
+             "from finished runs). Errors are the tutorials' way of scoring (mean over whole "
+             "minibatches), with the all-examples figure beside it.", "",
+             "Machine: %s. Theano %s, numpy %s, floatX %s, device %s, blas.ldflags `%s` (%s)." % (
+                 host, facts.get("theano"), facts.get("numpy"), floatx, facts.get("device"),
+                 facts.get("blas_ldflags"), facts.get("blas_reason")), ""]
+    lines += ["| model | dataset | published validation / test | measured validation / test (all examples) | "
+              "best at | epochs run, stopped by | s/epoch | total |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    details = []
+    for script, dataset in ORDER:
+        folder = run_dir(runs, script, dataset)
+        published = PUBLISHED[(script, dataset)]
+        summary = load_json(os.path.join(folder, "summary.json"))
+        config = load_json(os.path.join(folder, "config.json")) or {}
+        pub = published["figures"]
+        if not summary or summary.get("stopped_by") in (None, "interrupted"):
+            state = status(folder)
+            lines.append("| %s | %s | %s | not finished (%s) | | | | |" % (
+                script, dataset, pub, "in progress, resumable" if state == "partial" else "not run"))
+            continue
+        lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
+            script, dataset, pub, fmt(summary["best_validation_error"] * 100),
+            fmt(summary["test_error"] * 100), fmt(summary["best_validation_error_all"] * 100, 2),
+            fmt(summary["test_error_all"] * 100, 2), summary["best_iteration"], summary["best_epoch"],
+            summary["epochs"], summary["stopped_by"], summary["seconds_per_epoch"],
+            summary["train_seconds"] / 60.0))
+        figure = plot(folder, "%s-%s" % (script, dataset))
+        details += ["## %s on %s" % (script, dataset), "",
+                    "Published: %s." % published["note"], "",
+                    "Command: `THEANO_FLAGS=floatX=%s %s`" % (
+                        floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))),
+                    ""]
+        if figure:
+            details += ["![learning curves of %s on %s](%s)" % (script, dataset, figure), ""]
+    text = "\n".join(lines + [""] + details) + "\n"
+    from dltut.checkpoint import atomic_write_bytes
+    atomic_write_bytes(path, text.encode())
+    print("wrote %s" % path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="reproduce.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    names = sorted({s for s, _ in ORDER})
+    parser.add_argument("--only", nargs="+", choices=names, default=names,
+                        help="scripts to run")
+    parser.add_argument("--datasets", nargs="+", choices=("mnist", "fashion-mnist"),
+                        default=["mnist", "fashion-mnist"], help="datasets to run them on")
+    parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "reproduce"),
+                        help="folder holding one run folder per experiment")
+    parser.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"),
+                        help="the report to write")
+    parser.add_argument("--floatX", default="float32", choices=("float32", "float64"),
+                        help="Theano floatX of the runs")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
+    args = parser.parse_args(argv)
+    started = time.time()
+    if not args.report_only:
+        for script, dataset in ORDER:
+            if script in args.only and dataset in args.datasets:
+                if (script, dataset) == ("logistic_sgd", "fashion-mnist"):
+                    continue
+                code = train(script, dataset, run_dir(args.runs, script, dataset), args.floatX)
+                if code == 130:
+                    print("interrupted; run the same command again to resume", file=sys.stderr)
+                    return 130
+                if code:
+                    print("%s on %s failed with exit code %d" % (script, dataset, code), file=sys.stderr)
+    report(args.runs, args.results, args.floatX)
+    print("done in %.1f min" % ((time.time() - started) / 60))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
