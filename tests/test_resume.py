@@ -89,7 +89,6 @@ def assert_same_run(result_a, result_b, dir_a, dir_b, model_a, model_b):
 SETTINGS = {
     "sgd": {},
     "momentum": {"momentum": 0.9},
-    "inverse": {"schedule": "inverse", "decay": 0.3},
     "plateau+momentum": {"schedule": "plateau", "plateau_n": 1, "momentum": 0.5},
 }
 
@@ -119,6 +118,18 @@ def test_resume_after_two_epochs_equals_four_straight(straight, data, tmp_path):
     result_b = trainer_b.run()
     assert result_b.iterations == 4 * 15
     assert_same_run(result_a, result_b, dir_a, tmp_path, model_a, model_b)
+
+    # resuming the finished run again trains nothing and hands back the best parameters
+    model_b.set_params_values([numpy.zeros_like(v) for v in model_b.get_params_values()])
+    lines = []
+    again = Trainer(fns_b, trainer_b.config, model=model_b, run_dir=str(tmp_path),
+                    log=lines.append, progress=False)
+    again.load_checkpoint(tmp_path / "checkpoint.npz")
+    result_c = again.run()
+    assert any("already finished" in line for line in lines), lines
+    for name in RESULT_FIELDS:
+        assert getattr(result_a, name) == getattr(result_c, name), name
+    assert_same_arrays(model_a.get_params_values(), model_b.get_params_values())
 
 
 class _InterruptAfter:
@@ -150,18 +161,6 @@ def test_interrupted_mid_epoch_in_process_resumes_to_the_same_run(straight, data
     trainer_b.load_checkpoint(tmp_path / "checkpoint.npz")
     result_b = trainer_b.run()
     assert_same_run(result_a, result_b, dir_a, tmp_path, model_a, model_b)
-
-
-def test_resuming_a_finished_run_does_nothing(straight, data, tmp_path):
-    settings, dir_a, model_a, result_a = straight
-    lines = []
-    model_b, _, trainer_b = build(data, dir_a, seed=7, log=lines.append, **settings)
-    trainer_b.load_checkpoint(dir_a / "checkpoint.npz")
-    result_b = trainer_b.run()
-    assert any("already finished" in line for line in lines)
-    for name in RESULT_FIELDS:
-        assert getattr(result_a, name) == getattr(result_b, name), name
-    assert_same_arrays(model_a.get_params_values(), model_b.get_params_values())
 
 
 # ------------------------------------------------------------------ a real Ctrl-C
