@@ -106,7 +106,7 @@ def make_velocities(params):
 class Compiled:
     """The compiled functions and what the loop needs to know about the data."""
 
-    train_model: object            # train_model(index) -> cost of minibatch index, after the update
+    train_model: object            # train_model(index) -> cost of minibatch index (before its update), then updates
     validate_model: object         # validate_model(index) -> error rate of validation minibatch index
     test_model: object             # test_model(index) -> error rate of test minibatch index
     count_errors: dict             # {"valid"/"test": f(start, stop) -> misclassified in [start, stop)}
