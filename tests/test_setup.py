@@ -1,0 +1,313 @@
+"""Theano set-up before import: the user's settings always win; the BLAS choice and its
+environment variables (dltut/_setup.py, dltut/blas.py).  No Theano import needed here."""
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dltut import _setup, blas
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+INTEL_AVX512 = """\
+processor	: 0
+vendor_id	: GenuineIntel
+cpu family	: 6
+model		: 143
+model name	: Intel(R) Xeon(R) Platinum 8480+
+flags		: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 amx_tile avx512_fp16
+
+processor	: 1
+vendor_id	: GenuineIntel
+model name	: a second block that must not be read
+flags		: fpu
+"""
+INTEL_AVX2 = "vendor_id : GenuineIntel\nmodel name : Intel(R) Core(TM) i7-6700\nflags : sse4_2 avx avx2 fma\n"
+AMD_ZEN3 = "vendor_id : AuthenticAMD\nmodel name : AMD EPYC 7763\nflags : sse4_2 avx avx2 fma\n"
+AMD_ZEN4 = ("vendor_id : AuthenticAMD\nmodel name : AMD EPYC 9654\n"
+            "flags : sse4_2 avx avx2 fma avx512f avx512cd avx512bw avx512dq avx512vl avx512_bf16\n")
+# Knights Landing: AVX-512 F/CD but not BW/DQ/VL, so not SkylakeX kernels
+INTEL_KNL = "vendor_id : GenuineIntel\nflags : sse4_2 avx avx2 fma avx512f avx512cd avx512er\n"
+INTEL_SNB = "vendor_id : GenuineIntel\nflags : sse4_2 avx\n"
+INTEL_NHM = "vendor_id : GenuineIntel\nflags : sse4_1 sse4_2\n"
+OLD_X86 = "vendor_id : GenuineIntel\nflags : fpu sse sse2\n"
+ARM = "processor : 0\nBogoMIPS : 50.00\nFeatures : fp asimd evtstrm aes\nCPU implementer : 0x41\n"
+
+MKL = "/venv/lib/libmkl_rt.so.3"
+OPENBLAS = "/usr/lib/x86_64-linux-gnu/libopenblas.so"
+
+
+# --- _setup: reading the user's settings, adding ours ------------------------------------
+
+@pytest.fixture
+def clean_theano_env(monkeypatch, tmp_path):
+    """No THEANO_FLAGS and a THEANORC that names no existing file."""
+    monkeypatch.delenv("THEANO_FLAGS", raising=False)
+    monkeypatch.setenv("THEANORC", str(tmp_path / "absent.theanorc"))
+    return tmp_path
+
+
+def test_parse_theano_flags_syntax():
+    flags = _setup.parse_theano_flags(" floatX=float32, ,blas__ldflags=-lopenblas -lgomp,"
+                                      "exception_verbosity = high,print_active_device")
+    assert flags == {"floatX": "float32", "blas.ldflags": "-lopenblas -lgomp",
+                     "exception_verbosity": "high", "print_active_device": "True"}
+    assert _setup.parse_theano_flags("") == {}
+    assert _setup.parse_theano_flags("blas.ldflags=") == {"blas.ldflags": ""}
+
+
+def test_parse_theano_flags_reads_environment(monkeypatch):
+    monkeypatch.setenv("THEANO_FLAGS", "device=cpu,floatX=float32")
+    assert _setup.parse_theano_flags() == {"device": "cpu", "floatX": "float32"}
+
+
+def test_user_setting_none_when_unset(clean_theano_env):
+    assert _setup.user_setting("blas.ldflags") is None
+    assert _setup.user_setting("floatX") is None
+
+
+def test_user_setting_from_theano_flags(clean_theano_env, monkeypatch):
+    monkeypatch.setenv("THEANO_FLAGS", "floatX=float32,blas.ldflags=")
+    assert _setup.user_setting("floatX") == "float32"
+    assert _setup.user_setting("blas.ldflags") == ""     # empty is a value, not "unset"
+
+
+def test_user_setting_from_theanorc(clean_theano_env, monkeypatch):
+    rc = clean_theano_env / "theanorc"
+    rc.write_text("[global]\nfloatX = float32\n\n[blas]\nldflags = -lmkl_rt\n")
+    monkeypatch.setenv("THEANORC", str(rc))
+    assert _setup.theanorc_paths() == [str(rc)]
+    assert _setup.user_setting("floatX") == "float32"
+    assert _setup.user_setting("blas.ldflags") == "-lmkl_rt"
+    assert _setup.user_setting("device") is None
+
+
+def test_theano_flags_win_over_theanorc(clean_theano_env, monkeypatch):
+    rc = clean_theano_env / "theanorc"
+    rc.write_text("[blas]\nldflags = -lmkl_rt\n")
+    monkeypatch.setenv("THEANORC", str(rc))
+    monkeypatch.setenv("THEANO_FLAGS", "blas__ldflags=-lopenblas")
+    assert _setup.user_setting("blas.ldflags") == "-lopenblas"
+
+
+def test_user_setting_skips_broken_theanorc(clean_theano_env, monkeypatch):
+    bad, good = clean_theano_env / "bad", clean_theano_env / "good"
+    bad.write_text("no section header here\n")
+    good.write_text("[blas]\nldflags = -lopenblas\n")
+    monkeypatch.setenv("THEANORC", os.pathsep.join([str(bad), str(good)]))
+    assert _setup.user_setting("blas.ldflags") == "-lopenblas"
+
+
+def test_add_theano_flag_appends_and_keeps_user_flags(clean_theano_env, monkeypatch):
+    _setup.add_theano_flag("blas.ldflags", "-lopenblas")
+    assert os.environ["THEANO_FLAGS"] == "blas.ldflags=-lopenblas"
+    monkeypatch.setenv("THEANO_FLAGS", "floatX=float32,")
+    _setup.add_theano_flag("blas.ldflags", "-L/x -l:libmkl_rt.so.3")
+    assert _setup.parse_theano_flags() == {"floatX": "float32",
+                                           "blas.ldflags": "-L/x -l:libmkl_rt.so.3"}
+
+
+def test_add_theano_flag_rejects_comma(clean_theano_env):
+    with pytest.raises(ValueError, match="comma"):
+        _setup.add_theano_flag("blas.ldflags", "-Wl,-rpath,/x")
+    assert "THEANO_FLAGS" not in os.environ
+
+
+def _run_import(env_extra, tmp_path, code):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("THEANO_FLAGS", "OPENBLAS_CORETYPE", "MKL_THREADING_LAYER")}
+    env["THEANORC"] = str(tmp_path / "absent.theanorc")
+    env["PYTHONPATH"] = ROOT
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", "import dltut, os\n" + code], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_import_keeps_user_ldflags_and_coretype(tmp_path):
+    out = _run_import({"THEANO_FLAGS": "floatX=float32,blas.ldflags=-lfoo",
+                       "OPENBLAS_CORETYPE": "Haswell"}, tmp_path,
+                      "print(os.environ['THEANO_FLAGS']); print(os.environ['OPENBLAS_CORETYPE'])")
+    flags, core = out.splitlines()
+    assert flags == "floatX=float32,blas.ldflags=-lfoo"
+    assert core == "Haswell"
+
+
+def test_import_leaves_theanorc_ldflags_alone(tmp_path):
+    rc = tmp_path / "rc"
+    rc.write_text("[blas]\nldflags = -lfoo\n")
+    out = _run_import({"THEANORC": str(rc)}, tmp_path,
+                      "print(os.environ.get('THEANO_FLAGS', ''))")
+    assert "blas.ldflags" not in out
+
+
+def test_import_adds_ldflags_when_user_gave_none(tmp_path):
+    out = _run_import({}, tmp_path,
+                      "from dltut import _setup\n"
+                      "print(repr(_setup.parse_theano_flags()['blas.ldflags']))\n"
+                      "print(repr(_setup.STATE['blas'].ldflags))")
+    given, chosen = out.splitlines()
+    assert given == chosen
+
+
+# --- blas: the CPU ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, isa, core", [
+    (INTEL_AVX512, "avx512", "SkylakeX"),
+    (AMD_ZEN4, "avx512", "SkylakeX"),
+    (INTEL_KNL, "avx2", "Haswell"),
+    (INTEL_AVX2, "avx2", "Haswell"),
+    (AMD_ZEN3, "avx2", "Zen"),
+    (INTEL_SNB, "avx", "Sandybridge"),
+    (INTEL_NHM, "sse4_2", "Nehalem"),
+    (OLD_X86, "x86-64", None),
+    (ARM, "unknown", None),
+    ("", "unknown", None),
+])
+def test_coretype_from_cpuinfo(text, isa, core):
+    cpu = blas.parse_cpuinfo(text, machine="x86_64")
+    assert cpu.isa == isa
+    assert blas.openblas_coretype(cpu)[0] == core
+
+
+def test_parse_cpuinfo_reads_first_processor_only():
+    cpu = blas.parse_cpuinfo(INTEL_AVX512, machine="x86_64")
+    assert cpu.vendor == "GenuineIntel"
+    assert cpu.model_name == "Intel(R) Xeon(R) Platinum 8480+"
+    assert "avx512_fp16" in cpu.flags and "fpu" in cpu.flags
+    assert len(cpu.flags) == 17
+
+
+def test_read_cpuinfo(tmp_path):
+    assert blas.read_cpuinfo(str(tmp_path / "missing")) == ""
+    path = tmp_path / "cpuinfo"
+    path.write_text("\n" + INTEL_AVX512)
+    text = blas.read_cpuinfo(str(path))
+    assert "avx512f" in text and "second block" not in text
+
+
+# --- blas: finding libraries ------------------------------------------------------------
+
+def _touch(directory, *names):
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / name).write_bytes(b"")
+    return str(directory)
+
+
+def test_find_library_file(tmp_path):
+    a = _touch(tmp_path / "a", "libmkl_rt.so.2", "libmkl_rt.so.10", "libmkl_rt.so.3.bak",
+               "libopenblas.so.0")
+    b = _touch(tmp_path / "b", "libopenblas.so", "libmkl_rt.so")
+    assert blas.find_library_file("mkl_rt", [a, b]) == os.path.join(a, "libmkl_rt.so.10")
+    assert blas.find_library_file("mkl_rt", [b, a]) == os.path.join(b, "libmkl_rt.so")
+    # -lopenblas needs the unversioned file: the runtime-only libopenblas.so.0 does not do
+    assert blas.find_library_file("openblas", [a], allow_versioned=False) is None
+    assert blas.find_blas_libraries([a, b]) == {
+        "mkl": os.path.join(a, "libmkl_rt.so.10"), "openblas": os.path.join(b, "libopenblas.so")}
+    assert blas.find_blas_libraries([str(tmp_path / "none")]) == {"mkl": None, "openblas": None}
+
+
+def test_ldflags_for():
+    sysdirs = ["/usr/lib/x86_64-linux-gnu"]
+    assert blas.ldflags_for(OPENBLAS, sysdirs) == "-lopenblas"
+    assert blas.ldflags_for("/opt/ob/lib/libopenblas.so", sysdirs) == "-L/opt/ob/lib -lopenblas"
+    assert blas.ldflags_for(MKL, sysdirs) == "-L/venv/lib -l:libmkl_rt.so.3"
+    assert blas.ldflags_for("/venv/lib/libmkl_rt.so", sysdirs) == "-L/venv/lib -lmkl_rt"
+    assert blas.ldflags_for("/my venv/lib/libmkl_rt.so", sysdirs) is None
+    assert blas.ldflags_for("/a,b/lib/libmkl_rt.so", sysdirs) is None
+
+
+# --- blas: the decision -----------------------------------------------------------------
+
+def choose(cpuinfo=INTEL_AVX512, mkl=None, openblas=None, environ=None, modules=(), user=None):
+    environ = {} if environ is None else environ
+    choice = blas.configure_blas(user_ldflags=user, cpuinfo=cpuinfo,
+                                 libraries={"mkl": mkl, "openblas": openblas},
+                                 environ=environ, modules=dict.fromkeys(modules))
+    return choice, environ
+
+
+def test_prefers_mkl_then_openblas_then_fallback():
+    c, env = choose(mkl=MKL, openblas=OPENBLAS)
+    assert (c.source, c.ldflags, c.library) == ("mkl", "-L/venv/lib -l:libmkl_rt.so.3", MKL)
+    assert set(env) == {"OPENBLAS_CORETYPE"}          # MKL's threading is left to MKL
+    c, env = choose(openblas=OPENBLAS)
+    assert (c.source, c.library) == ("openblas", OPENBLAS)
+    assert c.ldflags in ("-lopenblas", "-L/usr/lib/x86_64-linux-gnu -lopenblas")
+    assert "MKL_THREADING_LAYER" not in env
+    c, env = choose()
+    assert (c.source, c.ldflags) == ("fallback", "")
+    assert "fast" in c.reason
+
+
+def test_coretype_set_for_every_choice():
+    for kwargs in ({"mkl": MKL}, {"openblas": OPENBLAS}, {}, {"user": "-lopenblas"}, {"user": ""}):
+        c, env = choose(**kwargs)
+        assert env["OPENBLAS_CORETYPE"] == "SkylakeX"
+        assert c.env["OPENBLAS_CORETYPE"] == "SkylakeX"
+        assert (c.cpu_isa, c.coretype) == ("avx512", "SkylakeX")
+
+
+def test_user_ldflags_kept_and_only_reported():
+    c, env = choose(mkl=MKL, openblas=OPENBLAS, user="-lopenblas")
+    assert (c.source, c.ldflags, c.library) == ("user", "-lopenblas", "")
+    assert "MKL_THREADING_LAYER" not in env          # MKL is not in use
+    c, _ = choose(user="")
+    assert c.ldflags == "" and "fallback" in c.reason
+
+
+def test_user_environment_respected():
+    environ = {"OPENBLAS_CORETYPE": "Haswell", "MKL_NUM_THREADS": "1"}
+    c, env = choose(mkl=MKL, environ=environ)
+    assert env == {"OPENBLAS_CORETYPE": "Haswell", "MKL_NUM_THREADS": "1"}
+    assert c.env == {}
+    assert any("OPENBLAS_CORETYPE=Haswell kept" in n for n in c.notes)
+    c, env = choose(environ={"OPENBLAS_CORETYPE": "SkylakeX"})
+    assert c.env == {} and any("already set by the user" in n for n in c.notes)
+
+
+def test_no_cpuinfo_sets_no_coretype():
+    for text in ("", ARM, OLD_X86):
+        c, env = choose(cpuinfo=text, openblas=OPENBLAS)
+        assert "OPENBLAS_CORETYPE" not in env and c.coretype == ""
+        assert c.source == "openblas"
+        assert any("OPENBLAS_CORETYPE not set" in n for n in c.notes)
+
+
+def test_numpy_imported_too_early_is_noted():
+    c, _ = choose(modules=["numpy"])
+    assert any("numpy was imported before dltut" in n for n in c.notes)
+    c, _ = choose(modules=[])
+    assert not any("numpy" in n for n in c.notes)
+
+
+def test_unusable_path_falls_through():
+    c, _ = choose(mkl="/my venv/lib/libmkl_rt.so.3", openblas=OPENBLAS)
+    assert c.source == "openblas"
+    assert any("space or comma" in n for n in c.notes)
+
+
+def test_configure_blas_on_this_machine_touches_no_numpy():
+    """The real lookups run, and never import numpy or Theano."""
+    c = blas.configure_blas(environ={}, modules={})
+    assert c.source in ("mkl", "openblas", "fallback")
+    code = ("import sys; from dltut import blas; blas.configure_blas(environ={});"
+            "print('numpy' in sys.modules, 'theano' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_versioned_library_warning_is_quieted():
+    blas.quiet_versioned_library_warning()
+    blas.quiet_versioned_library_warning()
+    logger = logging.getLogger("theano.tensor.blas")
+    filters = [f for f in logger.filters if isinstance(f, blas._LibdirWarningFilter)]
+    assert len(filters) == 1
+    make = lambda msg: logging.LogRecord("theano.tensor.blas", logging.WARNING, "", 0, msg, (), None)
+    assert not filters[0].filter(make("We did not find a dynamic library in the library_dir of x"))
+    assert filters[0].filter(make("Using NumPy C-API based implementation for BLAS functions."))
