@@ -1,28 +1,38 @@
 # dltut: two commands do everything a new user needs.
 #   make mlp    build .venv (first time only), fetch MNIST, train the tutorial's MLP for a few epochs
 #   make test   build .venv (first time only), fetch MNIST, run the test suite in float64 and float32
-# Other targets: data, logreg, lenet, info, bench, gpu-setup, reproduce, clean.
+# Other targets: fast (add Intel MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, clean.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dltut-installed
-EXTRAS ?= test,fast
+EXTRAS ?= test
 EPOCHS ?= 5
 PYTEST_ARGS ?=
 # Keep the user's own Theano flags; add ours after them (Theano lets the last one win).
 FLAGS_PREFIX := $${THEANO_FLAGS:+$$THEANO_FLAGS,}
 
-.PHONY: venv data mlp logreg lenet test test-fast info bench gpu-setup reproduce clean
+.PHONY: venv fast data mlp logreg lenet test test-fast info bench gpu-setup reproduce clean
 
 venv: $(STAMP)
 
 $(STAMP): setup.py
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 8) <= v < (3, 12) else "dltut needs Python 3.8-3.11 (Theano 1.0.5 fails on 3.12 and later); $(PYTHON) is %d.%d. Run: make PYTHON=/path/to/python3.11 ..." % v)'
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@# A real BLAS for Theano to link (-lopenblas), when we may install it; without it dltut
+	@# falls back to Theano's slower numpy-based calls (and still works).
+	@if [ ! -e /usr/lib/x86_64-linux-gnu/libopenblas.so ] && [ ! -e /usr/lib/aarch64-linux-gnu/libopenblas.so ] \
+	    && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's libopenblas-dev (a BLAS for Theano)"; \
+	  apt-get install -y -q libopenblas-dev >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libopenblas-dev >/dev/null 2>&1; } || echo "could not install libopenblas-dev; continuing with Theano's numpy-based BLAS"; \
+	fi
 	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
 	@touch $@
+
+fast: venv
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[fast]'
 
 data: venv
 	$(VPY) -m dltut.data fetch
@@ -47,7 +57,7 @@ info: venv
 	$(VPY) -m dltut.info
 
 bench: venv
-	$(VPY) -m pip install --quiet --disable-pip-version-check 'torch==2.13.0'
+	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(VPY) bench/bench_cpu.py
 
 gpu-setup: venv
