@@ -132,8 +132,16 @@ def test_import_keeps_user_ldflags_and_coretype(tmp_path):
                        "OPENBLAS_CORETYPE": "Haswell"}, tmp_path,
                       "print(os.environ['THEANO_FLAGS']); print(os.environ['OPENBLAS_CORETYPE'])")
     flags, core = out.splitlines()
-    assert flags == "floatX=float32,blas.ldflags=-lfoo"
+    # the user's entries stay first and unchanged; dltut only appends keys the user left out
+    assert flags.startswith("floatX=float32,blas.ldflags=-lfoo")
+    assert "blas.ldflags" not in flags[len("floatX=float32,blas.ldflags=-lfoo"):]
     assert core == "Haswell"
+
+
+def test_import_keeps_user_allow_gc(tmp_path):
+    out = _run_import({"THEANO_FLAGS": "allow_gc=True"}, tmp_path,
+                      "import theano; print(theano.config.allow_gc)")
+    assert out.splitlines()[-1] == "True"
 
 
 def test_import_leaves_theanorc_ldflags_alone(tmp_path):
