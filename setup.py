@@ -26,6 +26,6 @@ setup(
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],
         # the CPU benchmark's peer (bench/bench_cpu.py), never needed by dltut itself
-        "bench": ["torch==2.13.0"],
+        "bench": ["torch==2.13.0", "setuptools>=77.0.3,<81"],  # 81+ drops pkg_resources, which Theano needs
     },
 )
