@@ -233,9 +233,13 @@ def run(name, argv=None):
     from .data import DatasetError, load_dataset
     try:
         config = train_config(args)
-        splits = load_dataset(args.dataset)
-    except (DatasetError, ValueError) as error:
+    except ValueError as error:
         parser.error(str(error))
+    try:
+        splits = load_dataset(args.dataset)
+    except DatasetError as error:  # says itself what to do: no pointer to --help
+        print("%s: error: %s" % (parser.prog, error), file=sys.stderr)
+        return EXIT_USAGE
 
     import theano
     import theano.tensor as T
