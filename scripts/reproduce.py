@@ -29,14 +29,17 @@ ROOT = os.path.dirname(HERE)
 PUBLISHED = {
     ("logistic_sgd", "mnist"): dict(
         figures="7.500000 % / 7.489583 %, best at epoch 73, 74 epochs run",
+        errors=(7.500000, 7.489583), digits=6, iteration=6059,
         note="logistic_sgd.py: 'best validation score of 7.500000 % ... test performance 7.489583 %', "
              "the code ran for 74 epochs"),
     ("mlp", "mnist"): dict(
         figures="1.69 % / 1.65 %, best at iteration 2,070,000 (epoch 828)",
+        errors=(1.69, 1.65), digits=2, iteration=2070000,
         note="mlp.py: 'best validation score of 1.690000 % obtained at iteration 2070000, "
              "with test performance 1.650000 %'"),
     ("convolutional_mlp", "mnist"): dict(
         figures="0.91 % / 0.92 %, best at iteration 17,800",
+        errors=(0.91, 0.92), digits=2, iteration=17800,
         note="convolutional_mlp.py: 'Best validation score of 0.910000 % obtained at iteration "
              "17800, with test performance 0.920000 %' (0.92-0.93 % on other hardware)"),
     ("mlp", "fashion-mnist"): dict(
@@ -134,6 +137,24 @@ def plot(folder, name):
     return target
 
 
+def compare(published, summary):
+    """One sentence on how a finished run's numbers stand against the published ones."""
+    measured = (summary["best_validation_error"] * 100, summary["test_error"] * 100)
+    if "errors" not in published:
+        return ("validation %.2f %%, test %.2f %% (test accuracy %.3f) after %d epochs (%s)."
+                % (measured + (1 - measured[1] / 100, summary["epochs"], summary["stopped_by"])))
+    digits = published["digits"]
+    same = all(round(m, digits) == round(p, digits) for m, p in zip(measured, published["errors"]))
+    text = ("validation %.*f %%, test %.*f %%: %s the published figures to the %d decimals they were "
+            "printed with" % (digits, measured[0], digits, measured[1],
+                              "equal to" if same else "different from", digits))
+    if summary["best_iteration"] == published["iteration"]:
+        return text + ", at the same iteration (%d)." % published["iteration"]
+    return text + ("; the best model came at iteration %s instead of %d. Float rounding (BLAS, "
+                   "summation order, float32 vs the original set-up) moves a long run's curve "
+                   "slightly; see the learning curve." % (summary["best_iteration"], published["iteration"]))
+
+
 def report(runs, path, floatx):
     facts, host = machine()
     lines = ["# Reproducing the tutorials' results", "",
@@ -167,6 +188,7 @@ def report(runs, path, floatx):
         figure = plot(folder, "%s-%s" % (script, dataset))
         details += ["## %s on %s" % (script, dataset), "",
                     "Published: %s." % published["note"], "",
+                    "Measured: %s" % compare(published, summary), "",
                     "Command: `THEANO_FLAGS=floatX=%s %s`" % (
                         floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))),
                     ""]
