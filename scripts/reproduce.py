@@ -137,6 +137,22 @@ def plot(folder, name):
     return target
 
 
+def progress(folder):
+    """Where an unfinished run stands, from its checkpoint."""
+    if status(folder) != "partial":
+        return "not run yet"
+    from dltut.checkpoint import CheckpointError, load_arrays
+    try:
+        _, meta = load_arrays(os.path.join(folder, "checkpoint.npz"))
+        state = meta["state"]
+    except (CheckpointError, KeyError):
+        return "in progress (checkpoint unreadable)"
+    return ("in progress, resumable: %d of at most %d epochs done; best so far %s / %s at "
+            "iteration %s" % (state["epoch"], meta["config"]["n_epochs"],
+                              fmt(state["best_validation_loss"] * 100, 2),
+                              fmt(state["test_score"] * 100, 2), state["best_iteration"]))
+
+
 def compare(published, summary):
     """One sentence on how a finished run's numbers stand against the published ones."""
     measured = (summary["best_validation_error"] * 100, summary["test_error"] * 100)
@@ -175,9 +191,7 @@ def report(runs, path, floatx):
         config = load_json(os.path.join(folder, "config.json")) or {}
         pub = published["figures"]
         if not summary or summary.get("stopped_by") in (None, "interrupted"):
-            state = status(folder)
-            lines.append("| %s | %s | %s | not finished (%s) | | | | |" % (
-                script, dataset, pub, "in progress, resumable" if state == "partial" else "not run"))
+            lines.append("| %s | %s | %s | %s | | | | |" % (script, dataset, pub, progress(folder)))
             continue
         lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
