@@ -545,6 +545,99 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes(tiny, tmp_path):
     assert_same_arrays(run_dir / "best_model.npz", straight / "best_model.npz")
 
 
+# ------------------------------------------------------------------------------ reproduce.py
+def history_record(epoch, validation, test=None):
+    """One history.jsonl line as the trainer writes it (errors as fractions)."""
+    return {"iteration": epoch * 100, "epoch": epoch, "minibatch": 100,
+            "validation_error": validation / 100.0, "validation_error_all": validation / 100.0,
+            "test_error": None if test is None else test / 100.0,
+            "test_error_all": None if test is None else test / 100.0}
+
+
+def write_history(folder, records):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(str(folder / "history.jsonl"), "w") as handle:
+        handle.write("".join(json.dumps(record) + "\n" for record in records))
+
+
+def finished_summary(validation, test, iteration, n=10000):
+    return {"best_validation_error": validation / 100.0, "test_error": test / 100.0,
+            "best_iteration": iteration, "n_valid": n, "n_test": n}
+
+
+def test_reproduce_curve_check_counts_differences_in_examples(tmp_path):
+    reproduce = script("reproduce")
+    published = reproduce.PUBLISHED_CURVES[("mlp", "mnist")]["points"]
+    records = [history_record(epoch, *published[epoch]) for epoch in (1, 2, 3, 4)]
+    records[1]["test_error"] += 0.0002           # epoch 2: two more test examples wrong
+    records[2]["validation_error"] -= 0.0001     # epoch 3: one fewer validation example wrong
+    records[3]["test_error"] = None              # epoch 4: no new best, so no test figure
+    records.insert(1, history_record(2, 50.0))   # an earlier validation of epoch 2: superseded
+    write_history(tmp_path / "run", records)
+
+    text = "\n".join(reproduce.curve_check("mlp", "mnist", str(tmp_path / "run"), 10000, 10000))
+    assert ("2 of the 4 published epochs differ, by at most 2 examples; the first difference is "
+            "at epoch 2" in text), text
+    assert "| 1 | 9.62 % / 10.09 % | 9.62 % / 10.09 % | +0 / +0 |" in text
+    assert "| 2 | 8.61 % / 8.74 % | 8.61 % / 8.76 % | +0 / +2 |" in text
+    assert "| 3 | 8.00 % / 8.16 % | 7.99 % / 8.16 % | -1 / +0 |" in text
+    assert "| 4 | 7.60 % / 7.79 % | 7.60 % / — | +0 |" in text
+    # a run that has not reached a published epoch is not compared there; none at all: nothing
+    assert "| 5 |" not in text
+    assert reproduce.curve_check("logistic_sgd", "mnist", str(tmp_path / "run"), 10000, 10000) == []
+    assert reproduce.curve_check("mlp", "mnist", str(tmp_path / "missing"), 10000, 10000) == []
+
+
+def test_reproduce_curve_check_of_an_identical_curve(tmp_path):
+    reproduce = script("reproduce")
+    published = reproduce.PUBLISHED_CURVES[("convolutional_mlp", "mnist")]["points"]
+    write_history(tmp_path / "run", [history_record(epoch, *published[epoch])
+                                     for epoch in sorted(published)])
+    text = "\n".join(reproduce.curve_check("convolutional_mlp", "mnist", str(tmp_path / "run"),
+                                           10000, 10000))
+    assert "all %d published epochs are equal to the printed digits" % len(published) in text
+
+
+def test_reproduce_compare_explains_a_difference_against_the_published_spread():
+    reproduce = script("reproduce")
+    published = reproduce.PUBLISHED[("convolutional_mlp", "mnist")]
+    text = reproduce.compare(published, finished_summary(0.93, 0.96, 9300))
+    assert "different from the published figures" in text
+    assert "iteration 9300 instead of 17800" in text
+    assert "validation +2 of 10000 examples, test +4 of 10000 examples" in text
+    assert "validation 0.91-0.92 %, test 0.92-0.96 %, best iteration 10900-17800" in text
+    assert "outside that spread" in text
+    inside = reproduce.compare(published, finished_summary(0.92, 0.93, 12000))
+    assert "inside that spread" in inside and "validation +1 of 10000 examples" in inside
+
+    same = reproduce.compare(reproduce.PUBLISHED[("logistic_sgd", "mnist")],
+                             finished_summary(7.5, 7.489583, 6059))
+    assert "equal to the published figures to the 6 decimals" in same
+    assert same.endswith("at the same iteration (6059).")
+
+
+def test_reproduce_report_from_a_real_run_folder(trained, tmp_path):
+    reproduce = script("reproduce")
+    runs = tmp_path / "runs"
+    shutil.copytree(str(trained("logistic_sgd").dir), str(runs / "logistic_sgd-mnist"))
+    summary = read_json(runs / "logistic_sgd-mnist" / "summary.json")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "notes.md").write_text("These runs were made for a test.\n")
+
+    reproduce.report(str(runs), str(tmp_path / "RESULTS.md"), "float64")
+    text = (tmp_path / "RESULTS.md").read_text()
+    row = [line for line in text.splitlines() if line.startswith("| logistic_sgd | mnist |")]
+    assert len(row) == 1, text
+    assert "%.6f %%" % (summary["best_validation_error"] * 100) in row[0]
+    assert "iteration %d, epoch %d" % (summary["best_iteration"], summary["best_epoch"]) in row[0]
+    assert "| %d, n_epochs |" % summary["epochs"] in row[0]
+    assert "| mlp | mnist | 1.69 % / 1.65 %, best at iteration 2,070,000 (epoch 828) | not run yet |" in text
+    # the learning curve lands beside the report, not in the repository's results/
+    assert (tmp_path / "results" / "logistic_sgd-mnist.png").stat().st_size > 1000
+    assert "](results/logistic_sgd-mnist.png)" in text
+    assert text.rstrip().endswith("## Notes on these runs\n\nThese runs were made for a test.")
+
+
 # ------------------------------------------------------------------------------ real MNIST (slow)
 @pytest.fixture(scope="module")
 def mnist_path():
