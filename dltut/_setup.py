@@ -82,6 +82,8 @@ def configure():
         return STATE
     from . import blas  # local import: blas must not pull in numpy either
 
+    STATE["user_environ"] = {name: os.environ.get(name)
+                             for name in ("THEANO_FLAGS",) + blas.BLAS_ENV_VARS}
     STATE["theano_already_imported"] = "theano" in sys.modules
     STATE["blas"] = blas.configure_blas(user_ldflags=user_setting("blas.ldflags"))
     if not STATE["theano_already_imported"]:
@@ -98,3 +100,20 @@ def configure():
         STATE["device"] = device.check_requested_device()
     STATE["configured"] = True
     return STATE
+
+
+def user_environ():
+    """``os.environ`` as the user set it: a copy with dltut's own additions undone.
+
+    dltut writes its choices (``blas.ldflags`` in ``THEANO_FLAGS``, ``OPENBLAS_CORETYPE``)
+    into this process's environment, which child processes inherit.  A child that imports
+    dltut itself should get the user's environment instead, so that it decides afresh and
+    reports the user's settings, not dltut's, as the user's.
+    """
+    environ = dict(os.environ)
+    for name, value in STATE.get("user_environ", {}).items():
+        if value is None:
+            environ.pop(name, None)
+        else:
+            environ[name] = value
+    return environ

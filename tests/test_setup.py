@@ -319,3 +319,18 @@ def test_versioned_library_warning_is_quieted():
     make = lambda msg: logging.LogRecord("theano.tensor.blas", logging.WARNING, "", 0, msg, (), None)
     assert not filters[0].filter(make("We did not find a dynamic library in the library_dir of x"))
     assert filters[0].filter(make("Using NumPy C-API based implementation for BLAS functions."))
+
+
+def test_user_environ_undoes_only_what_dltut_added(tmp_path):
+    code = ("from dltut import _setup\n"
+            "env = _setup.user_environ()\n"
+            "print(repr(env.get('THEANO_FLAGS'))); print(repr(env.get('OPENBLAS_CORETYPE')))\n"
+            "print(repr(env.get('MKL_CBWR'))); print(repr(env.get('DLTUT_MARK')))\n"
+            "print('blas.ldflags' in os.environ['THEANO_FLAGS'])")
+    # nothing set by the user: dltut's additions stay in this process, not in the copy
+    flags, core, cbwr, mark, added = _run_import({"DLTUT_MARK": "x"}, tmp_path, code).splitlines()
+    assert (flags, core, cbwr, mark, added) == ("None", "None", "None", "'x'", "True")
+    # what the user set comes back exactly as given
+    flags, core, threads, _, _ = _run_import(
+        {"THEANO_FLAGS": "floatX=float32", "MKL_CBWR": "AVX2"}, tmp_path, code).splitlines()
+    assert (flags, core, threads) == ("'floatX=float32'", "None", "'AVX2'")
