@@ -221,18 +221,46 @@ def examples(percent, n):
     return int(round(percent * n / 100.0))
 
 
-def load_history(folder):
-    """{epoch: the last validation record of that epoch} from a run's history.jsonl."""
-    rows = {}
+def load_records(folder):
+    """The validation records of a run's history.jsonl, in order ([] if unreadable)."""
     try:
         with open(os.path.join(folder, "history.jsonl")) as handle:
-            for line in handle:
-                if line.strip():
-                    record = json.loads(line)
-                    rows[record["epoch"]] = record
-    except (OSError, ValueError, KeyError):
-        return {}
-    return rows
+            return [json.loads(line) for line in handle if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def load_history(folder):
+    """{epoch: the last validation record of that epoch} from a run's history.jsonl."""
+    return {record["epoch"]: record for record in load_records(folder) if "epoch" in record}
+
+
+def patience_story(folder, summary, config):
+    """Why a run stopped by patience stopped where it did, replayed from its history with the
+    trainer's own rule (dltut.train.Patience); "" for other runs."""
+    settings = config.get("train_config", {})
+    records = load_records(folder)
+    if summary.get("stopped_by") != "patience" or not records or "patience" not in settings:
+        return ""
+    from dltut.train import Patience
+    rule = Patience(settings["patience"], settings["patience_increase"],
+                    settings["improvement_threshold"])
+    raised = None
+    for record in records:
+        before = rule.patience
+        rule.update(record["iteration"] - 1, record["validation_error"])  # the tutorial's iter
+        if rule.patience != before:
+            raised = record
+    text = (" It stopped by the tutorial's patience rule: patience grows only when a new best "
+            "beats the previous one by more than %.3g %% (improvement_threshold %s)" % (
+                (1 - settings["improvement_threshold"]) * 100, settings["improvement_threshold"]))
+    if raised is None:
+        return text + ("; none came late enough to raise patience above its initial %d "
+                       "minibatches." % settings["patience"])
+    return text + ("; the last such improvement came at iteration %d (epoch %d) and set patience "
+                   "to %d minibatches, used up in epoch %d; the later new bests were smaller "
+                   "steps." % (raised["iteration"], raised["epoch"], rule.patience,
+                               summary["epochs"]))
 
 
 def curve_check(script, dataset, folder, n_valid, n_test):
@@ -307,7 +335,8 @@ def report(runs, path, floatx):
         curve = curve_check(script, dataset, folder, summary["n_valid"], summary["n_test"])
         details += ["## %s on %s" % (script, dataset), "",
                     "Published: %s." % published["note"], "",
-                    "Measured: %s" % compare(published, summary, has_curve=bool(curve)), ""]
+                    "Measured: %s%s" % (compare(published, summary, has_curve=bool(curve)),
+                                        patience_story(folder, summary, config)), ""]
         details += curve + ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
             floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))), ""]
         if figure:

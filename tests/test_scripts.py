@@ -616,6 +616,30 @@ def test_reproduce_compare_explains_a_difference_against_the_published_spread():
     assert same.endswith("at the same iteration (6059).")
 
 
+def test_reproduce_patience_story_replays_the_stopping_rule(tmp_path):
+    reproduce = script("reproduce")
+    config = {"train_config": {"patience": 10, "patience_increase": 2,
+                               "improvement_threshold": 0.9}}
+    # (iteration, epoch, validation error): the first best is big but too early to raise
+    # patience above 10; 0.4 beats 0.5 by more than 10 % at iter 7, so patience becomes 14;
+    # 0.39 is a new best, but a step of under 10 %: patience stays 14
+    write_history(tmp_path / "run", [
+        dict(iteration=it, epoch=epoch, validation_error=error)
+        for it, epoch, error in ((4, 1, 0.5), (8, 2, 0.4), (12, 3, 0.39), (15, 3, 0.5))])
+    summary = {"stopped_by": "patience", "epochs": 3}
+    text = reproduce.patience_story(str(tmp_path / "run"), summary, config)
+    assert "by more than 10 % (improvement_threshold 0.9)" in text
+    assert ("the last such improvement came at iteration 8 (epoch 2) and set patience to 14 "
+            "minibatches, used up in epoch 3" in text), text
+
+    write_history(tmp_path / "flat", [dict(iteration=4, epoch=1, validation_error=0.5)])
+    assert "above its initial 10 minibatches" in reproduce.patience_story(
+        str(tmp_path / "flat"), summary, config)
+    # runs that stopped another way get no story
+    assert reproduce.patience_story(str(tmp_path / "run"), {"stopped_by": "n_epochs",
+                                                            "epochs": 3}, config) == ""
+
+
 def test_reproduce_report_from_a_real_run_folder(trained, tmp_path):
     reproduce = script("reproduce")
     runs = tmp_path / "runs"
