@@ -271,17 +271,22 @@ def run(name, argv=None):
         parser.error(str(error))
     say("compiled in %.1f s" % compiled.compile_seconds)
 
-    meta = {"dataset": args.dataset, "experiment": name, "seed": args.seed}
+    from .info import numerics, numerics_change
+    meta = {"dataset": args.dataset, "experiment": name, "seed": args.seed,
+            "numerics": numerics()}
     trainer = Trainer(compiled, config, model=model, run_dir=run_dir, log=say,
                       progress=None if not args.quiet else False, meta=meta)
     if args.resume:
         try:
-            trainer.load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
+            saved = trainer.load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
         except CheckpointError as error:
             print("%s: error: %s" % (parser.prog, error), file=sys.stderr)
             return EXIT_USAGE
         say("resumed from %s at epoch %d, iteration %d"
             % (run_dir, trainer.state["epoch"], trainer.state["iterations"]))
+        change = numerics_change(saved.get("numerics"), meta["numerics"])
+        if change:
+            print("%s: %s" % (parser.prog, change), file=sys.stderr, flush=True)
     if not trainer.finished():
         write_json(os.path.join(run_dir, "config.json"), {
             "experiment": name, "args": {k: v for k, v in vars(args).items()},
@@ -291,6 +296,7 @@ def run(name, argv=None):
             "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
                              "blas.ldflags": theano.config.blas.ldflags},
             "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
+            "numerics": meta["numerics"],
             "python": platform.python_version(), "theano": theano.__version__,
             "started": datetime.datetime.now().isoformat(timespec="seconds"),
         })

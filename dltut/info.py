@@ -110,6 +110,36 @@ def describe_library(path):
     return info
 
 
+def numerics():
+    """What decides a run's float rounding besides its code and data, as a dict.
+
+    ``floatX``, ``blas.ldflags``, and the core and thread count the BLAS that Theano links
+    reports.  The same products round differently with another BLAS, another OpenBLAS core
+    or another number of threads, so a run resumed under a different set continues along a
+    (slightly) different path; :func:`numerics_change` says how.  Theano must be importable.
+    """
+    import theano
+    ldflags = theano.config.blas.ldflags
+    libraries = [describe_library(path) for path in resolve_ldflags(ldflags)]
+    first = libraries[0] if libraries else {}
+    return {"floatX": str(theano.config.floatX), "blas.ldflags": ldflags,
+            "blas_core": first.get("core"), "blas_threads": first.get("threads")}
+
+
+def numerics_change(before, now):
+    """One line on how ``now`` (a :func:`numerics` dict) differs from ``before``; "" if it
+    does not, or if ``before`` is unknown (a checkpoint from an older dltut)."""
+    if not before:
+        return ""
+    changes = ["%s %s -> %s" % (key, before.get(key), now.get(key))
+               for key in sorted(now) if key in before and before[key] != now[key]]
+    if not changes:
+        return ""
+    return ("note: this run was saved under other numerics (%s): from here on it rounds "
+            "differently from an uninterrupted run; set them back (e.g. OPENBLAS_NUM_THREADS) "
+            "for an exact continuation" % ", ".join(changes))
+
+
 def numpy_blas():
     """numpy's BLAS as the loaded library reports it (numpy must be imported)."""
     import numpy

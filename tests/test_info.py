@@ -112,3 +112,25 @@ def test_describe_library_reports_unloadable(tmp_path):
     bad.write_bytes(b"not an ELF file")
     got = info.describe_library(str(bad))
     assert got["kind"] == "unknown" and "error" in got
+
+
+def test_numerics_names_this_process_settings():
+    import theano
+    facts = info.numerics()
+    assert facts["floatX"] == theano.config.floatX
+    assert facts["blas.ldflags"] == theano.config.blas.ldflags
+    libraries = [info.describe_library(p) for p in info.resolve_ldflags(facts["blas.ldflags"])]
+    if libraries and libraries[0]["kind"] == "openblas":
+        assert facts["blas_threads"] >= 1 and facts["blas_core"]
+
+
+def test_numerics_change():
+    before = {"floatX": "float32", "blas.ldflags": "-lopenblas", "blas_core": "SkylakeX",
+              "blas_threads": 2}
+    assert info.numerics_change(before, dict(before)) == ""
+    assert info.numerics_change(None, before) == ""  # a checkpoint from before the record
+    line = info.numerics_change(before, dict(before, blas_threads=1, blas_core="Haswell"))
+    assert "(blas_core SkylakeX -> Haswell, blas_threads 2 -> 1)" in line
+    assert "OPENBLAS_NUM_THREADS" in line
+    # a key the old record did not have is not a change
+    assert info.numerics_change({"floatX": "float32"}, dict(before)) == ""

@@ -323,6 +323,7 @@ def test_resume_continues_to_the_same_parameters_as_a_straight_run(tiny, tmp_pat
     code, out, err = call("mlp", ["--resume", resumed, "--n-epochs", 4, "--quiet"])
     assert code == 0, err
     assert lines_of(out)[-1].startswith("Optimization complete")
+    assert "numerics" not in err  # same BLAS, threads and floatX: nothing to warn about
     code, _, err = call("mlp", train_argv("mlp", tiny.path, straight, "--n-epochs", 4, *flags))
     assert code == 0, err
 
@@ -337,6 +338,25 @@ def test_resume_continues_to_the_same_parameters_as_a_straight_run(tiny, tmp_pat
     assert read_json(resumed / "config.json")["args"]["n_epochs"] == 4
     assert_same_arrays(resumed / "best_model.npz", straight / "best_model.npz")
     assert_same_arrays(resumed / "checkpoint.npz", straight / "checkpoint.npz")
+
+
+def test_resume_under_other_blas_threads_says_so(tiny, tmp_path, monkeypatch):
+    from dltut import info
+    run_dir = tmp_path / "run"
+    code, _, err = call("logistic_sgd", train_argv("logistic_sgd", tiny.path, run_dir,
+                                                   "--n-epochs", 1, "--quiet"))
+    assert code == 0, err
+    saved = read_json(run_dir / "config.json")["numerics"]
+    assert saved == info.numerics() and saved["floatX"] in ("float32", "float64")
+
+    other = dict(saved, blas_threads=(saved["blas_threads"] or 1) + 7)
+    monkeypatch.setattr(info, "numerics", lambda: dict(other))
+    code, _, err = call("logistic_sgd", ["--resume", run_dir, "--n-epochs", 2, "--quiet"])
+    assert code == 0, err
+    notes = [line for line in lines_of(err) if "numerics" in line]
+    assert notes == ["logistic_sgd.py: " + info.numerics_change(saved, other)], err
+    assert "blas_threads %s -> %s" % (saved["blas_threads"], other["blas_threads"]) in notes[0]
+    assert read_json(run_dir / "summary.json")["epochs"] == 2
 
 
 # ------------------------------------------------------------------------------ snapshots, plots
