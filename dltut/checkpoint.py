@@ -9,7 +9,8 @@ objects, the tutorial's advice) plus one JSON document, ``meta``:
 
 Every file is written to a temporary file in the same folder, flushed to disk and then
 renamed over the target, so an interruption leaves either the old file or the new one,
-never half of one.
+never half of one.  :func:`read_records` reads the JSON-lines history a run folder keeps
+beside them.
 """
 import io
 import json
@@ -67,6 +68,27 @@ def load_arrays(path):
         raise CheckpointError("%s is not a readable dltut parameter file (%s: %s); it may be "
                               "truncated or corrupt" % (path, type(error).__name__, error)) from None
     return arrays, meta
+
+
+def read_records(path):
+    """The JSON objects of a JSON-lines file (a run's ``history.jsonl``), in order.
+
+    Blank lines are skipped.  Raises OSError if the file cannot be read and CheckpointError
+    (naming the line) if a line is not a JSON object.
+    """
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise CheckpointError("%s line %d is not JSON: %s" % (path, number, error)) from None
+            if not isinstance(record, dict):
+                raise CheckpointError("%s line %d is not a JSON object" % (path, number))
+            records.append(record)
+    return records
 
 
 def numbered(prefix, values):

@@ -11,7 +11,6 @@ Reads the run folder the trainer writes (``history.jsonl``, ``best_model.npz``, 
 * with ``--snapshots``: ``filters_epoch_XXXX.png`` for each ``snapshots/epoch_XXXX.npz``.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -41,21 +40,12 @@ def load_params(path):
 
 def load_history(path):
     """The validation records of ``history.jsonl`` (one JSON object a line), in order."""
-    records = []
     try:
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise RunError("%s line %d is not JSON: %s" % (path, number, exc)) from None
-                if not isinstance(record, dict):
-                    raise RunError("%s line %d is not a JSON object" % (path, number))
-                records.append(record)
+        records = checkpoint.read_records(path)
     except FileNotFoundError:
         raise RunError("no %s in the run folder (%s)" % (HISTORY_FILE, path)) from None
+    except checkpoint.CheckpointError as exc:
+        raise RunError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RunError("cannot read %s: %s" % (path, exc)) from None
     if not records:

@@ -126,7 +126,7 @@ def train(script, dataset, folder, floatx):
         for line in process.stdout:
             log.write(line)
             log.flush()
-            if "validation error" in line or "Optimization" in line or "error" in line:
+            if "error" in line or "Optimization" in line:
                 print("  " + line.rstrip(), flush=True)
         return process.wait()
 
@@ -223,10 +223,10 @@ def examples(percent, n):
 
 def load_records(folder):
     """The validation records of a run's history.jsonl, in order ([] if unreadable)."""
+    from dltut.checkpoint import read_records
     try:
-        with open(os.path.join(folder, "history.jsonl")) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    except (OSError, ValueError):
+        return read_records(os.path.join(folder, "history.jsonl"))
+    except (OSError, ValueError):  # CheckpointError and UnicodeDecodeError are ValueErrors
         return []
 
 

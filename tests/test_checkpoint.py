@@ -6,7 +6,7 @@ import pytest
 import theano
 import theano.tensor as T
 
-from dltut.checkpoint import CheckpointError, load_into, load_params, save_params
+from dltut.checkpoint import CheckpointError, load_into, load_params, read_records, save_params
 from dltut.models import LeNet5, MLP, build_model
 
 FLOATX = theano.config.floatX
@@ -152,3 +152,15 @@ def test_wrong_dtype(tmp_path):
     save_params(path, [v.astype(other) for v in model.get_params_values()])
     with pytest.raises(CheckpointError, match="dtype"):
         load_into(model, path)
+
+
+def test_read_records_names_the_bad_line(tmp_path):
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"epoch": 1}\n\n{"epoch": 2}\n')
+    assert read_records(str(path)) == [{"epoch": 1}, {"epoch": 2}]
+    path.write_text('{"epoch": 1}\n{"epoch": \n')
+    with pytest.raises(CheckpointError, match="line 2 is not JSON"):
+        read_records(str(path))
+    path.write_text('{"epoch": 1}\n[2]\n')
+    with pytest.raises(CheckpointError, match="line 2 is not a JSON object"):
+        read_records(str(path))
