@@ -37,8 +37,7 @@ ROOT = os.path.dirname(HERE)
 EXPERIMENTS = {"logreg": "logistic_sgd", "mlp": "mlp", "lenet": "convolutional_mlp"}
 PROFILE_BATCHES = {"logreg": 83, "mlp": 1000, "lenet": 10}
 #: Variants that only change the convolutional layers.
-LENET_ONLY = {"legacy_conv", "batched_conv", "reshape_pool", "slice_pool", "reshape_pool+openmp",
-              "reshape_pool+batched_conv"}
+LENET_ONLY = {"legacy_conv", "batched_conv", "pool_2d", "slice_pool"}
 
 
 # --------------------------------------------------------------------------- shared set-up
@@ -172,14 +171,13 @@ def variant_table(cpus, mkl_dir=None):
     """name -> (THEANO_FLAGS additions, environment additions, code patch or None, note)."""
     table = {
         "base": ({}, {}, None, "unchanged set-up"),
-        "allow_gc": ({"allow_gc": "False"}, {}, None,
-                     "Theano keeps intermediate buffers between calls instead of freeing them"),
+        "allow_gc": ({"allow_gc": "True"}, {}, None,
+                     "Theano's default: free intermediate buffers after every call "
+                     "(dltut sets allow_gc=False)"),
         "openmp": ({"openmp": "True"}, {"OMP_NUM_THREADS": str(cpus)}, None,
                    "OpenMP in Elemwise and CorrMM (CorrMM: one image per thread, BLAS 1 thread)"),
         "blas1": ({}, {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, None,
                   "single-threaded BLAS"),
-        "openmp+allow_gc": ({"openmp": "True", "allow_gc": "False"},
-                            {"OMP_NUM_THREADS": str(cpus)}, None, "both"),
         "fastmath": ({"gcc.cxxflags": "-ffast-math"}, {}, None,
                      "-ffast-math on Theano's C code (may change rounding)"),
         "legacy_conv": ({"optimizer_excluding": "conv_gemm"}, {}, None,
@@ -189,23 +187,19 @@ def variant_table(cpus, mkl_dir=None):
         "batched_conv": ({}, {}, "batched_conv",
                          "convolution as one im2col + one GEMM over the whole minibatch "
                          "(a layers.py change)"),
-        "reshape_pool": ({}, {}, "reshape_pool",
-                         "max-pooling as reshape + T.max (a layers.py change)"),
+        "pool_2d": ({}, {}, "pool_2d",
+                    "Theano's pool_2d and MaxPoolGrad (the tutorial's call) instead of "
+                    "dltut.layers.max_pool's reshape + max"),
         "slice_pool": ({}, {}, "slice_pool",
                        "max-pooling as T.maximum of the 4 strided slices (a layers.py change)"),
-        "reshape_pool+openmp": ({"openmp": "True"}, {"OMP_NUM_THREADS": str(cpus)},
-                                "reshape_pool", ""),
-        "reshape_pool+batched_conv": ({}, {}, "reshape_pool+batched_conv", ""),
-        "same_math": ({"allow_gc": "False"}, {}, "trust_input+reshape_pool",
-                      "allow_gc=False + trust_input + reshape_pool: the changes that keep the math"),
     }
     mkl = _mkl_ldflags(mkl_dir)
     if mkl:
         table["mkl"] = ({"blas.ldflags": mkl}, {"MKL_THREADING_LAYER": "GNU"}, None,
                         "Intel MKL (%s)" % mkl)
-        table["mkl+openmp+allow_gc"] = ({"blas.ldflags": mkl, "openmp": "True", "allow_gc": "False"},
-                                        {"MKL_THREADING_LAYER": "GNU",
-                                         "OMP_NUM_THREADS": str(cpus)}, None, "")
+        table["mkl+openmp"] = ({"blas.ldflags": mkl, "openmp": "True"},
+                               {"MKL_THREADING_LAYER": "GNU", "OMP_NUM_THREADS": str(cpus)},
+                               None, "")
     return table
 
 
@@ -264,8 +258,8 @@ def apply_patches(spec):
     for patch in patches:
         if patch == "batched_conv":
             install_batched_conv()
-        elif patch == "reshape_pool":
-            install_reshape_pool()
+        elif patch == "pool_2d":
+            install_theano_pool()
         elif patch == "slice_pool":
             install_slice_pool()
         elif patch != "trust_input":
@@ -304,26 +298,14 @@ def install_batched_conv():
     layers.conv2d = conv2d
 
 
-def install_reshape_pool():
-    """Patch LeNetConvPoolLayer's max-pooling into a reshape and a ``T.max`` over the two
-    window axes (non-overlapping windows, border dropped, as ``pool_2d(ignore_border=True)``).
-
-    The forward values are the same maxima; the gradient of ``T.max`` is ``gz * (x == max)``,
-    which, like MaxPoolGrad, gives the whole gradient to every element equal to the maximum.
-    """
+def install_theano_pool():
+    """Patch LeNetConvPoolLayer's max-pooling back to Theano's ``pool_2d(ignore_border=True)``
+    (the tutorial's call; its gradient is ``MaxPoolGrad``).  Same values and gradients as
+    :func:`dltut.layers.max_pool`, the default."""
+    from theano.tensor.signal.pool import pool_2d
     from dltut import layers
 
-    def pool_2d(input, ws, ignore_border=True, **kwargs):
-        if not ignore_border:
-            raise ValueError("reshape pooling drops the border")
-        ph, pw = ws
-        batch, k, h, w = input.shape[0], input.shape[1], input.shape[2], input.shape[3]
-        oh, ow = h // ph, w // pw
-        x = input[:, :, :oh * ph, :ow * pw]
-        # (batch, k, oh*ph, ow*pw) -> (batch, k, oh, ph, ow, pw) -> max over ph, pw
-        return x.reshape((batch, k, oh, ph, ow, pw), ndim=6).max(axis=(3, 5))
-
-    layers.pool_2d = pool_2d
+    layers.max_pool = lambda x, poolsize: pool_2d(x, ws=poolsize, ignore_border=True)
 
 
 def install_slice_pool():
@@ -333,10 +315,8 @@ def install_slice_pool():
     import theano.tensor as T
     from dltut import layers
 
-    def pool_2d(input, ws, ignore_border=True, **kwargs):
-        if not ignore_border:
-            raise ValueError("slice pooling drops the border")
-        ph, pw = ws
+    def max_pool(input, poolsize):
+        ph, pw = poolsize
         h, w = input.shape[2], input.shape[3]
         oh, ow = h // ph, w // pw
         out = None
@@ -346,7 +326,7 @@ def install_slice_pool():
                 out = part if out is None else T.maximum(out, part)
         return out
 
-    layers.pool_2d = pool_2d
+    layers.max_pool = max_pool
 
 
 def cmd_variants(args):
@@ -442,7 +422,7 @@ def main(argv=None):
     common(p, "minibatches to profile (0: logreg 83, mlp 1000, lenet 10)")
     p.add_argument("--top", type=int, default=12, help="op classes and apply nodes to list")
     p.add_argument("--patch", default=None,
-                   help="code patches to profile instead: reshape_pool, batched_conv (a+b)")
+                   help="code patches to profile instead: pool_2d, slice_pool, batched_conv (a+b)")
     p = sub.add_parser("variants", help="flag and code variants vs the unchanged set-up")
     common(p, "minibatches per model (0: one full epoch)")
     p.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v],
