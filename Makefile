@@ -1,10 +1,15 @@
 # dltut: two commands do everything a new user needs.
 #   make mlp    build .venv (first time only), fetch MNIST, train the tutorial's MLP for a few epochs
 #   make test   build .venv (first time only), fetch MNIST, run the test suite in float64 and float32
-# Other targets: fast (add Intel MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, clean.
+#   (make test also runs a float32 pass on every other supported Python found: OTHER_PYTHONS= skips it)
+# Other targets: test-pythons (both floatX on every supported Python found), fast (add Intel
+# MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, clean.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11, 3.12 or 3.13: the active python3 if supported, else the newest one found
+PYTHON ?= $(shell bash tools/find_pythons.sh default)
+# "X.Y path" of the other supported Pythons on this machine (each gets its own .venv-X.Y)
+OTHER_PYTHONS ?= $(shell bash tools/find_pythons.sh others $(PYTHON))
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dltut-installed
@@ -13,13 +18,19 @@ EPOCHS ?= 5
 PYTEST_ARGS ?=
 # Keep the user's own Theano flags; add ours after them (Theano lets the last one win).
 FLAGS_PREFIX := $${THEANO_FLAGS:+$$THEANO_FLAGS,}
+# Theano 1.0.5's setup.py needs two configparser names Python 3.12 removed: this folder's
+# sitecustomize.py restores them for the install (build isolation off, so it applies).
+PIP_INSTALL = PYTHONPATH=dltut/compat/theano_build $(VPY) -m pip install --quiet \
+	--disable-pip-version-check --no-build-isolation
 
-.PHONY: venv fast data mlp logreg lenet test test-fast info bench gpu-setup reproduce clean
+.PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench \
+	gpu-setup reproduce clean
 
 venv: $(STAMP)
 
 $(STAMP): setup.py
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 8) <= v < (3, 12) else "dltut needs Python 3.8-3.11 (Theano 1.0.5 fails on 3.12 and later); $(PYTHON) is %d.%d. Run: make PYTHON=/path/to/python3.11 ..." % v)'
+	@test -n "$(PYTHON)" || { echo "dltut needs Python 3.11, 3.12 or 3.13 and found none; install one, or run make PYTHON=/path/to/python3.X ..."; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 14) else "dltut needs Python 3.11, 3.12 or 3.13 (Theano 1.0.5 with dltut.compat); $(PYTHON) is %d.%d. Run: make PYTHON=/path/to/python3.X ..." % v)'
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	@# A real BLAS for Theano to link (-lopenblas), when we may install it; without it dltut
 	@# falls back to Theano's slower numpy-based calls (and still works).
@@ -28,11 +39,14 @@ $(STAMP): setup.py
 	  echo "installing Debian's libopenblas-dev (a BLAS for Theano)"; \
 	  apt-get install -y -q libopenblas-dev >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libopenblas-dev >/dev/null 2>&1; } || echo "could not install libopenblas-dev; continuing with Theano's numpy-based BLAS"; \
 	fi
-	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRAS)]'
+	$(VPY) -m pip install --quiet --disable-pip-version-check 'setuptools>=64,<81' wheel
+	$(PIP_INSTALL) -e '.[$(EXTRAS)]'
+	@# lets `import theano` come before `import dltut` (an editable install cannot ship it)
+	$(VPY) -m dltut.compat.startup install
 	@touch $@
 
 fast: venv
-	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[fast]'
+	$(PIP_INSTALL) -e '.[fast]'
 
 data: venv
 	$(VPY) -m dltut.data fetch
@@ -49,6 +63,25 @@ lenet: data
 test: data
 	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float64" $(VPY) -m pytest -q $(PYTEST_ARGS)
 	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float32" $(VPY) -m pytest -q $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-others FLOATXS=float32
+
+# The suite on each other supported Python (its own .venv-X.Y), in FLOATXS.
+FLOATXS ?= float64 float32
+test-others: data
+	@set -e; echo "$(OTHER_PYTHONS)" | xargs -n 2 | while read -r v py; do \
+	  [ -n "$$v" ] || continue; \
+	  $(MAKE) --no-print-directory venv PYTHON=$$py VENV=.venv-$$v OTHER_PYTHONS=; \
+	  for fx in $(FLOATXS); do \
+	    echo "Python $$v ($$py), floatX=$$fx"; \
+	    THEANO_FLAGS="$(FLAGS_PREFIX)floatX=$$fx" .venv-$$v/bin/python -m pytest -q $(PYTEST_ARGS); \
+	  done; \
+	done
+
+# The suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
+test-pythons: data
+	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float64" $(VPY) -m pytest -q $(PYTEST_ARGS)
+	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float32" $(VPY) -m pytest -q $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-others
 
 test-fast: venv
 	$(VPY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
@@ -57,7 +90,7 @@ info: venv
 	$(VPY) -m dltut.info
 
 bench: venv
-	$(VPY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PIP_INSTALL) -e '.[bench]'
 	$(VPY) bench/bench_cpu.py
 
 gpu-setup: venv
@@ -67,4 +100,4 @@ reproduce: data
 	$(VPY) scripts/reproduce.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache

@@ -1,22 +1,67 @@
 """dltut: the classic Theano deep learning tutorials as an installable, tested package.
 
-Theano 1.0.5 is the last Theano release and needs numpy < 1.24 (numpy 1.24 removed the
-aliases it uses) and Python < 3.12 (3.12 removed modules it imports), hence the pins.
+Theano 1.0.5 is the last Theano release.  dltut runs it on Python 3.11 and 3.12 with
+numpy 1.26.4, and on Python 3.13 with numpy 2 (3.13 has no numpy 1.x), through its
+compatibility layer (dltut/compat).  Theano's own setup.py does not run on Python 3.12+;
+the Makefile installs it first (see README, "Set-up").
 """
+import importlib.util
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _startup():
+    """dltut/compat/startup.py, loaded by path (importing dltut itself is not needed)."""
+    spec = importlib.util.spec_from_file_location(
+        "dltut_compat_startup", os.path.join(HERE, "dltut", "compat", "startup.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BuildPyWithStartupHook(build_py):
+    """Also put ``dltut-startup.pth`` at the top of the build, i.e. into site-packages.
+
+    (Editable installs skip this; the Makefile runs ``python -m dltut.compat.startup
+    install`` for them.)
+    """
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        startup = _startup()
+        with open(os.path.join(self.build_lib, startup.PTH_NAME), "w", encoding="utf-8") as f:
+            f.write(startup.PTH_LINE)
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [
+            os.path.join(self.build_lib, _startup().PTH_NAME)]
+
 
 setup(
     name="dltut",
-    version="0.1.0",
+    version="0.2.0",
     description="The Theano deep learning tutorials (logistic regression, MLP, LeNet) as a tested package",
-    long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
+    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read()
+    if os.path.exists(os.path.join(HERE, "README.md")) else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dltut", "dltut.*"]),
-    python_requires=">=3.8,<3.12",
+    package_data={"dltut.compat": ["include/numpy/*.h"]},
+    cmdclass={"build_py": BuildPyWithStartupHook},
+    python_requires=">=3.11,<3.14",
     install_requires=[
         "Theano==1.0.5",
-        "numpy==1.23.5",   # numpy >= 1.24 breaks Theano 1.0.5
-        "scipy<1.16",      # Theano's sparse and linalg modules; the last scipy for numpy 1.23
+        # one numpy for 3.11 and 3.12; 3.13 has only numpy 2 (dltut.compat.numpy2)
+        'numpy==1.26.4; python_version < "3.13"',
+        'numpy==2.2.6; python_version >= "3.13"',
+        'contourpy<1.4; python_version < "3.13"',  # matplotlib's; 1.4 wants numpy >= 2
+        "scipy<1.16",
+        "setuptools<81",   # distutils on 3.12+ and pkg_resources, both for Theano
         "Pillow",
         "matplotlib<3.11",
     ],
@@ -26,6 +71,6 @@ setup(
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],
         # the CPU benchmark's peer (bench/bench_cpu.py), never needed by dltut itself
-        "bench": ["torch==2.13.0", "setuptools>=77.0.3,<81"],  # 81+ drops pkg_resources, which Theano needs
+        "bench": ["torch==2.13.0"],
     },
 )

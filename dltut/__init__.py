@@ -1,9 +1,11 @@
 """dltut: the classic Theano deep learning tutorials as a tested package.
 
 Importing ``dltut`` prepares Theano's configuration (a working ``blas.ldflags``, BLAS
-environment variables) *without* importing Theano yet, so that a script can still choose
-the device first (see :mod:`dltut.device`).  The public names below are imported on first
-use; ``from dltut import MLP`` works as usual.
+environment variables, the compatibility measures of :mod:`dltut.compat`) *without*
+importing Theano yet, so that a script can still choose the device first (see
+:mod:`dltut.device`).  The public names below are imported on first use; ``from dltut
+import MLP`` works as usual.  Only classes and functions are exported here, never under a
+module's name: ``from dltut import train`` is always the module :mod:`dltut.train`.
 """
 import importlib
 
@@ -11,7 +13,7 @@ from . import _setup
 
 _setup.configure()
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> module that defines it (explicit re-exports, resolved lazily)
 _EXPORTS = {
@@ -36,7 +38,6 @@ _EXPORTS = {
     "TrainConfig": "train",
     "TrainResult": "train",
     "Patience": "train",
-    "train": "train",
     "Trainer": "train",
     "compile_functions": "train",
     # checkpoints

@@ -38,7 +38,7 @@ import os
 import shutil
 import sys
 
-from . import _setup
+from . import flags
 
 #: Settings added for a CUDA device, each only if the user did not set it.
 GPU_DEFAULT_FLAGS = (("floatX", "float32"), ("dnn.enabled", "False"))
@@ -104,7 +104,7 @@ def requested_device():
 
     ``"cpu"`` when neither sets one, as in Theano.
     """
-    value = _setup.user_setting("device")
+    value = flags.user_setting("device")
     return value.strip() if value and value.strip() else "cpu"
 
 
@@ -162,7 +162,7 @@ def _load_library(name):
 
 def _find_cxx():
     """The C++ compiler Theano will use (its ``cxx`` setting, default g++), or None."""
-    cxx = _setup.user_setting("cxx")
+    cxx = flags.user_setting("cxx")
     if cxx is None:
         cxx = "g++"
     cxx = cxx.strip()
@@ -321,20 +321,6 @@ def _cached_preflight(device):
 # ---------------------------------------------------------------------------------------
 # choosing the device
 
-def _set_flag(key, value):
-    """Set ``key=value`` in THEANO_FLAGS for this process, replacing any entry for ``key``."""
-    kept = []
-    for item in os.environ.get("THEANO_FLAGS", "").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        item_key = item.partition("=")[0].strip().replace("__", ".")
-        if item_key != key:
-            kept.append(item)
-    os.environ["THEANO_FLAGS"] = ",".join(kept)
-    _setup.add_theano_flag(key, value)
-
-
 def _same_device(requested, actual):
     if requested == actual:
         return True
@@ -382,16 +368,15 @@ def use_device(device=None, require_gpu=False):
         return actual
 
     if device == "cpu":
-        _set_flag("device", "cpu")
+        flags.set_theano_flag("device", "cpu")
         STATE.update(requested=device, device="cpu", reason="cpu", fallback=False)
         return "cpu"
 
     ok, reason = _cached_preflight(device)
     if ok:
-        _set_flag("device", device)
+        flags.set_theano_flag("device", device)
         for key, value in GPU_DEFAULT_FLAGS:
-            if _setup.user_setting(key) is None:
-                _setup.add_theano_flag(key, value)
+            flags.add_default(key, value)
         STATE.update(requested=device, device=device, reason=reason, fallback=False)
         return device
     if require_gpu:
@@ -401,7 +386,7 @@ def use_device(device=None, require_gpu=False):
         print("dltut: GPU requested but unavailable (%s); running on the CPU" % reason,
               file=sys.stderr)
     # the documented fallback: this process (and its children) only, THEANO_FLAGS included
-    _set_flag("device", "cpu")
+    flags.set_theano_flag("device", "cpu")
     STATE.update(requested=device, device="cpu", reason=reason, fallback=True)
     return "cpu"
 

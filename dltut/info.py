@@ -17,7 +17,7 @@ import re
 import sys
 import time
 
-from . import _setup, blas
+from . import _setup, blas, compat, flags
 
 
 # --- the BLAS libraries in this process -----------------------------------------------------
@@ -166,9 +166,9 @@ def ldflags_origin(state=None, environ=None):
         return "unknown", "dltut's set-up did not run"
     if choice.source != "user":
         return "dltut", choice.reason
-    if "blas.ldflags" in _setup.parse_theano_flags(environ.get("THEANO_FLAGS", "")):
+    if "blas.ldflags" in flags.parse_theano_flags(environ.get("THEANO_FLAGS", "")):
         return "THEANO_FLAGS", choice.reason
-    for path in _setup.theanorc_paths():
+    for path in flags.theanorc_paths():
         return ".theanorc (%s)" % path, choice.reason
     return "user", choice.reason
 
@@ -199,6 +199,25 @@ def sgemm_gflops(shape=(1024, 1024, 1024), budget=0.5):
         if elapsed * calls < budget / 10:
             calls *= 2
     return 2.0 * m * k * n / best / 1e9
+
+
+def compat_report():
+    """The start-up hook and the compatibility measures (:mod:`dltut.compat`)."""
+    from .compat import scan, startup
+    # the modules dltut's models use, so that every measure on them has run and decided
+    import theano.tensor.nnet.abstract_conv  # noqa: F401
+    import theano.tensor.nnet.conv  # noqa: F401
+    import theano.tensor.signal.pool  # noqa: F401
+    scan_state, scan_where = scan.status()
+    return {
+        "startup_hook_file": startup.pth_path(),
+        "startup_hook_installed": startup.is_installed(),
+        "startup_hook_ran": compat.startup_hook_ran(),
+        "measures": [{"name": name, "active": active, "why": why, "detail": detail}
+                     for name, active, why, detail in compat.describe()],
+        "compiled_scan": scan_state,
+        "compiled_scan_dir": scan_where,
+    }
 
 
 def report(bench=True):
@@ -247,6 +266,7 @@ def report(bench=True):
         "theano_blas": [describe_library(p) for p in resolve_ldflags(ldflags)],
         "numpy_blas": numpy_blas(),
         "sgemm_gflops": None,
+        "compat": compat_report(),
     }
     if bench:
         data["sgemm_gflops"] = {
@@ -283,6 +303,18 @@ def format_report(data):
                 lines.append("              %s; core %s; %s threads" % (
                     lib.get("config") or lib.get("kind"), lib.get("core") or "-",
                     lib.get("threads") if lib.get("threads") is not None else "?"))
+    c = data["compat"]
+    lines.append("start-up hook %s (%s)%s" % (
+        "installed" if c["startup_hook_installed"] else "NOT installed: `import theano` must "
+        "come after `import dltut`; run python -m dltut.compat.startup install",
+        c["startup_hook_file"], "; it ran at this start-up" if c["startup_hook_ran"] else ""))
+    lines.append("compatibility measures (dltut.compat):")
+    for m in c["measures"]:
+        lines.append("  %-3s %s: %s" % ("on" if m["active"] else "off", m["name"], m["why"]))
+        if m["active"] and m["detail"]:
+            lines.append("        %s" % m["detail"])
+    lines.append("  compiled scan: %s%s" % (c["compiled_scan"], " (%s)" % c["compiled_scan_dir"]
+                                            if c["compiled_scan_dir"] else ""))
     if data["sgemm_gflops"]:
         lines.append("sgemm via T.dot  " + ", ".join(
             "%s: %.1f GFLOP/s" % kv for kv in data["sgemm_gflops"].items()))

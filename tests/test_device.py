@@ -4,11 +4,13 @@ Every test sets THEANO_FLAGS and THEANORC itself, so the outcome does not depend
 flags the suite runs under (float32 or the default float64), and hides any imported Theano
 behind a stand-in so that the "before Theano is imported" paths can be exercised.
 """
+import os
 import types
 
 import pytest
 
-from dltut import _setup, device
+from dltut import device
+from dltut.flags import parse_theano_flags
 
 # the real pieces, before the fixture below replaces them
 REAL_PIECES = {name: getattr(device, name)
@@ -65,7 +67,7 @@ def fake_pygpu(version="0.7.6", api=2):
 
 
 def flags():
-    return _setup.parse_theano_flags()
+    return parse_theano_flags()
 
 
 @pytest.fixture(autouse=True)
@@ -208,7 +210,7 @@ def test_use_device_keeps_users_floatx_and_dnn(monkeypatch, user_floatx):
     assert flags()["floatX"] == user_floatx
     assert flags()["dnn.enabled"] == "auto"
     assert flags()["device"] == "cuda0"
-    assert _setup.os.environ["THEANO_FLAGS"].count("floatX") == 1
+    assert os.environ["THEANO_FLAGS"].count("floatX") == 1
 
 
 def test_use_device_keeps_floatx_from_theanorc(monkeypatch, tmp_path):
@@ -290,10 +292,10 @@ def test_already_imported_other_device_raises(monkeypatch):
 
 def test_already_imported_same_device_is_fine(monkeypatch):
     fake_theano(monkeypatch, "cuda0")
-    before = _setup.os.environ["THEANO_FLAGS"]
+    before = os.environ["THEANO_FLAGS"]
     assert device.use_device("cuda") == "cuda0"
     assert device.use_device("cuda0") == "cuda0"
-    assert _setup.os.environ["THEANO_FLAGS"] == before
+    assert os.environ["THEANO_FLAGS"] == before
     assert device.current_device() == "cuda0"
 
 

@@ -12,7 +12,7 @@ REPORT_KEYS = {
     "blas_ldflags", "blas_ldflags_from", "blas_source", "blas_reason", "env_set_by_dltut",
     "blas_notes", "blas_env", "cpu_model", "cpu_vendor", "cpu_isa",
     "openblas_coretype_for_cpu", "cpu_count", "cpus_usable", "theano_blas", "numpy_blas",
-    "sgemm_gflops",
+    "sgemm_gflops", "compat",
 }
 
 

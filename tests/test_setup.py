@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dltut import _setup, blas
+from dltut import _setup, blas, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,38 +50,38 @@ def clean_theano_env(monkeypatch, tmp_path):
 
 
 def test_parse_theano_flags_syntax():
-    flags = _setup.parse_theano_flags(" floatX=float32, ,blas__ldflags=-lopenblas -lgomp,"
+    parsed = flags.parse_theano_flags(" floatX=float32, ,blas__ldflags=-lopenblas -lgomp,"
                                       "exception_verbosity = high,print_active_device")
-    assert flags == {"floatX": "float32", "blas.ldflags": "-lopenblas -lgomp",
+    assert parsed == {"floatX": "float32", "blas.ldflags": "-lopenblas -lgomp",
                      "exception_verbosity": "high", "print_active_device": "True"}
-    assert _setup.parse_theano_flags("") == {}
-    assert _setup.parse_theano_flags("blas.ldflags=") == {"blas.ldflags": ""}
+    assert flags.parse_theano_flags("") == {}
+    assert flags.parse_theano_flags("blas.ldflags=") == {"blas.ldflags": ""}
 
 
 def test_parse_theano_flags_reads_environment(monkeypatch):
     monkeypatch.setenv("THEANO_FLAGS", "device=cpu,floatX=float32")
-    assert _setup.parse_theano_flags() == {"device": "cpu", "floatX": "float32"}
+    assert flags.parse_theano_flags() == {"device": "cpu", "floatX": "float32"}
 
 
 def test_user_setting_none_when_unset(clean_theano_env):
-    assert _setup.user_setting("blas.ldflags") is None
-    assert _setup.user_setting("floatX") is None
+    assert flags.user_setting("blas.ldflags") is None
+    assert flags.user_setting("floatX") is None
 
 
 def test_user_setting_from_theano_flags(clean_theano_env, monkeypatch):
     monkeypatch.setenv("THEANO_FLAGS", "floatX=float32,blas.ldflags=")
-    assert _setup.user_setting("floatX") == "float32"
-    assert _setup.user_setting("blas.ldflags") == ""     # empty is a value, not "unset"
+    assert flags.user_setting("floatX") == "float32"
+    assert flags.user_setting("blas.ldflags") == ""     # empty is a value, not "unset"
 
 
 def test_user_setting_from_theanorc(clean_theano_env, monkeypatch):
     rc = clean_theano_env / "theanorc"
     rc.write_text("[global]\nfloatX = float32\n\n[blas]\nldflags = -lmkl_rt\n")
     monkeypatch.setenv("THEANORC", str(rc))
-    assert _setup.theanorc_paths() == [str(rc)]
-    assert _setup.user_setting("floatX") == "float32"
-    assert _setup.user_setting("blas.ldflags") == "-lmkl_rt"
-    assert _setup.user_setting("device") is None
+    assert flags.theanorc_paths() == [str(rc)]
+    assert flags.user_setting("floatX") == "float32"
+    assert flags.user_setting("blas.ldflags") == "-lmkl_rt"
+    assert flags.user_setting("device") is None
 
 
 def test_theano_flags_win_over_theanorc(clean_theano_env, monkeypatch):
@@ -89,7 +89,7 @@ def test_theano_flags_win_over_theanorc(clean_theano_env, monkeypatch):
     rc.write_text("[blas]\nldflags = -lmkl_rt\n")
     monkeypatch.setenv("THEANORC", str(rc))
     monkeypatch.setenv("THEANO_FLAGS", "blas__ldflags=-lopenblas")
-    assert _setup.user_setting("blas.ldflags") == "-lopenblas"
+    assert flags.user_setting("blas.ldflags") == "-lopenblas"
 
 
 def test_user_setting_skips_broken_theanorc(clean_theano_env, monkeypatch):
@@ -97,21 +97,21 @@ def test_user_setting_skips_broken_theanorc(clean_theano_env, monkeypatch):
     bad.write_text("no section header here\n")
     good.write_text("[blas]\nldflags = -lopenblas\n")
     monkeypatch.setenv("THEANORC", os.pathsep.join([str(bad), str(good)]))
-    assert _setup.user_setting("blas.ldflags") == "-lopenblas"
+    assert flags.user_setting("blas.ldflags") == "-lopenblas"
 
 
 def test_add_theano_flag_appends_and_keeps_user_flags(clean_theano_env, monkeypatch):
-    _setup.add_theano_flag("blas.ldflags", "-lopenblas")
+    flags.add_theano_flag("blas.ldflags", "-lopenblas")
     assert os.environ["THEANO_FLAGS"] == "blas.ldflags=-lopenblas"
     monkeypatch.setenv("THEANO_FLAGS", "floatX=float32,")
-    _setup.add_theano_flag("blas.ldflags", "-L/x -l:libmkl_rt.so.3")
-    assert _setup.parse_theano_flags() == {"floatX": "float32",
+    flags.add_theano_flag("blas.ldflags", "-L/x -l:libmkl_rt.so.3")
+    assert flags.parse_theano_flags() == {"floatX": "float32",
                                            "blas.ldflags": "-L/x -l:libmkl_rt.so.3"}
 
 
 def test_add_theano_flag_rejects_comma(clean_theano_env):
     with pytest.raises(ValueError, match="comma"):
-        _setup.add_theano_flag("blas.ldflags", "-Wl,-rpath,/x")
+        flags.add_theano_flag("blas.ldflags", "-Wl,-rpath,/x")
     assert "THEANO_FLAGS" not in os.environ
 
 
@@ -154,8 +154,8 @@ def test_import_leaves_theanorc_ldflags_alone(tmp_path):
 
 def test_import_adds_ldflags_when_user_gave_none(tmp_path):
     out = _run_import({}, tmp_path,
-                      "from dltut import _setup\n"
-                      "print(repr(_setup.parse_theano_flags()['blas.ldflags']))\n"
+                      "from dltut import _setup, flags\n"
+                      "print(repr(flags.parse_theano_flags()['blas.ldflags']))\n"
                       "print(repr(_setup.STATE['blas'].ldflags))")
     given, chosen = out.splitlines()
     assert given == chosen

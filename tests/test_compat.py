@@ -1,0 +1,550 @@
+"""dltut.compat: Theano 1.0.5 on this Python and numpy, whichever module is imported first.
+
+Run on every supported Python (``make test-pythons``).  The subprocess tests start fresh
+interpreters of this environment, so they see the start-up hook exactly as a user's
+script or notebook kernel does.
+"""
+import ast
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy
+import pytest
+import theano
+import theano.tensor as T
+from theano.ifelse import ifelse
+from theano.sandbox.rng_mrg import MRG_RandomStreams
+from theano.scan_module.scan_op import Scan
+from theano.tensor.signal.pool import pool_2d
+
+import dltut
+from dltut import compat
+from dltut.compat import numpy2, scan, startup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLOATX = theano.config.floatX
+
+
+def run_fresh(code, env=None, cwd=None, timeout=600):
+    """Run ``code`` in a new interpreter of this environment (no PYTHONPATH tricks)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd or ROOT,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+# --------------------------------------------------------------------------- the start-up hook
+def test_startup_hook_is_installed_here():
+    assert startup.is_installed(), (
+        "dltut-startup.pth is missing from %s: run `make venv` or "
+        "`python -m dltut.compat.startup install`" % startup.pth_path())
+
+
+@pytest.mark.parametrize("first", [
+    "import theano",
+    "import theano.tensor as T",
+    "import numpy; import theano",
+    "from theano import tensor",
+])
+def test_theano_imported_before_dltut(first, tmp_path):
+    """A notebook's usual first cell: Theano before dltut, then a compiled product."""
+    out = run_fresh("""
+        %s
+        import sys
+        import numpy, theano, theano.tensor as T
+        a = T.matrix("a"); b = T.matrix("b")
+        f = theano.function([a, b], T.dot(a, b) * 2)
+        x = numpy.arange(6).reshape(2, 3).astype(theano.config.floatX)
+        y = numpy.arange(12).reshape(3, 4).astype(theano.config.floatX)
+        assert numpy.allclose(f(x, y), 2 * x.dot(y))
+        import dltut, dltut._setup as s
+        print(theano.config.blas.ldflags == s.STATE["blas"].ldflags, "dltut" in sys.modules)
+        print(s.STATE["theano_already_imported"])
+    """ % first, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_theano_first_keeps_user_flags(tmp_path):
+    out = run_fresh("""
+        import theano
+        print(theano.config.allow_gc, repr(theano.config.blas.ldflags))
+    """, env={"THEANO_FLAGS": "allow_gc=True,blas.ldflags="}, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "''"]
+
+
+def test_startup_does_not_import_anything_heavy(tmp_path):
+    out = run_fresh("""
+        import sys
+        print(sorted(m for m in ("numpy", "theano", "dltut") if m in sys.modules))
+        print(sum(getattr(f, "_dltut_startup_hook", False) for f in sys.meta_path))
+    """, cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "1"]
+
+
+def test_startup_line_is_inert_without_dltut(monkeypatch):
+    """A .pth left behind after dltut was uninstalled must not disturb Theano's import."""
+    import importlib.util
+    saved = list(sys.meta_path)
+    namespace = {"__name__": "dltut_startup_test"}
+    hidden = {name: sys.modules.pop(name) for name in ("theano", "dltut")}
+    try:
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not compat.HOOK]
+        try:
+            exec(startup.STARTUP_CODE, namespace)     # as at start-up: nothing imported yet
+        finally:
+            sys.modules.update(hidden)
+        finder = sys.meta_path[0]
+        assert getattr(finder, "_dltut_startup_hook", False)
+        assert finder.find_spec("numpy") is None          # other modules: not its business
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec",
+                            lambda name, *a: None if name == "dltut" else real(name, *a))
+        assert finder.find_spec("theano") is None          # dltut gone: Theano on its own
+        assert not any(getattr(f, "_dltut_startup_hook", False) for f in sys.meta_path)
+    finally:
+        sys.meta_path[:] = saved
+
+
+def test_startup_install_remove_status(tmp_path, capsys):
+    site = str(tmp_path)
+    assert not startup.is_installed(site)
+    assert startup.main(["status", "--site-dir", site]) == 1
+    assert startup.main(["install", "--site-dir", site]) == 0
+    path = tmp_path / startup.PTH_NAME
+    assert path.read_text() == startup.PTH_LINE and startup.is_installed(site)
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+    assert startup.main(["status", "--site-dir", site]) == 0
+    assert startup.main(["remove", "--site-dir", site]) == 0
+    assert not path.exists()
+    assert "no " in (startup.main(["remove", "--site-dir", site]) == 0 and capsys.readouterr().out)
+    # a folder that cannot be written: one line, exit 2
+    assert startup.main(["install", "--site-dir", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_pth_line_is_one_import_line():
+    line = startup.PTH_LINE
+    assert line.endswith("\n") and line.count("\n") == 1 and line.startswith("import ")
+    ast.parse(line)          # what site.py will exec
+
+
+def test_startup_hook_cost_is_small():
+    """The .pth line runs at every start-up of the environment: keep it cheap (measured
+    here per run of the line; a Python start-up takes some 10-20 ms)."""
+    import timeit
+    saved = list(sys.meta_path)
+
+    def run():
+        exec(startup.PTH_LINE)
+        sys.meta_path[:] = saved
+
+    per_run = min(timeit.repeat(run, number=20, repeat=3)) / 20
+    assert per_run < 0.005, "the start-up line takes %.2f ms" % (per_run * 1e3)
+
+
+@pytest.mark.slow
+def test_wheel_carries_the_startup_file(tmp_path):
+    """A regular installation puts dltut-startup.pth into site-packages by itself."""
+    import zipfile
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                          "--no-build-isolation", "-w", str(tmp_path), ROOT],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    wheels = [p for p in os.listdir(str(tmp_path)) if p.endswith(".whl")]
+    assert len(wheels) == 1
+    with zipfile.ZipFile(str(tmp_path / wheels[0])) as whl:
+        assert whl.read(startup.PTH_NAME).decode() == startup.PTH_LINE
+        assert "dltut/compat/include/numpy/noprefix.h" in whl.namelist()
+
+
+# --------------------------------------------------------------------------- the package
+def _module_level_imports(path):
+    """The dltut modules a file imports at module level (not inside functions)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module is None:
+                names.update(a.name for a in node.names)
+            elif node.level == 1:
+                names.add(node.module.split(".")[0])
+            elif node.module and node.module.startswith("dltut."):
+                names.add(node.module.split(".")[1])
+            elif node.module == "dltut":
+                names.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names
+                         if a.name.startswith("dltut."))
+    return names
+
+
+def test_no_import_cycles_in_dltut():
+    package = os.path.join(ROOT, "dltut")
+    modules = {name[:-3] for name in os.listdir(package) if name.endswith(".py")}
+    modules |= {name for name in os.listdir(package)
+                if os.path.isfile(os.path.join(package, name, "__init__.py"))}
+    graph = {}
+    for module in modules:
+        path = os.path.join(package, module + ".py")
+        if not os.path.exists(path):
+            path = os.path.join(package, module, "__init__.py")
+        graph[module] = _module_level_imports(path) & modules - {module, "__init__"}
+    # depth-first search for a cycle
+    state = {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                pytest.fail("import cycle: %s" % " -> ".join(trail + [node, dep]))
+            if dep not in state:
+                visit(dep, trail + [node])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [])
+    assert "_setup" not in graph["device"]
+
+
+@pytest.mark.parametrize("order", ["import dltut.train\nfrom dltut import train",
+                                   "from dltut import train\nimport dltut.train"])
+def test_from_dltut_import_train_is_the_module(order, tmp_path):
+    out = run_fresh(order + "\nimport types\nprint(isinstance(train, types.ModuleType), "
+                            "train.__name__)", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "dltut.train"]
+
+
+def test_info_reports_the_measures(tmp_path):
+    out = run_fresh("import dltut.info as i; i.main(['--no-bench'])", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "start-up hook installed" in out.stdout
+    assert "compatibility measures (dltut.compat):" in out.stdout
+    assert "compiled scan:" in out.stdout
+    for name, active, _, _ in compat.describe():
+        assert ("%-3s %s:" % ("on" if active else "off", name)) in out.stdout
+
+
+# --------------------------------------------------------------------------- compiled scan
+def _scan_thunks(f):
+    return [t for t, node in zip(f.fn.thunks, f.fn.nodes) if isinstance(node.op, Scan)]
+
+
+def _uses_compiled_scan(f):
+    thunks = _scan_thunks(f)
+    assert thunks, "no Scan node in the compiled function"
+    return all(getattr(t.perform, "__func__", None) is not Scan.execute for t in thunks)
+
+
+def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
+    """An RNN-like recurrence over 12 steps: h_t = tanh(x_t W + h_{t-1} U + b)."""
+    rng = numpy.random.RandomState(3)
+    W = theano.shared(rng.randn(4, 5).astype(FLOATX) * 0.5)
+    U = theano.shared(rng.randn(5, 5).astype(FLOATX) * 0.5)
+    b = theano.shared(rng.randn(5).astype(FLOATX))
+    xs = T.matrix("xs")
+    h0 = T.vector("h0")
+    hs, _ = theano.scan(lambda x, h: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
+                        sequences=xs, outputs_info=h0)
+    f = theano.function([xs, h0], hs)
+    assert _uses_compiled_scan(f)
+    x = rng.randn(12, 4).astype(FLOATX)
+    h = numpy.zeros(5, dtype=FLOATX)
+    expected = []
+    for t in range(12):
+        h = numpy.tanh(x[t].dot(W.get_value()) + h.dot(U.get_value()) + b.get_value())
+        expected.append(h)
+    numpy.testing.assert_allclose(f(x, numpy.zeros(5, dtype=FLOATX)), expected, **tol)
+    assert scan.status()[0] == "ready"
+    assert dict((n, a) for n, a, _, _ in compat.describe())["compiled scan"] is True
+
+
+def test_scan_gradient_through_compiled_scan(tol):
+    """The gradient of a scan is a scan too (mit_mot outputs): compiled, and equal to the
+    gradient of the unrolled loop."""
+    w = T.scalar("w")
+    x0 = T.vector("x0")
+    xs, _ = theano.scan(lambda x: x * w + T.sin(x), outputs_info=x0, n_steps=6)
+    g = theano.function([w, x0], T.grad(xs[-1].sum(), w))
+    assert _uses_compiled_scan(g)
+    x = x0
+    for _ in range(6):
+        x = x * w + T.sin(x)
+    g_unrolled = theano.function([w, x0], T.grad(x.sum(), w))
+    args = (numpy.asarray(0.7, dtype=FLOATX), numpy.linspace(-1, 1, 5).astype(FLOATX))
+    numpy.testing.assert_allclose(g(*args), g_unrolled(*args), **tol)
+
+
+def test_scan_falls_back_to_python_with_one_warning(monkeypatch, capfd):
+    """When the extension cannot be built: one line on stderr, Python scan, same results."""
+    package = theano.scan_module
+    saved_module = sys.modules.pop("theano.scan_module.scan_perform_ext")
+    saved_attr = package.__dict__.pop("scan_perform_ext")
+    monkeypatch.setattr(scan, "_STATE", {"done": False, "error": None})
+    monkeypatch.setattr(scan, "built_version", lambda location: None)
+
+    def broken(text, numpy_2=False):
+        raise scan.ScanBuildError("simulated compiler failure")
+
+    monkeypatch.setattr(scan, "edit_source", broken)
+    try:
+        x = T.vector("x")
+        ys, _ = theano.scan(lambda v: v * 2 + 1, outputs_info=x, n_steps=3)
+        f1 = theano.function([x], ys[-1])
+        f2 = theano.function([x], ys[-1] * 1)
+        assert not _uses_compiled_scan(f1) and not _uses_compiled_scan(f2)
+        value = numpy.asarray([1, 2], dtype=FLOATX)
+        numpy.testing.assert_array_equal(f1(value), ((value * 2 + 1) * 2 + 1) * 2 + 1)
+        err = capfd.readouterr().err
+        assert err.count("dltut: Theano's compiled scan could not be built") == 1, err
+        assert "simulated compiler failure" in err
+    finally:
+        sys.modules["theano.scan_module.scan_perform_ext"] = saved_module
+        package.scan_perform_ext = saved_attr
+
+
+def test_scan_source_edits_refuse_an_unknown_file():
+    with pytest.raises(scan.ScanBuildError, match="not the file dltut knows"):
+        scan.edit_source("/* some other scan_perform.c */")
+    source = os.path.join(os.path.dirname(theano.scan_module.__file__), "c_code",
+                          "scan_perform.c")
+    edited = scan.edit_source(open(source, encoding="utf-8").read(),
+                              numpy_2=numpy2.numpy_is_2())
+    assert "PyUnicode_GET_SIZE(" not in edited and "__dltut_PyCode_New" in edited
+
+
+def test_first_error_of_compiler_output():
+    output = ("mod.cpp:1:2: warning: x is deprecated. mod.cpp:9:1: error: 'PyFoo' was not "
+              "declared in this scope. more")
+    assert scan.first_error(output) == "'PyFoo' was not declared in this scope"
+    assert scan.first_error("just one line\nsecond") == "just one line"
+
+
+# --------------------------------------------------------------------------- constants
+#: (Python number, dtype Theano 1.0.5 with numpy 1.x gives T.constant of it, floatX=float64)
+#: worked out by hand from Theano's autocaster: ints take the first of int8/16/32/64 that
+#: holds them (then uint64), floats the first of float32/float64 that holds them exactly.
+CONSTANT_DTYPES = [
+    (0, "int8"), (127, "int8"), (128, "int16"), (-128, "int8"), (-129, "int16"),
+    (300, "int16"), (32767, "int16"), (32768, "int32"), (-32769, "int32"),
+    (2 ** 31 - 1, "int32"), (2 ** 31, "int64"), (-2 ** 63, "int64"), (2 ** 63, "uint64"),
+    (True, "int8"),
+    (0.5, "float32"), (0.1, "float64"), (1e40, "float64"), (-2.0, "float32"),
+    (float("inf"), "float32"), (float("nan"), "float64"), (3.4028234663852886e+38, "float32"),
+]
+
+
+@pytest.mark.parametrize("value, dtype", CONSTANT_DTYPES)
+def test_constant_dtypes_as_with_numpy_1(value, dtype):
+    got = T.constant(value).dtype
+    if FLOATX == "float32" and isinstance(value, float):
+        dtype = "float32"     # Theano's deliberate choice for Python floats under float32
+    assert got == dtype
+
+
+def test_float64_graph_keeps_python_floats_exact():
+    x = T.dvector("x")
+    f = theano.function([x], x * 0.1)
+    value = numpy.array([1.0, 3.0, 7.0])
+    factor = 0.1 if FLOATX == "float64" else numpy.float32(0.1)
+    numpy.testing.assert_array_equal(f(value), value * numpy.float64(factor))
+    assert (x * 0.1).dtype == "float64"
+
+
+def test_integer_constants_keep_the_variable_dtype():
+    i = T.ivector("i")
+    assert (i + 300).dtype == "int32"
+    assert (i * 2).dtype == "int32"
+    assert (T.bvector() + 1).dtype == "int8"
+    f = theano.function([i], i + 300)
+    numpy.testing.assert_array_equal(f(numpy.array([1, -5], dtype="int32")), [301, 295])
+
+
+def test_exact_autocast_matches_the_table():
+    from theano.scalar.basic import autocast_float, autocast_int
+    for value, dtype in CONSTANT_DTYPES:
+        caster = autocast_float if isinstance(value, float) else autocast_int
+        if dtype == "uint64":
+            with pytest.raises(OverflowError):
+                numpy2.exact_autocast(caster, value, "float64")
+            continue
+        assert str(numpy2.exact_autocast(caster, value, "float64").dtype) == dtype
+    assert numpy2.exact_autocast(autocast_int, numpy.int64(3), "float64") is None
+
+
+# --------------------------------------------------------------------------- C against Python
+def _compare_c_and_python(inputs, outputs, values, rtol, atol=0.0, exact=False):
+    """Compile twice -- Theano's C implementations (optimised graph) and its Python
+    ``perform`` methods (graph as written) -- and compare every output."""
+    c_mode = theano.Mode(linker="cvm", optimizer="fast_run")
+    py_mode = theano.Mode(linker="py", optimizer=None)
+    f_c = theano.function(inputs, outputs, mode=c_mode)
+    f_py = theano.function(inputs, outputs, mode=py_mode)
+    got_c, got_py = f_c(*values), f_py(*values)
+    for a, b in zip(got_c, got_py):
+        a, b = numpy.asarray(a), numpy.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        if exact:
+            numpy.testing.assert_array_equal(a, b)
+        else:
+            numpy.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+    return f_c
+
+
+@pytest.fixture
+def ctol():
+    return (1e-5, 1e-6) if FLOATX == "float32" else (1e-11, 1e-13)
+
+
+def _data(shape, seed=0, low=-1.0, high=1.0):
+    return numpy.random.RandomState(seed).uniform(low, high, shape).astype(FLOATX)
+
+
+def test_elemwise_c_vs_python(ctol):
+    x, y = T.matrix("x"), T.matrix("y")
+    v = T.vector("v")
+    outs = [T.tanh(x) * y + v, T.nnet.sigmoid(x) - T.nnet.softplus(y), T.exp(x) / (1 + y ** 2),
+            T.log(abs(x) + 1), T.maximum(x, y), T.switch(x > 0, x, 0.1 * x), T.sqr(x - v)]
+    _compare_c_and_python([x, y, v], outs, [_data((5, 4)), _data((5, 4), 1), _data(4, 2)], *ctol)
+
+
+def test_reductions_c_vs_python(ctol):
+    x = T.matrix("x")
+    outs = [x.sum(axis=0), x.sum(axis=1), x.mean(), x.max(axis=1), T.argmax(x, axis=1),
+            x.prod(axis=0), x.min(), (x ** 2).sum()]
+    _compare_c_and_python([x], outs, [_data((7, 5))], *ctol)
+
+
+def test_blas_and_a_gradient_c_vs_python(ctol):
+    """dot (Gemm/Dot22), matrix-vector (Gemv) and the outer-product update (Ger)."""
+    a, b = T.matrix("a"), T.matrix("b")
+    u, w = T.vector("u"), T.vector("w")
+    cost = T.tanh(T.dot(a, b)).sum() + T.dot(T.dot(a, w), u).sum()
+    outs = [T.dot(a, b), T.dot(a, w), T.outer(u, u) + T.dot(a, a.T)] + T.grad(cost, [a, b, w])
+    _compare_c_and_python([a, b, u, w], outs,
+                          [_data((6, 5)), _data((5, 3), 1), _data(6, 2), _data(5, 3)], *ctol)
+
+
+def test_softmax_and_cross_entropy_c_vs_python(ctol):
+    """The tutorial's negative log-likelihood (fused into one C op when optimised), its
+    gradient, categorical and binary cross-entropy."""
+    z, W = T.matrix("z"), T.matrix("W")
+    y = T.ivector("y")
+    p = T.nnet.softmax(T.dot(z, W))
+    nll = -T.mean(T.log(p)[T.arange(y.shape[0]), y])
+    r = T.nnet.sigmoid(z)
+    outs = [p, nll, T.grad(nll, W), T.nnet.categorical_crossentropy(p, y).mean(),
+            T.nnet.binary_crossentropy(r, T.nnet.sigmoid(z * 2)).mean(), T.argmax(p, axis=1)]
+    labels = numpy.array([0, 2, 1, 2, 0], dtype="int32")
+    _compare_c_and_python([z, W, y], outs, [_data((5, 4)), _data((4, 3), 1), labels], *ctol)
+
+
+def test_subtensor_and_advanced_inc_subtensor_c_vs_python(ctol):
+    x, y = T.matrix("x"), T.matrix("y")
+    idx = T.ivector("idx")
+    outs = [x[idx], x[1:4, ::2], T.inc_subtensor(x[idx], y), T.set_subtensor(x[idx], y),
+            T.inc_subtensor(x[1:3], 1.0), T.grad((x[idx] ** 2).sum(), x)]
+    index = numpy.array([0, 3, 3, 1], dtype="int32")    # repeated: increments accumulate
+    _compare_c_and_python([x, y, idx], outs, [_data((5, 3)), _data((4, 3), 1), index], *ctol)
+
+
+def test_conv2d_and_gradients_c_vs_python(ctol):
+    x, w = T.tensor4("x"), T.tensor4("w")
+    out = T.nnet.conv2d(x, w)
+    cost = (T.tanh(out) ** 2).sum()
+    outs = [out, T.grad(cost, x), T.grad(cost, w)]
+    _compare_c_and_python([x, w], outs, [_data((2, 3, 9, 8)), _data((4, 3, 3, 2), 1)], *ctol)
+
+
+def test_pooling_c_vs_python(ctol):
+    x = T.tensor4("x")
+    pooled = pool_2d(x, (2, 2), ignore_border=True)
+    outs = [pooled, T.grad((pooled ** 2).sum(), x),
+            pool_2d(x, (3, 2), ignore_border=True, mode="average_exc_pad")]
+    _compare_c_and_python([x], outs, [_data((2, 3, 7, 6))], *ctol)
+
+
+def test_ifelse_c_vs_python(ctol):
+    a, b = T.matrix("a"), T.matrix("b")
+    c = T.scalar("c")
+    outs = [ifelse(T.gt(c, 0), T.dot(a, b), a * 2), ifelse(T.lt(c, 0), a.sum(), b.sum())]
+    for cond in (1.0, -1.0):
+        _compare_c_and_python([a, b, c], outs,
+                              [_data((3, 3)), _data((3, 3), 1), numpy.asarray(cond, FLOATX)],
+                              *ctol)
+
+
+def test_mrg_random_c_vs_python():
+    """The generator the tutorial's autoencoders and RBMs use: same seed, same draws (binomial
+    draws and float64 uniforms to the last bit; the rest to an ulp or so)."""
+    for draw in ("uniform", "normal", "binomial"):
+        srng = MRG_RandomStreams(seed=1234)
+        n = T.iscalar("n")
+        if draw == "uniform":
+            out = srng.uniform(size=(n, 7))
+        elif draw == "normal":
+            out = srng.normal(size=(n, 7))
+        else:
+            out = srng.binomial(size=(n, 7), n=1, p=0.3, dtype=FLOATX)
+        f_c = theano.function([n], out, mode=theano.Mode(linker="cvm", optimizer="fast_run"))
+        srng2 = MRG_RandomStreams(seed=1234)
+        out2 = getattr(srng2, draw)(size=(n, 7), **(
+            {"n": 1, "p": 0.3, "dtype": FLOATX} if draw == "binomial" else {}))
+        f_py = theano.function([n], out2, mode=theano.Mode(linker="py", optimizer=None))
+        for _ in range(2):                   # the stream's state advances the same way
+            a, b = f_c(5), f_py(5)
+            if draw == "binomial" or (draw == "uniform" and FLOATX == "float64"):
+                numpy.testing.assert_array_equal(a, b)
+            else:   # C and Python round the scaling (and Box-Muller) apart by an ulp or so
+                numpy.testing.assert_allclose(a, b, rtol=1e-6 if FLOATX == "float32" else 1e-14)
+
+
+def test_gibbs_chain_scan_c_vs_python(ctol):
+    """An RBM-style Gibbs chain: scan over 4 steps of sigmoid + MRG binomial sampling."""
+    rng = numpy.random.RandomState(0)
+    W = theano.shared(rng.randn(6, 4).astype(FLOATX) * 0.3, name="W")
+    v0 = T.matrix("v0")
+
+    def build():
+        srng = MRG_RandomStreams(seed=42)
+
+        def step(v):
+            p_h = T.nnet.sigmoid(T.dot(v, W))
+            h = srng.binomial(size=p_h.shape, n=1, p=p_h, dtype=FLOATX)
+            p_v = T.nnet.sigmoid(T.dot(h, W.T))
+            return srng.binomial(size=p_v.shape, n=1, p=p_v, dtype=FLOATX)
+
+        chain, updates = theano.scan(step, outputs_info=v0, n_steps=4)
+        return chain, updates
+
+    chain, updates = build()
+    f_c = theano.function([v0], chain, updates=updates,
+                          mode=theano.Mode(linker="cvm", optimizer="fast_run"))
+    assert _uses_compiled_scan(f_c)
+    chain2, updates2 = build()
+    f_py = theano.function([v0], chain2, updates=updates2,
+                           mode=theano.Mode(linker="py", optimizer=None))
+    start = (rng.rand(3, 6) > 0.5).astype(FLOATX)
+    numpy.testing.assert_array_equal(f_c(start), f_py(start))
+
+
+def test_measures_match_this_python():
+    """Each measure is on exactly where this Python and numpy need it."""
+    active = dict((n, a) for n, a, _, _ in compat.describe())
+    numpy_major = int(numpy.__version__.split(".")[0])
+    numpy_minor = int(numpy.__version__.split(".")[1])
+    assert active["numpy aliases"] == ((numpy_major, numpy_minor) >= (1, 24))
+    assert active["pooling's Python code (numpy >= 1.23 indexing)"] is True
+    assert active["numpy 2 C API"] == (numpy_major >= 2)
+    assert active["autocaster (NEP 50)"] == (numpy_major >= 2)
+    assert active["AdvancedIncSubtensor1 in Python"] == (numpy_major >= 2)
+    if sys.version_info >= (3, 12):
+        assert active["numpy.distutils stand-in"] is True
+    assert numpy.__version__ == ("2.2.6" if sys.version_info >= (3, 13) else "1.26.4")
+    assert dltut.__version__
