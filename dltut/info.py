@@ -208,6 +208,7 @@ def compat_report():
     import theano.tensor.nnet.abstract_conv  # noqa: F401
     import theano.tensor.nnet.conv  # noqa: F401
     import theano.tensor.signal.pool  # noqa: F401
+    import theano.sandbox.rng_mrg  # noqa: F401
     scan_state, scan_where = scan.status()
     return {
         "startup_hook_file": startup.pth_path(),

@@ -14,6 +14,9 @@ when numpy >= 2 is imported:
 * **Removed functions.**  ``AdvancedIncSubtensor1``'s C code (``x[idx] += y``) uses the
   ``PyArray_MapIter*`` functions numpy 2 removed; it runs its Python ``perform``
   (``numpy.add.at``, exact) instead.
+* **Constants.**  ``CumOp`` (cumsum, cumprod) marks "no axis" with ``NPY_MAXDIMS`` in its
+  C code; numpy 2 reads that as axis 64 and wants ``NPY_RAVEL_AXIS``: the C code is
+  recompiled from Theano's source with that name (and a new cache version).
 * **NEP 50 promotion.**  numpy 2 compares a Python number with a numpy value in the numpy
   value's type.  Theano's constant autocaster picks the smallest dtype ``d`` for which
   ``x == asarray(x, d)``, so under numpy 2 ``T.constant(0.1)`` became float32 even in
@@ -21,11 +24,13 @@ when numpy >= 2 is imported:
   longer wraps in int8: OverflowError, then uint64), and ``T.constant(-129)`` failed.  The
   autocaster's test is replaced by the exact one numpy 1 performed: an integer takes the
   first integer dtype whose range holds it, a float the first float dtype that represents
-  it exactly (compared in float64).
+  it exactly (compared in float64).  The Python MRG generator (``mrg_uniform.perform``)
+  masks an int32 with the Python int ``0xffffffff``, which numpy 1 widened to int64 and
+  numpy 2 refuses: the mask becomes a numpy int64 (recompiled from Theano's source).
 """
 import os
 
-from . import record, register
+from . import recompile_method, record, register
 
 #: Defines for the lazy linker's C code (numpy 1's npy_3kcompat.h provided them).
 LAZYLINKER_DEFINES = ("NPY_PY3K=1", "PyInt_AsLong=PyLong_AsLong",
@@ -45,10 +50,20 @@ def numpy_is_2():
     return _STATE["numpy2"]
 
 
+#: numpy 2's C API value for "no axis: flatten" (numpy 1 used NPY_MAXDIMS = 32 for it).
+NPY_RAVEL_AXIS = -2147483648
+
+#: mrg_uniform.perform (the Python MRG31k3p generator): its 32-bit mask must be a numpy
+#: int64, as numpy 1's value-based casting made it; numpy 2 refuses 0xffffffff in int32.
+MRG_MASK_EDIT = ("mask = 0xffffffff", "mask = np.int64(0xffffffff)", 2)
+
+
 def register_hooks():
     register("theano.gof.cmodule", after=_patch_cmodule)
     register("theano.scalar.basic", after=_patch_autocaster)
     register("theano.tensor.subtensor", after=_patch_subtensor)
+    register("theano.tensor.extra_ops", after=_patch_cumop)
+    register("theano.sandbox.rng_mrg", after=_patch_mrg)
 
 
 def _why():
@@ -159,3 +174,35 @@ def _patch_subtensor(subtensor):
            "%s removed the PyArray_MapIter functions its C code calls" % _why(),
            "x[idx] += y runs as numpy.add.at (Theano's own perform)")
 
+
+# --------------------------------------------------------------------------- cumsum / cumprod
+def _patch_cumop(extra_ops):
+    if not numpy_is_2():
+        return
+    op = extra_ops.CumOp
+    original_version = op.c_code_cache_version
+    try:
+        recompile_method(op, "c_code", [("NPY_MAXDIMS", "NPY_RAVEL_AXIS", 3)])
+    except (OSError, TypeError, ValueError) as exc:
+        record("CumOp's flatten axis", False, "left as it is: %s" % exc)
+        return
+    op.c_axis = property(lambda self: NPY_RAVEL_AXIS if self.axis is None else self.axis)
+    # a new cache version, so that no module compiled from the old code is reused
+    op.c_code_cache_version = lambda self: tuple(original_version(self)) + ("dltut-numpy2",)
+    record("CumOp's flatten axis", True,
+           "%s: C code asks for 'no axis' with NPY_RAVEL_AXIS, not NPY_MAXDIMS" % _why(),
+           "cumsum/cumprod with axis=None (C code and its cache version)")
+
+
+# --------------------------------------------------------------------------- MRG in Python
+def _patch_mrg(rng_mrg):
+    if not numpy_is_2():
+        return
+    try:
+        recompile_method(rng_mrg.mrg_uniform, "perform", [MRG_MASK_EDIT])
+    except (OSError, TypeError, ValueError) as exc:
+        record("MRG generator in Python (NEP 50)", False, "left as it is: %s" % exc)
+        return
+    record("MRG generator in Python (NEP 50)", True,
+           "%s: int32 & 0xffffffff no longer widens to int64" % _why(),
+           "mrg_uniform.perform's mask is a numpy int64")

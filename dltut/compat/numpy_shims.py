@@ -2,12 +2,16 @@
 
 Applied once, just before Theano's first line runs (:func:`before_theano`):
 
-* **numpy aliases.**  numpy 1.24 removed the aliases of Python's built-in types.  Theano
-  calls ``numpy.complex`` in two places and ``numpy.bool`` through ``getattr(numpy,
-  dtype)``; one of the former (``theano.tensor.basic``'s constant
-  detection) sits inside a bare ``try/except``, so without the alias nothing fails loudly:
-  constants are just not recognised and graphs come out less optimised.  The removed
-  aliases Theano uses are put back as what they were, the built-in types.
+* **numpy names.**  numpy 1.24 removed the aliases of Python's built-in types, and numpy 2
+  ``cast``, ``product`` and ``sctype2char``.  Theano calls ``numpy.complex`` in two places
+  and ``numpy.bool`` through ``getattr(numpy, dtype)``; one of the former
+  (``theano.tensor.basic``'s constant detection) sits inside a bare ``try/except``, so
+  without the alias nothing fails loudly: constants are just not recognised and graphs
+  come out less optimised.  The removed names Theano uses (:func:`removed_names`) are put
+  back as what they meant.
+* **Warnings that are not the user's business.**  Importing Theano's GPU back-end imports
+  ``pkg_resources``, which setuptools >= 67 reports as deprecated; that one warning from
+  that one module is silenced.
 * **numpy.distutils.**  Theano's C compiler module imports ``numpy.distutils`` to ask for
   numpy's include folder.  numpy removed ``numpy.distutils`` for Python 3.12 and in numpy 2;
   where it cannot be imported, a stand-in with that one function (and an empty BLAS
@@ -35,12 +39,31 @@ import sys
 import types
 import warnings
 
-from . import record, register
+from . import recompile_method, record, register
 
-#: numpy aliases removed in numpy 1.24 that Theano 1.0.5's library code uses, with what
-#: they were: ``numpy.complex`` (theano/scalar/basic.py, theano/tensor/basic.py) and
-#: ``numpy.bool`` (``getattr(numpy, dtype)`` for the dtype named "bool", same files).
-REMOVED_ALIASES = (("complex", complex), ("bool", bool))
+class _Cast(object):
+    """numpy 1's ``numpy.cast``: ``numpy.cast[dtype](x)`` is ``asarray(x).astype(dtype)``."""
+
+    def __getitem__(self, dtype):
+        import numpy
+        return lambda x: numpy.asarray(x).astype(dtype)
+
+
+def removed_names():
+    """(name, value, where Theano uses it) for the numpy names Theano 1.0.5's library code
+    uses that numpy removed: the Python-type aliases (numpy 1.24) and three functions
+    (numpy 2).  Each value is what the name meant before."""
+    import numpy
+    return (
+        ("complex", complex, "theano/scalar/basic.py, theano/tensor/basic.py"),
+        ("bool", bool, "getattr(numpy, dtype) for dtype 'bool' in theano/scalar"),
+        ("cast", _Cast(), "gradients in theano/scalar/basic.py, theano/tensor/nnet/bn.py"),
+        ("product", numpy.prod, "theano/scalar/basic.py (Mul's gradient)"),
+        ("sctype2char", lambda t: numpy.dtype(t).char, "theano/tensor/elemwise.py"),
+        ("ComplexWarning", getattr(getattr(numpy, "exceptions", None), "ComplexWarning", None),
+         "theano/tensor/nnet/abstract_conv.py (Python convolution)"),
+    )
+
 
 #: The one Theano module that imports ``imp``.
 IMP_USER = "theano.tests.breakpoint"
@@ -70,19 +93,21 @@ def before_theano():
     import numpy
     restore_aliases(numpy)
     provide_numpy_distutils(numpy)
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                            category=UserWarning, module="theano.gpuarray.linalg")
 
 
 def restore_aliases(numpy):
-    """Put back the removed aliases numpy lacks; returns the names added."""
+    """Put back the removed names numpy lacks; returns the names added."""
     added = []
-    for name, value in REMOVED_ALIASES:
-        if name not in numpy.__dict__:
-            # numpy >= 1.24 raises AttributeError (with a hint) for these names
+    for name, value, _ in removed_names():
+        if name not in numpy.__dict__ and value is not None:
+            # numpy raises AttributeError (with a hint) for these names
             setattr(numpy, name, value)
             added.append(name)
     record("numpy aliases", bool(added),
-           "numpy %s removed aliases Theano 1.0.5 uses" % numpy.__version__ if added else
-           "numpy %s still has the aliases Theano 1.0.5 uses" % numpy.__version__,
+           "numpy %s removed names Theano 1.0.5 uses" % numpy.__version__ if added else
+           "numpy %s still has the names Theano 1.0.5 uses" % numpy.__version__,
            "restored numpy.%s" % ", numpy.".join(added) if added else "")
     return added
 
@@ -137,33 +162,18 @@ def provide_numpy_distutils(numpy):
 
 def fix_pool_indexing(pool):
     """Recompile the two pooling ``perform`` methods with a tuple where they index with a
-    list of slices.  Each method's source must contain the expression the expected number
-    of times; otherwise nothing is changed and the measure says so."""
-    import inspect
-    import textwrap
+    list of slices (nothing changed, and the measure says so, for an unknown source)."""
     name = "pooling's Python code (numpy >= 1.23 indexing)"
-    edited = []
-    for class_name, method_name, expected in POOL_METHODS:
-        cls = getattr(pool, class_name)
-        function = getattr(cls, method_name)
-        try:
-            source = textwrap.dedent(inspect.getsource(function))
-        except (OSError, TypeError) as exc:
-            record(name, False, "source of %s.%s unavailable (%s)" % (class_name, method_name, exc))
-            return False
-        if source.count(LIST_OF_SLICES) != expected:
-            record(name, False, "%s.%s is not the code dltut knows; left as it is"
-                   % (class_name, method_name))
-            return False
-        code = compile(source.replace(LIST_OF_SLICES, TUPLE_OF_SLICES),
-                       inspect.getsourcefile(function), "exec")
-        namespace = {}
-        exec(code, pool.__dict__, namespace)
-        new = namespace[method_name]
-        new.__doc__ = function.__doc__
-        edited.append((cls, method_name, new))
-    for cls, method_name, new in edited:
-        setattr(cls, method_name, new)
+    originals = [(getattr(pool, c), m, getattr(getattr(pool, c), m)) for c, m, _ in POOL_METHODS]
+    try:
+        for class_name, method_name, expected in POOL_METHODS:
+            recompile_method(getattr(pool, class_name), method_name,
+                             [(LIST_OF_SLICES, TUPLE_OF_SLICES, expected)])
+    except (OSError, TypeError, ValueError) as exc:
+        for cls, method_name, function in originals:
+            setattr(cls, method_name, function)
+        record(name, False, "left as it is: %s" % exc)
+        return False
     record(name, True, "numpy >= 1.23 refuses a list of slices as an index, which Theano's "
            "Python pooling (Pool, MaxPoolRop) uses", "indexed with a tuple instead")
     return True

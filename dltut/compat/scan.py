@@ -30,6 +30,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 
 from . import numpy2, record, register
 
@@ -224,6 +225,11 @@ def build(force=False):
         compilelock.release_lock()
 
 
+#: Cython checks the sizes of numpy's types when the extension loads; numpy 2's are larger
+#: than its 1.x headers' and the check warns (harmlessly: scan uses none of those fields).
+SIZE_WARNING = r"numpy\.\w+ size changed, may indicate binary incompatibility"
+
+
 def ensure_compiled():
     """Before-hook of ``scan_perform_ext``: build the extension, or make Theano use Python.
 
@@ -233,6 +239,7 @@ def ensure_compiled():
         raise ImportError(_STATE["error"])
     if _STATE["done"]:
         return
+    warnings.filterwarnings("ignore", message=SIZE_WARNING, category=RuntimeWarning)
     try:
         how = build()
     except ImportError as exc:
