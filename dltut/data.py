@@ -527,10 +527,14 @@ class _ArrayUnpickler(pickle.Unpickler):
     }
 
     def find_class(self, module, name):
-        if module.startswith("numpy._core"):  # pickles written by numpy >= 2
+        # numpy 2 renamed numpy.core to numpy._core: pickles name either, and the installed
+        # numpy is asked under its own name (numpy 2's old name only warns, deprecated)
+        if module.startswith("numpy._core"):
             module = "numpy.core" + module[len("numpy._core"):]
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError("refusing to load global %s.%s" % (module, name))
+        if module.startswith("numpy.core") and int(numpy.__version__.split(".")[0]) >= 2:
+            module = "numpy._core" + module[len("numpy.core"):]
         return super().find_class(module, name)
 
 

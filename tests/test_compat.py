@@ -487,7 +487,7 @@ def test_ifelse_c_vs_python(ctol):
 
 def test_mrg_random_c_vs_python():
     """The generator the tutorial's autoencoders and RBMs use: same seed, same draws (binomial
-    draws and float64 uniforms to the last bit; the rest to an ulp or so)."""
+    draws and float64 uniforms to the last bit; the rest within rounding)."""
     for draw in ("uniform", "normal", "binomial"):
         srng = MRG_RandomStreams(seed=1234)
         n = T.iscalar("n")
@@ -506,8 +506,13 @@ def test_mrg_random_c_vs_python():
             a, b = f_c(5), f_py(5)
             if draw == "binomial" or (draw == "uniform" and FLOATX == "float64"):
                 numpy.testing.assert_array_equal(a, b)
-            else:   # C and Python round the scaling (and Box-Muller) apart by an ulp or so
-                numpy.testing.assert_allclose(a, b, rtol=1e-6 if FLOATX == "float32" else 1e-14)
+            elif FLOATX == "float64":    # Box-Muller's log and cos: an ulp or so apart
+                numpy.testing.assert_allclose(a, b, rtol=1e-14)
+            elif draw == "uniform":      # C and Python scale the 31-bit state apart by an ulp
+                numpy.testing.assert_allclose(a, b, rtol=3e-7)
+            else:   # float32 Box-Muller: C and Python differ by up to ~4e-4 relative near the
+                # zeros of cos (measured over 20000 draws; the same with numpy 1.26 and 2.2)
+                numpy.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_gibbs_chain_scan_c_vs_python(ctol):
