@@ -9,7 +9,7 @@
 # 2. finds a Python 3.11 venv: --venv / $VENV / <repo>/.venv, else builds one under
 #    $DLTUT_GPU_WORK (default /tmp/dltut-gpu) from what <repo>/.gpu carries: Debian 12's
 #    python3.11 .deb files (--bootstrap: always build it) (unpacked with dpkg -x into a prefix, never into /) and wheels of
-#    numpy 1.23.5, Theano 1.0.5, six, mako, markupsafe and setuptools;
+#    numpy 1.26.4, Theano 1.0.5, six, mako, markupsafe and setuptools;
 # 3. runs scripts/gpu_setup.sh (offline when .gpu/debs holds the packages);
 # 4. checks the GPU stack without Theano: dltut's preflight, then pygpu on its own (device
 #    name, an NVRTC-compiled kernel, a cuBLAS gemm);
@@ -49,8 +49,10 @@ if [ $prepare = 1 ]; then
      libgpuarray-dev patchelf 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
   pip=("${PIP:-$repo/.venv/bin/pip}" download --no-deps --only-binary=:all: --python-version 3.11
        --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
-  "${pip[@]}" -q -d "$repo/.gpu/wheels" numpy==1.23.5 six mako markupsafe setuptools==65.5.0
-  "${PIP:-$repo/.venv/bin/pip}" wheel -q --no-deps -w "$repo/.gpu/wheels" Theano==1.0.5
+  "${pip[@]}" -q -d "$repo/.gpu/wheels" numpy==1.26.4 six mako markupsafe setuptools==65.5.0
+  # Theano's setup.py needs dltut/compat/theano_build on Python 3.12+ (README, "Versions")
+  PYTHONPATH="$repo/dltut/compat/theano_build" "${PIP:-$repo/.venv/bin/pip}" wheel -q --no-deps \
+    --no-build-isolation -w "$repo/.gpu/wheels" Theano==1.0.5
   "${pip[@]}" -q -d "$repo/.gpu/nvrtc12" nvidia-cuda-nvrtc-cu12==12.4.127
   du -sh "$repo/.gpu"
   echo "carry .gpu and run: bash bench/gpu_check.sh --bootstrap"

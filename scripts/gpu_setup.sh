@@ -63,7 +63,7 @@ print("%d.%d" % sys.version_info[:2], major, sysconfig.get_paths()["platlib"])
 EOF
 )
 [ "$pyver" = "3.11" ] || die "the venv runs Python $pyver; Debian 12's pygpu is built for Python 3.11"
-[ "$numpy_major" = "1" ] || die "the venv has numpy major version '$numpy_major'; pygpu 0.7.6 and Theano 1.0.5 need numpy 1.x (the project pins 1.23.5)"
+[ "$numpy_major" = "1" ] || die "the venv has numpy major version '$numpy_major'; pygpu 0.7.6 (Debian's, built for Python 3.11) needs numpy 1.x (the project uses 1.26.4 on Python 3.11)"
 say "venv $venv (Python $pyver), site-packages $site"
 
 gpu=$venv/lib/dltut-gpu

@@ -558,3 +558,69 @@ def test_measures_match_this_python():
         assert active["numpy.distutils stand-in"] is True
     assert numpy.__version__ == ("2.2.6" if sys.version_info >= (3, 13) else "1.26.4")
     assert dltut.__version__
+
+
+# --------------------------------------------------------------------------- the Makefile's Python
+def _fake_python(folder, name, version, works=True):
+    """An executable that answers like a Python of ``version`` (or like a pyenv shim of an
+    inactive version: "command not found", exit 127)."""
+    path = folder / name
+    if works:
+        path.write_text("#!/bin/sh\necho %s\n" % version)
+    else:
+        path.write_text("#!/bin/sh\necho \"pyenv: %s: command not found\" >&2\nexit 127\n" % name)
+    path.chmod(0o755)
+    return str(path)
+
+
+def _find_pythons(tmp_path, *args, pyenv_root=None):
+    """tools/find_pythons.sh with a PATH of the fake interpreters and the few commands the
+    script runs (so that this machine's own Pythons stay out of sight)."""
+    import shutil
+    util = tmp_path / "util"
+    util.mkdir(exist_ok=True)
+    for tool in ("bash", "sort", "ls", "cut", "head", "cat"):
+        if not (util / tool).exists():
+            (util / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": "%s:%s" % (tmp_path / "bin", util)}
+    if pyenv_root:
+        fake = tmp_path / "bin" / "pyenv"
+        fake.write_text("#!/bin/sh\n[ \"$1\" = root ] && echo %s\n" % pyenv_root)
+        fake.chmod(0o755)
+    out = subprocess.run(["bash", os.path.join(ROOT, "tools", "find_pythons.sh")] + list(args),
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split("\n")[:-1]
+
+
+def test_make_uses_the_active_python3_when_supported(tmp_path):
+    (tmp_path / "bin").mkdir()
+    _fake_python(tmp_path / "bin", "python3", "3.12")
+    _fake_python(tmp_path / "bin", "python3.13", "3.13")
+    assert _find_pythons(tmp_path, "default") == [str(tmp_path / "bin" / "python3")]
+
+
+def test_make_takes_the_newest_supported_python_past_pyenv_shims(tmp_path):
+    """python3 is 3.10 (unsupported); the 3.13 and 3.12 shims are inactive pyenv shims;
+    the real interpreters live under `pyenv root`/versions."""
+    (tmp_path / "bin").mkdir()
+    _fake_python(tmp_path / "bin", "python3", "3.10")
+    _fake_python(tmp_path / "bin", "python3.13", "3.13", works=False)
+    _fake_python(tmp_path / "bin", "python3.12", "3.12", works=False)
+    root = tmp_path / "pyenv"
+    for version in ("3.12.1", "3.12.9", "3.11.7"):
+        folder = root / "versions" / version / "bin"
+        folder.mkdir(parents=True)
+        _fake_python(folder, "python" + version[:4], version[:4])
+    newest_312 = str(root / "versions" / "3.12.9" / "bin" / "python3.12")
+    assert _find_pythons(tmp_path, "default", pyenv_root=root) == [newest_312]
+    assert _find_pythons(tmp_path, "all", pyenv_root=root) == [
+        "3.12 " + newest_312, "3.11 " + str(root / "versions" / "3.11.7" / "bin" / "python3.11")]
+    assert _find_pythons(tmp_path, "others", newest_312, pyenv_root=root) == [
+        "3.11 " + str(root / "versions" / "3.11.7" / "bin" / "python3.11")]
+
+
+def test_make_finds_no_python(tmp_path):
+    (tmp_path / "bin").mkdir()
+    _fake_python(tmp_path / "bin", "python3", "3.9")
+    assert _find_pythons(tmp_path, "default") in ([""], [])
