@@ -24,7 +24,8 @@ def _startup():
 
 
 class BuildPyWithStartupHook(build_py):
-    """Also put ``dltut-startup.pth`` at the top of the build, i.e. into site-packages.
+    """Also put ``dltut-startup.pth`` and ``_dltut_startup.py`` at the top of the build, i.e.
+    into site-packages.
 
     (Editable installs skip this; the Makefile runs ``python -m dltut.compat.startup
     install`` for them.)
@@ -34,13 +35,13 @@ class BuildPyWithStartupHook(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return
-        startup = _startup()
-        with open(os.path.join(self.build_lib, startup.PTH_NAME), "w", encoding="utf-8") as f:
-            f.write(startup.PTH_LINE)
+        for name, content in _startup().files().items():
+            with open(os.path.join(self.build_lib, name), "w", encoding="utf-8") as f:
+                f.write(content)
 
     def get_outputs(self, include_bytecode=1):
         return super().get_outputs(include_bytecode) + [
-            os.path.join(self.build_lib, _startup().PTH_NAME)]
+            os.path.join(self.build_lib, name) for name in _startup().files()]
 
 
 setup(

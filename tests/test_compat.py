@@ -90,21 +90,27 @@ def test_startup_line_is_inert_without_dltut(monkeypatch):
     """A .pth left behind after dltut was uninstalled must not disturb Theano's import."""
     import importlib.util
     saved = list(sys.meta_path)
-    namespace = {"__name__": "dltut_startup_test"}
-    hidden = {name: sys.modules.pop(name) for name in ("theano", "dltut")}
     try:
-        sys.meta_path[:] = [f for f in sys.meta_path if f is not compat.HOOK]
-        try:
-            exec(startup.STARTUP_CODE, namespace)     # as at start-up: nothing imported yet
-        finally:
-            sys.modules.update(hidden)
+        exec(startup.PTH_LINE)                              # what site.py does with it
         finder = sys.meta_path[0]
         assert getattr(finder, "_dltut_startup_hook", False)
-        assert finder.find_spec("numpy") is None          # other modules: not its business
+        assert finder.find_spec("numpy") is None            # other modules: not its business
         real = importlib.util.find_spec
         monkeypatch.setattr(importlib.util, "find_spec",
                             lambda name, *a: None if name == "dltut" else real(name, *a))
         assert finder.find_spec("theano") is None          # dltut gone: Theano on its own
+    finally:
+        sys.meta_path[:] = saved
+
+
+def test_startup_finder_hands_theano_to_dltut():
+    saved = list(sys.meta_path)
+    try:
+        exec(startup.PTH_LINE)
+        finder = sys.meta_path[0]
+        spec = finder.find_spec("theano")
+        assert spec is not None and spec.name == "theano"
+        assert os.path.dirname(spec.origin) == os.path.dirname(theano.__file__)
         assert not any(getattr(f, "_dltut_startup_hook", False) for f in sys.meta_path)
     finally:
         sys.meta_path[:] = saved
