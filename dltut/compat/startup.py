@@ -18,9 +18,9 @@ the Makefile runs::
 
     python -m dltut.compat.startup install     # or: remove, status
 
-Left behind after dltut is uninstalled, the two files do nothing (the finder steps aside
-when it cannot find dltut; the line ignores a missing module).
-This module imports only the standard library (setup.py loads it by its path).
+Left behind after dltut is uninstalled, the file does nothing (the finder steps aside when
+it cannot find dltut).  This module imports only the standard library (setup.py loads it
+by its path).
 """
 import argparse
 import os
