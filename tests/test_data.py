@@ -11,6 +11,7 @@ import pytest
 
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 from dltut import data
+from dltut.checkpoint import atomic_write
 from dltut.data import DatasetError
 
 
@@ -90,7 +91,7 @@ def test_file_md5(tmp_path):
 
 def test_atomic_write_writes_and_checks_md5(tmp_path):
     dest = tmp_path / "out.bin"
-    got = data.atomic_write(dest, [b"abc", b"def"], md5=md5_of(b"abcdef"))
+    got = atomic_write(dest, [b"abc", b"def"], verify=data._md5_check(md5_of(b"abcdef")))
     assert got == md5_of(b"abcdef")
     assert dest.read_bytes() == b"abcdef"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
@@ -106,7 +107,7 @@ def test_atomic_write_interrupted_keeps_old_file(tmp_path):
         raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a download
 
     with pytest.raises(KeyboardInterrupt):
-        data.atomic_write(dest, interrupted())
+        atomic_write(dest, interrupted())
     assert dest.read_bytes() == b"previous good content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.pkl.gz"]
 
@@ -115,7 +116,7 @@ def test_atomic_write_wrong_md5_keeps_old_file(tmp_path):
     dest = tmp_path / "mnist.pkl.gz"
     dest.write_bytes(b"previous")
     with pytest.raises(data.ChecksumError, match="expected 0+"):
-        data.atomic_write(dest, [b"new"], md5="0" * 32)
+        atomic_write(dest, [b"new"], verify=data._md5_check("0" * 32))
     assert dest.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.pkl.gz"]
 
@@ -124,7 +125,7 @@ def test_atomic_write_file_mode_is_not_0600(tmp_path):
     dest = tmp_path / "new.bin"
     old_umask = os.umask(0o022)
     try:
-        data.atomic_write(dest, [b"x"])
+        atomic_write(dest, [b"x"])
     finally:
         os.umask(old_umask)
     assert dest.stat().st_mode & 0o777 == 0o644
