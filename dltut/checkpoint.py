@@ -68,6 +68,36 @@ def fsync_dir(directory):
         os.close(fd)
 
 
+def make_dirs(path):
+    """``os.makedirs(path)``, returning the folders it created, outermost first (so that
+    whoever made them can remove them again)."""
+    missing = []
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    created = []
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            continue
+        created.append(folder)
+    return created
+
+
+def remove_dirs(created):
+    """Remove the folders :func:`make_dirs` created, innermost first, while they are empty."""
+    for folder in reversed(created):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+
+
 def atomic_write(path, data, verify=None):
     """Write ``data`` to ``path`` so that ``path`` is never half-written.
 

@@ -39,7 +39,7 @@ import zlib
 
 import numpy
 
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, make_dirs, remove_dirs
 from .memory import MemoryLimitError, check_fits
 
 # ---------------------------------------------------------------------------------------
@@ -295,12 +295,14 @@ def _readable_pickle(path):
 def _check_writable(folder):
     """Create ``folder`` if needed and make sure a file can be written there, before any
     download; DatasetError naming the folder otherwise."""
+    created = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        created = make_dirs(folder)
         fd, probe = tempfile.mkstemp(dir=str(folder), prefix=".dltut-write-test-")
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
+        remove_dirs(created)
         raise DatasetError("cannot write to %s (%s); fetch MNIST to a folder you can write "
                            "to with --dest PATH (or set %s)"
                            % (folder, error.strerror or error, DATA_ENV_VAR)) from None

@@ -399,7 +399,7 @@ def choose_device(args):
         device.use_device(args.device, require_gpu=args.require_gpu)
     except device.GPUUnavailable as error:
         raise CLIError(str(error), EXIT_GPU) from None
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:
         raise CLIError("%s (see --help)" % error) from None
 
 
@@ -583,8 +583,11 @@ def _interrupted_message(name, run_dir, started):
             "--resume %s" % (name, run_dir))
 
 
-def _write_failure_message(error, name, run_dir, started):
+def _write_failure_message(error, name, run_dir, started, resuming):
     from .rundir import CHECKPOINT
+    if not started and resuming:
+        return ("%s; a run folder must be writable to continue its run: copy it somewhere "
+                "writable and resume the copy" % error)
     if not started:
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
     if run_dir.has(CHECKPOINT):
@@ -624,7 +627,8 @@ def _run(name, argv):
     except KeyboardInterrupt:
         raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
     except RunDirWriteError as error:
-        raise CLIError(_write_failure_message(error, name, run_dir, started), EXIT_IO) from None
+        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
+                       EXIT_IO) from None
     finally:
         if run_dir is not None:
             if started:

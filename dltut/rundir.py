@@ -84,26 +84,6 @@ def snapshot_file(epoch):
     return os.path.join(SNAPSHOTS, "epoch_%04d.npz" % epoch)
 
 
-def _make_dirs(path):
-    """``os.makedirs(path)``, returning the folders it created, outermost first."""
-    missing = []
-    folder = os.path.abspath(path)
-    while not os.path.lexists(folder):
-        missing.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    created = []
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            continue
-        created.append(folder)
-    return created
-
-
 def _regular_file(path):
     """True if ``path`` is a regular file (links followed); False if absent.  Anything else
     there (a folder, a pipe, a device) raises RunDirError: reading it could hang."""
@@ -170,7 +150,7 @@ class RunDir:
             if os.path.lexists(run.path) and not os.path.isdir(run.path):
                 raise RunDirError("%s exists and is not a folder; choose another --out" % run.path)
             try:
-                run._created = _make_dirs(run.path)
+                run._created = ckpt.make_dirs(run.path)
             except OSError as error:
                 raise RunDirWriteError(run.path, error, "create the run folder") from None
         try:
@@ -190,7 +170,7 @@ class RunDir:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         base = os.path.join(root, "%s-%s" % (script, stamp))
         try:
-            created = _make_dirs(root)
+            created = ckpt.make_dirs(root)
         except OSError as error:
             raise RunDirWriteError(root, error, "create the folder") from None
         number = 1
@@ -232,7 +212,7 @@ class RunDir:
             return
         path = self.file(LOCK)
         try:
-            self._created += _make_dirs(self.path)
+            self._created += ckpt.make_dirs(self.path)
             if os.path.islink(path):  # a lock file is never a link: replace it
                 os.unlink(path)
             existed = os.path.lexists(path)
@@ -286,11 +266,7 @@ class RunDir:
             except OSError:
                 pass
         self.unlock()
-        for folder in reversed(self._created):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
+        ckpt.remove_dirs(self._created)
         self._created = []
 
     # ----------------------------------------------------------------- writing
