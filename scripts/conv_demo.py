@@ -10,10 +10,13 @@ works offline.
 import os
 import sys
 
-import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
-from dltut.experiment import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
-
-import numpy
+try:
+    import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
+    from dltut.experiment import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
+    import numpy
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("conv_demo: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 PROG = "conv_demo"
 

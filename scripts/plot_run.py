@@ -17,9 +17,13 @@ figures cannot be written (see dltut.experiment).
 import os
 import sys
 
-import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
-from dltut import checkpoint, rundir
-from dltut.experiment import CLIError, OneLineParser, report_failures
+try:
+    import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
+    from dltut import checkpoint, rundir
+    from dltut.experiment import CLIError, OneLineParser, report_failures
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("plot_run: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 PROG = "plot_run"
 

@@ -12,8 +12,12 @@ on stderr (exit 2 for a bad input, see dltut.experiment).
 import os
 import sys
 
-import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-from dltut.experiment import CLIError, OneLineParser, report_failures
+try:
+    import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+    from dltut.experiment import CLIError, OneLineParser, report_failures
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("predict.py: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 PROG = "predict.py"
 
