@@ -38,7 +38,10 @@ _EXPORTS = {
     "Patience": "train",
     "train": "train",
     "Trainer": "train",
+    "TrainState": "train",
     "compile_functions": "train",
+    # run folders
+    "RunDir": "rundir",
     # checkpoints
     "save_params": "checkpoint",
     "load_params": "checkpoint",

@@ -126,24 +126,6 @@ def _number(text):
     return value
 
 
-def finite_float(text):
-    return _number(text)
-
-
-def positive_float(text):
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be > 0, got %s" % text)
-    return value
-
-
-def non_negative_float(text):
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got %s" % text)
-    return value
-
-
 def _integer(text):
     value = _number(text)  # "1e6" is a fine way to write a million
     if value != int(value):
@@ -151,26 +133,24 @@ def _integer(text):
     return int(value)
 
 
-def positive_int(text):
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer, got %s" % text)
-    return value
+def _flag_type(name, convert, ok, requirement):
+    """An argparse ``type``: ``convert(text)``, refused (one line) unless ``ok(value)``."""
+    def check(text):
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError("must be %s, got %s" % (requirement, text))
+        return value
+    check.__name__ = name
+    return check
 
 
-def non_negative_int(text):
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got %s" % text)
-    return value
-
-
-def seed_int(text):
-    value = _integer(text)
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError("must be in 0..%d (numpy's RandomState), got %s"
-                                         % (2 ** 32 - 1, text))
-    return value
+finite_float = _flag_type("finite_float", _number, lambda v: True, "a finite number")
+positive_float = _flag_type("positive_float", _number, lambda v: v > 0, "> 0")
+non_negative_float = _flag_type("non_negative_float", _number, lambda v: v >= 0, ">= 0")
+positive_int = _flag_type("positive_int", _integer, lambda v: v >= 1, "a positive integer")
+non_negative_int = _flag_type("non_negative_int", _integer, lambda v: v >= 0, ">= 0")
+seed_int = _flag_type("seed_int", _integer, lambda v: 0 <= v < 2 ** 32,
+                      "in 0..%d (numpy's RandomState)" % (2 ** 32 - 1))
 
 
 # --------------------------------------------------------------------------- parsing

@@ -343,7 +343,8 @@ def report(runs, path, floatx):
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
             fmt(summary["test_error"] * 100), fmt(summary["best_validation_error_all"] * 100, 2),
             fmt(summary["test_error_all"] * 100, 2), summary["best_iteration"], summary["best_epoch"],
-            summary["epochs"], summary["stopped_by"], summary["seconds_per_epoch"],
+            summary["epochs"], summary["stopped_by"],
+            float("nan") if summary["seconds_per_epoch"] is None else summary["seconds_per_epoch"],
             summary["train_seconds"] / 60.0))
         figure = plot(folder, "%s-%s" % (script, dataset), where)
         curve = curve_check(script, dataset, folder, summary["n_valid"], summary["n_test"])

@@ -383,6 +383,19 @@ def test_lenet_on_images_too_small_for_it(box):
     run_case("convolutional_mlp", argv, box.dir, EXIT.usage, ["4x4", "too small"])
 
 
+def test_idx_folder_announcing_two_million_images(box):
+    """A damaged IDX header: the error comes before 1.5 GB is allocated (see test_data)."""
+    from dltut.data import FASHION_MNIST_FILES
+    folder = box.dir / "idx"
+    folder.mkdir()
+    header = bytes([0, 0, 0x08, 3]) + numpy.asarray([2000000, 28, 28], ">u4").tobytes()
+    (folder / FASHION_MNIST_FILES["train_images"]).write_bytes(gzip.compress(header + bytes(784)))
+    for key in ("train_labels", "test_images", "test_labels"):
+        (folder / FASHION_MNIST_FILES[key]).write_bytes(gzip.compress(b""))
+    argv = ["--dataset", folder, "--out", box.dir / "o"] + TINY_FLAGS["mlp"]
+    run_case("mlp", argv, box.dir, EXIT.usage, ["truncated", "(2000000, 28, 28)"])
+
+
 def test_a_users_dataset_is_never_overwritten_by_the_fix_the_error_names(box, monkeypatch):
     """Data loss 1: the error on a user's file named `fetch --dest <their file>`, and that
     fetch wrote MNIST over it.  Now neither happens."""

@@ -10,7 +10,6 @@ Runs that need a fresh process (``--device cuda``, whose choice must precede ``i
 Ctrl-C) start the script with the interpreter running the tests.  The slow tests train on the real
 MNIST for one epoch and are skipped when ``data/mnist.pkl.gz`` is absent.
 """
-import gzip
 import json
 import os
 import re
@@ -28,7 +27,7 @@ import pytest
 from dltut.checkpoint import load_arrays, load_params
 from dltut.data import default_mnist_path, load_dataset
 
-from _cli import (SCRIPTS, TINY_SIZES, call, child_env, exit_code, lines_of, read_history,
+from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
                   read_json, script, train_argv, write_dataset)
 
 TRAINING_SCRIPTS = ("logistic_sgd", "mlp", "convolutional_mlp")
@@ -300,73 +299,7 @@ def test_save_every_and_plot_run_snapshots(tiny, tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input
-def _corrupt_gzip(folder):
-    path = folder / "corrupt.pkl.gz"
-    path.write_bytes(bytes(numpy.random.RandomState(5).randint(0, 256, size=4096, dtype=numpy.uint8)))
-    return path
-
-
-def _gzip_of_garbage(folder):
-    path = folder / "garbage.pkl.gz"
-    with gzip.open(str(path), "wb") as handle:
-        handle.write(b"this is no pickle at all\n" * 50)
-    return path
-
-
-def _text_as_png(folder):
-    path = folder / "x.png"
-    path.write_text("not an image\n")
-    return path
-
-
-def _corrupt_model_run(folder, run_dir):
-    copy = folder / "corrupt-run"
-    shutil.copytree(str(run_dir), str(copy))
-    (copy / "best_model.npz").write_bytes(b"PK\x03\x04 truncated zip, not an npz")
-    return copy
-
-
-def _empty_folder(folder):
-    path = folder / "no-config"
-    path.mkdir()
-    return path
-
-
-# (id, script, argv builder taking (tiny, tmp_path, trained))
-BAD_INPUTS = [
-    ("unknown-dataset", "logistic_sgd", lambda t, p, r: ["--dataset", "nosuch", "--out", p / "o"]),
-    ("corrupt-dataset", "logistic_sgd",
-     lambda t, p, r: ["--dataset", _corrupt_gzip(p), "--out", p / "o"]),
-    ("gzip-without-pickle", "mlp",
-     lambda t, p, r: ["--dataset", _gzip_of_garbage(p), "--out", p / "o"]),
-    ("negative-batch-size", "logistic_sgd",
-     lambda t, p, r: ["--dataset", t.path, "--batch-size", "-5", "--out", p / "o"]),
-    ("three-nkerns", "convolutional_mlp",
-     lambda t, p, r: ["--dataset", t.path, "--nkerns", 1, 2, 3, "--out", p / "o"]),
-    ("bogus-schedule", "mlp",
-     lambda t, p, r: ["--dataset", t.path, "--schedule", "bogus", "--out", p / "o"]),
-    ("resume-without-config", "logistic_sgd",
-     lambda t, p, r: ["--resume", _empty_folder(p), "--dataset", t.path]),
-    ("predict-unreadable-image", "predict",
-     lambda t, p, r: [r("logistic_sgd").dir, _text_as_png(p)]),
-    ("predict-missing-run", "predict", lambda t, p, r: [p / "no-such-run", "--test-index", 0]),
-    ("predict-corrupt-model", "predict",
-     lambda t, p, r: [_corrupt_model_run(p, r("logistic_sgd").dir), "--test-index", 0]),
-]
-
-
-@pytest.mark.parametrize("name, make_argv", [case[1:] for case in BAD_INPUTS],
-                         ids=[case[0] for case in BAD_INPUTS])
-def test_bad_input_is_one_error_line_and_exit_2(name, make_argv, tiny, trained, tmp_path, capsys):
-    argv = make_argv(tiny, tmp_path, trained)
-    capsys.readouterr()  # drop whatever building the arguments printed
-    code = exit_code(name, argv)
-    out, err = capsys.readouterr()
-    assert code == 2, (code, err)
-    assert "Traceback" not in err
-    errors = lines_of(err)
-    assert len(errors) == 1, err
-    assert "error" in errors[0].lower(), err
+# Bad flags, datasets, run folders, images and faults: tests/test_faults.py.
 
 
 # ------------------------------------------------------------------------------ subprocesses
