@@ -59,17 +59,17 @@ def command(dataset, folder, resume):
 
 
 def stage(folder):
-    """Where a killed run had got to, from what its folder holds."""
+    """Where a killed run had got to, from what its folder holds: ``(kind, words)``, kind
+    one of "start-up", "epoch 1", "later"."""
     run = rundir.RunDir(folder)
     if not run.has(rundir.CONFIG):
-        return "start-up (nothing written yet)"
+        return "start-up", "during start-up (nothing written yet)"
     if not run.has(rundir.CHECKPOINT):
-        return "before the first checkpoint"
+        return "epoch 1", "in epoch 1, before its first checkpoint"
     state, _ = run.load_checkpoint()
     epoch, index = state["state"]["epoch"], state["state"]["minibatch_index"]
-    if epoch <= 1 and index:
-        return "epoch 1 (mid-epoch checkpoint)"
-    return "epoch %d" % (epoch if index else epoch + 1)
+    epoch = epoch if index else epoch + 1
+    return ("epoch 1" if epoch == 1 else "later"), "in epoch %d" % epoch
 
 
 def same_run(a, b):
@@ -114,9 +114,10 @@ def trial(rng, dataset, folder, env, durations, log):
         process.wait()
         err = process.stderr.read().strip()
         if process.returncode == -signal.SIGKILL:
-            where = stage(folder)
-            stages.append(("resume: " if resume else "") + where)
-            log("    kill -9 #%d during %s%s" % (len(stages), "a resume, " if resume else "", where))
+            kind, words = stage(folder)
+            stages.append((kind, resume))
+            log("    kill -9 #%d %s%s" % (len(stages), "of a resumed run, " if resume else "",
+                                         words))
             continue
         if process.returncode != 0:
             return len(stages), stages, "exit %d: %s" % (process.returncode, err)
@@ -194,7 +195,7 @@ def main(argv=None):
         difference = failure or same_run(folder, reference)
         good += not difference
         kills += n
-        resumes += sum(s.startswith("resume: ") for s in stages)
+        resumes += sum(resumed for _, resumed in stages)
         all_stages += stages
         print("trial %2d: %d kill(s); %s" % (number, n, difference or "resumed to the same run"),
               flush=True)
@@ -202,10 +203,10 @@ def main(argv=None):
             print(line, flush=True)
         if not difference and not args.work:
             shutil.rmtree(folder)
-    epoch1 = sum("before the first checkpoint" in s or "epoch 1" in s for s in all_stages)
-    startup = sum("start-up" in s for s in all_stages)
+    epoch1 = sum(kind == "epoch 1" for kind, _ in all_stages)
+    startup = sum(kind == "start-up" for kind, _ in all_stages)
     print("%d of %d trials resumed to the uninterrupted run's parameters (%d kills: %d during "
-          "start-up, %d in epoch 1, %d during a resume)"
+          "start-up, %d in epoch 1, %d of a resumed run)"
           % (good, args.trials, kills, startup, epoch1, resumes))
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)
