@@ -42,6 +42,7 @@ import numpy  # noqa: E402
 FLAGS = ["--batch-size", "1", "--n-hidden", "32", "--learning-rate", "0.02", "--momentum", "0.5",
          "--schedule", "inverse", "--decay", "0.5", "--n-epochs", "5", "--patience", "1000000000",
          "--validation-frequency", "2000", "--checkpoint-every", "0.1", "--quiet"]
+N_EPOCHS = int(FLAGS[FLAGS.index("--n-epochs") + 1])
 MAX_KILLS = 4
 
 
@@ -68,6 +69,8 @@ def stage(folder):
         return "epoch 1", "in epoch 1, before its first checkpoint"
     state, _ = run.load_checkpoint()
     epoch, index = state["state"]["epoch"], state["state"]["minibatch_index"]
+    if not index and epoch == N_EPOCHS:
+        return "later", "after the last epoch (while finishing)"
     epoch = epoch if index else epoch + 1
     return ("epoch 1" if epoch == 1 else "later"), "in epoch %d" % epoch
 
@@ -90,7 +93,17 @@ def same_run(a, b):
 
 
 def trial(rng, dataset, folder, env, durations, log):
-    """One run killed up to MAX_KILLS times, then finished; returns (kills, stages, outcome)."""
+    """One run killed one to MAX_KILLS times, then finished; returns (kills, stages,
+    outcome).  A run that ends before its first kill is started afresh (up to five times)."""
+    for _ in range(5):
+        shutil.rmtree(folder, ignore_errors=True)
+        outcome = attempts(rng, dataset, folder, env, durations, log)
+        if outcome[0]:
+            return outcome
+    return outcome
+
+
+def attempts(rng, dataset, folder, env, durations, log):
     stages = []
     for attempt in range(MAX_KILLS + 1):
         resume = os.path.exists(os.path.join(folder, rundir.CONFIG))
@@ -105,8 +118,8 @@ def trial(rng, dataset, folder, env, durations, log):
                 moment = rng.uniform(0, durations["start"])
             else:
                 wait_for_training(process, folder, resume)
-                moment = rng.uniform(0, durations["epoch1" if where == "epoch 1" else "total"]
-                                     - durations["start"])
+                moment = rng.uniform(0, 0.9 * (durations["epoch1" if where == "epoch 1"
+                                                else "total"] - durations["start"]))
             try:
                 process.wait(timeout=moment)
             except subprocess.TimeoutExpired:
@@ -121,6 +134,8 @@ def trial(rng, dataset, folder, env, durations, log):
             continue
         if process.returncode != 0:
             return len(stages), stages, "exit %d: %s" % (process.returncode, err)
+        if not stages:
+            log("    (ended before its kill; starting the trial again)")
         return len(stages), stages, ""
     return len(stages), stages, "still not finished"
 

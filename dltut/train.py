@@ -882,6 +882,8 @@ class Trainer:
         ``best_model.npz`` are rewritten to match the checkpoint (a crash may have left
         records or a best model from after it)."""
         if path is None:
+            if self.run_dir is None:
+                raise ValueError("load_checkpoint needs a path when the Trainer has no run_dir")
             path = self.checkpoint_path
         state, meta = ckpt.load_checkpoint(path)
         self.load_state(state, source=os.fspath(path))
