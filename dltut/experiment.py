@@ -1,12 +1,19 @@
 """The command-line front end shared by ``scripts/logistic_sgd.py``, ``mlp.py`` and
-``convolutional_mlp.py``: flags -> TrainConfig -> model -> Trainer -> run folder.
+``convolutional_mlp.py``: flags -> TrainConfig -> model -> Trainer -> run folder; and the
+one way every dltut script fails.
 
 No training logic lives here: this module parses, builds, calls :class:`dltut.train.Trainer`
 and reports.  Theano is imported only after the device is chosen (``--device``).
+
+Failing: anything a script cannot do is a :class:`CLIError` (a message and an exit code), or
+one of dltut's own errors (a dataset, checkpoint or run-folder problem), and
+:func:`report_failures` turns it into one line on stderr, ``<script>: error: <problem>;
+<what to do>``, and the exit code below.  No traceback reaches the user for a bad input or
+a fault; a traceback means a bug.
 """
 import argparse
 import datetime
-import json
+import math
 import os
 import platform
 import shlex
@@ -34,46 +41,131 @@ EXPERIMENTS = {
         L2_reg=0.0, patience=10000, seed=23455, nkerns=[20, 50], n_hidden=[500]),
 }
 
-EXIT_USAGE, EXIT_GPU, EXIT_INTERRUPTED = 2, 3, 130
+#: Exit codes of every dltut script.
+EXIT_USAGE = 2          # a bad flag or input file (the line names it and the fix)
+EXIT_GPU = 3            # --require-gpu and the GPU cannot be used
+EXIT_DIVERGED = 4       # training diverged (non-finite cost or parameters)
+EXIT_IO = 5             # cannot write (disk full, read-only, permissions)
+EXIT_BUSY = 6           # another process is writing the run folder
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+#: Flags that say how this session runs, not what the run is: never taken from a run folder.
+SESSION_FLAGS = ("resume", "out", "quiet", "device", "require_gpu")
+#: Settings a resumed run takes from its folder but that may be given anew.
+CHANGEABLE_ON_RESUME = ("n_epochs", "save_every", "checkpoint_every")
 
 
-class UsageError(Exception):
-    """A bad flag or input: reported as one line, exit code 2."""
+class CLIError(Exception):
+    """A script cannot do what it was asked: ``message`` (what and what to do) and the exit
+    ``code``.  :func:`report_failures` prints it as one line."""
+
+    def __init__(self, message, code=EXIT_USAGE):
+        super().__init__(message)
+        self.code = code
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (plus a pointer to --help)."""
+def error_line(error):
+    """``(exit code, message)`` for an exception a script reports as one line, or None for
+    one that is a bug (and should show its traceback)."""
+    from .checkpoint import CheckpointError
+    from .data import DatasetError
+    from .memory import MemoryLimitError
+    from .rundir import RunDirBusy, RunDirError, RunDirWriteError
+    if isinstance(error, CLIError):
+        return error.code, str(error)
+    if isinstance(error, RunDirBusy):
+        return EXIT_BUSY, str(error)
+    if isinstance(error, RunDirWriteError):
+        return EXIT_IO, str(error)
+    if isinstance(error, (RunDirError, CheckpointError, DatasetError, MemoryLimitError)):
+        return EXIT_USAGE, str(error)
+    if isinstance(error, MemoryError):
+        return EXIT_USAGE, "out of memory; try smaller sizes (or free memory)"
+    if isinstance(error, OSError):
+        where = " (%s)" % error.filename if error.filename else ""
+        return EXIT_IO, "%s%s" % (error.strerror or error, where)
+    return None
+
+
+def report_failures(prog, function, *args):
+    """``function(*args)`` as an exit code: 0 (or what it returns) on success; on a failure,
+    one line on stderr and the failure's code (see :func:`error_line`); 130 on Ctrl-C."""
+    try:
+        code = function(*args)
+    except KeyboardInterrupt:
+        print("%s: interrupted" % prog, file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        known = error_line(error)
+        if known is None:
+            raise
+        code, message = known
+        if code == EXIT_INTERRUPTED:
+            print("%s: %s" % (prog, message), file=sys.stderr, flush=True)
+        else:
+            print("%s: error: %s" % (prog, message), file=sys.stderr, flush=True)
+        return code
+    return 0 if code is None else code
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are a :class:`CLIError` (one line, pointing to --help)."""
 
     def error(self, message):
-        self.exit(EXIT_USAGE, "%s: error: %s (see --help)\n" % (self.prog, message))
+        raise CLIError("%s (see --help)" % message, EXIT_USAGE)
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer, got %s" % text)
+# --------------------------------------------------------------------------- flag types
+def _number(text):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError("must be a number, got %r" % (text,)) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number, got %s" % text)
     return value
 
 
-def non_negative_float(text):
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0, got %s" % text)
-    return value
+def _integer(text):
+    value = _number(text)  # "1e6" is a fine way to write a million
+    if value != int(value):
+        raise argparse.ArgumentTypeError("must be a whole number, got %s" % text)
+    return int(value)
 
 
+def _flag_type(name, convert, ok, requirement):
+    """An argparse ``type``: ``convert(text)``, refused (one line) unless ``ok(value)``."""
+    def check(text):
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError("must be %s, got %s" % (requirement, text))
+        return value
+    check.__name__ = name
+    return check
+
+
+finite_float = _flag_type("finite_float", _number, lambda v: True, "a finite number")
+positive_float = _flag_type("positive_float", _number, lambda v: v > 0, "> 0")
+non_negative_float = _flag_type("non_negative_float", _number, lambda v: v >= 0, ">= 0")
+positive_int = _flag_type("positive_int", _integer, lambda v: v >= 1, "a positive integer")
+non_negative_int = _flag_type("non_negative_int", _integer, lambda v: v >= 0, ">= 0")
+seed_int = _flag_type("seed_int", _integer, lambda v: 0 <= v < 2 ** 32,
+                      "in 0..%d (numpy's RandomState)" % (2 ** 32 - 1))
+
+
+# --------------------------------------------------------------------------- parsing
 def build_parser(name):
     """The argument parser of experiment ``name`` (a key of :data:`EXPERIMENTS`)."""
     d = EXPERIMENTS[name]
-    parser = _Parser(prog=name + ".py", description=d["description"],
-                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(prog=name + ".py", description=d["description"],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="mnist",
                       help="'mnist' (data/mnist.pkl.gz, fetched with `python -m dltut.data fetch`), "
                            "'fashion-mnist' (Debian's dataset-fashion-mnist), or a path to a "
                            ".pkl.gz of the same structure or a folder of IDX files")
     model = parser.add_argument_group("model")
-    model.add_argument("--seed", type=int, default=d["seed"],
+    model.add_argument("--seed", type=seed_int, default=d["seed"],
                        help="seed of the numpy RandomState the weights are drawn from")
     if d["model"] == "MLP":
         model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
@@ -86,7 +178,7 @@ def build_parser(name):
         model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
                            help="units of the fully connected tanh layer")
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+    opt.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
                      help="SGD step size (eta0 of a schedule)")
     opt.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
                      help="examples per minibatch (1: online SGD; the training-set size: full GD)")
@@ -96,7 +188,7 @@ def build_parser(name):
                      help="weight of the L1 penalty sum(|W|)")
     opt.add_argument("--L2-reg", type=non_negative_float, default=d["L2_reg"],
                      help="weight of the squared L2 penalty sum(W**2)")
-    opt.add_argument("--momentum", type=float, default=0.0,
+    opt.add_argument("--momentum", type=finite_float, default=0.0,
                      help="classical momentum in [0, 1); 0 is the tutorial's plain SGD")
     opt.add_argument("--schedule", choices=("constant", "inverse", "plateau"), default="constant",
                      help="learning rate: constant; inverse = eta0/(1 + decay*epoch); plateau = "
@@ -106,28 +198,34 @@ def build_parser(name):
                      help="d of the inverse schedule")
     opt.add_argument("--plateau-n", type=positive_int, default=10,
                      help="validations without improvement before the plateau schedule cuts the rate")
-    opt.add_argument("--plateau-factor", type=float, default=2.0,
+    opt.add_argument("--plateau-factor", type=finite_float, default=2.0,
                      help="plateau schedule: divide the rate by this (2 = halve, 10 is also common)")
-    opt.add_argument("--min-lr-fraction", type=float, default=1.0 / 1024,
+    opt.add_argument("--min-lr-fraction", type=finite_float, default=1.0 / 1024,
                      help="plateau schedule: stop once the rate would fall below eta0 times this")
     stop = parser.add_argument_group("early stopping")
     stop.add_argument("--patience", type=positive_int, default=d["patience"],
                       help="look at this many minibatches regardless")
-    stop.add_argument("--patience-increase", type=float, default=2,
+    stop.add_argument("--patience-increase", type=finite_float, default=2,
                       help="on a significant new best, patience = max(patience, iteration * this)")
-    stop.add_argument("--improvement-threshold", type=float, default=0.995,
+    stop.add_argument("--improvement-threshold", type=finite_float, default=0.995,
                       help="a new best counts as significant below best * this")
-    stop.add_argument("--validation-frequency", type=int, default=0,
+    stop.add_argument("--validation-frequency", type=non_negative_int, default=0,
                       help="minibatches between validations (0: min(minibatches per epoch, patience // 2))")
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="RUN_DIR", default=None,
-                     help="run folder (default: runs/%s-<timestamp>/)" % name)
+                     help="run folder for a new run: created if missing, refused if it holds a "
+                          "run already (default: a new runs/%s-<timestamp>/)" % name)
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its checkpoint, with its settings "
-                          "(flags given now override them; only --n-epochs may differ)")
-    run.add_argument("--save-every", type=int, default=0, metavar="N",
+                          "(only --n-epochs, --save-every and --checkpoint-every may differ)")
+    run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
                      help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
                           "(for plot_run.py --snapshots); 0: never")
+    run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
+                     metavar="SECONDS",
+                     help="write a checkpoint inside an epoch once this many seconds have passed "
+                          "since the last one (every epoch's end writes one too); 0: only at "
+                          "epoch ends")
     run.add_argument("--quiet", action="store_true",
                      help="print only the final summary (no per-validation lines, no progress bar)")
     run.add_argument("--device", default=None,
@@ -152,23 +250,103 @@ def explicit_flags(parser, argv):
     return set(vars(probe))
 
 
+def _flag(action):
+    return action.option_strings[-1] if action.option_strings else action.dest
+
+
+def _saved_value(action, value):
+    """A setting read back from config.json, checked (and converted) as if given as the
+    flag ``action``; ValueError if it could not have been."""
+    if action.nargs == 0:  # store_true
+        if not isinstance(value, bool):
+            raise ValueError("not true or false")
+        return value
+    items = value if action.nargs == "+" else [value]
+    if action.nargs == "+" and (not isinstance(value, list) or not value):
+        raise ValueError("not a non-empty list")
+    checked = []
+    for item in items:
+        if action.type is None:
+            if not isinstance(item, str):
+                raise ValueError("not text")
+        else:
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                raise ValueError("not a number")
+            try:
+                item = action.type(str(item))
+            except argparse.ArgumentTypeError as error:
+                raise ValueError(str(error)) from None
+        if action.choices is not None and item not in action.choices:
+            raise ValueError("not one of %s" % ", ".join(map(str, action.choices)))
+        checked.append(item)
+    return checked if action.nargs == "+" else checked[0]
+
+
+def _same_dataset(a, b):
+    if a == b:
+        return True
+    key = lambda text: text.strip().lower().replace("_", "-")  # noqa: E731
+    if key(a) == key(b):
+        return True
+    try:
+        return os.path.samefile(os.path.expanduser(a), os.path.expanduser(b))
+    except OSError:
+        return False
+
+
+def restore_settings(parser, args, argv, config, run_dir):
+    """Put the settings of the run in ``run_dir`` (its ``config.json``, a dict) into
+    ``args``; refuse a value that is damaged, and a flag given now that disagrees."""
+    saved = config["args"]
+    given = explicit_flags(parser, argv)
+    for action in parser._actions:
+        key = action.dest
+        if key in SESSION_FLAGS or key == "help" or key not in saved:
+            continue
+        try:
+            value = _saved_value(action, saved[key])
+        except ValueError as error:
+            raise CLIError("cannot resume from %s: its config.json has %s = %s, which is not "
+                           "a valid %s (%s); repair that value or start a new run with --out"
+                           % (run_dir, key, _json_text(saved[key]), _flag(action), error))
+        if key in given and key not in CHANGEABLE_ON_RESUME:
+            now = getattr(args, key)
+            same = _same_dataset(now, value) if key == "dataset" else now == value
+            if not same:
+                raise CLIError("%s %s differs from the run's %s; a resumed run keeps its settings "
+                               "(only %s may change): drop %s, or start a new run with --out"
+                               % (_flag(action), _json_text(now), _json_text(value),
+                                  ", ".join("--" + k.replace("_", "-")
+                                            for k in CHANGEABLE_ON_RESUME), _flag(action)))
+        if key not in given:
+            setattr(args, key, value)
+
+
+def _json_text(value):
+    import json
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def parse(name, argv):
+    """``(parser, args)``; with ``--resume`` the run's saved settings are in ``args``."""
     parser = build_parser(name)
     args = parser.parse_args(argv)
     if args.resume:
-        config_path = os.path.join(args.resume, "config.json")
-        try:
-            with open(config_path) as handle:
-                saved = json.load(handle)["args"]
-        except (OSError, ValueError, KeyError) as error:
-            parser.error("cannot resume from %s: %s is missing or unreadable (%s)"
-                         % (args.resume, config_path, error))
-        given = explicit_flags(parser, argv)
-        # the run's settings come back; how this session runs (output, device) does not
-        session_flags = ("resume", "out", "quiet", "device", "require_gpu")
-        for key, value in saved.items():
-            if key not in given and key not in session_flags:
-                setattr(args, key, value)
+        from .rundir import RunDir
+        if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+            parser.error("--out %s and --resume %s name different folders; a resumed run "
+                         "writes into its own folder: drop --out" % (args.out, args.resume))
+        if not os.path.isdir(args.resume):
+            raise CLIError("no run folder at %s to resume" % args.resume)
+        config = RunDir(args.resume).read_config()
+        if config.get("experiment", name) != name:
+            raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
+                           % (args.resume, config["experiment"], config["experiment"],
+                              args.resume))
+        restore_settings(parser, args, argv, config, args.resume)
         args.out = args.resume
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
         parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
@@ -179,15 +357,80 @@ def parse(name, argv):
 
 
 def train_config(args):
+    """The TrainConfig of parsed ``args``; CLIError for a value it refuses."""
     from .train import TrainConfig
-    return TrainConfig(
-        learning_rate=args.learning_rate, batch_size=args.batch_size, n_epochs=args.n_epochs,
-        L1_reg=args.L1_reg, L2_reg=args.L2_reg, momentum=args.momentum, patience=args.patience,
-        patience_increase=args.patience_increase,
-        improvement_threshold=args.improvement_threshold,
-        validation_frequency=args.validation_frequency, schedule=args.schedule, decay=args.decay,
-        plateau_n=args.plateau_n, plateau_factor=args.plateau_factor,
-        min_lr_fraction=args.min_lr_fraction)
+    try:
+        return TrainConfig(
+            learning_rate=args.learning_rate, batch_size=args.batch_size, n_epochs=args.n_epochs,
+            L1_reg=args.L1_reg, L2_reg=args.L2_reg, momentum=args.momentum,
+            patience=args.patience, patience_increase=args.patience_increase,
+            improvement_threshold=args.improvement_threshold,
+            validation_frequency=args.validation_frequency, schedule=args.schedule,
+            decay=args.decay, plateau_n=args.plateau_n, plateau_factor=args.plateau_factor,
+            min_lr_fraction=args.min_lr_fraction)
+    except ValueError as error:
+        raise CLIError("%s (see --help)" % error) from None
+
+
+# --------------------------------------------------------------------------- the steps of a run
+def choose_device(args):
+    from . import device
+    try:
+        device.use_device(args.device, require_gpu=args.require_gpu)
+    except device.GPUUnavailable as error:
+        raise CLIError(str(error), EXIT_GPU) from None
+    except (ValueError, RuntimeError) as error:
+        raise CLIError("%s (see --help)" % error) from None
+
+
+def claim_run_dir(name, args):
+    """The run folder, locked: the folder being resumed, or a new one (``--out`` or a new
+    ``runs/<name>-<timestamp>``)."""
+    from .rundir import RunDir
+    if args.resume:
+        return RunDir.open(args.resume)
+    return RunDir.create(args.out, script=name)
+
+
+def model_spec(name, args, n_in, n_out, image_shape):
+    """The spec of the model ``build`` will make (for size checks before building)."""
+    kind = EXPERIMENTS[name]["model"]
+    if kind == "LogisticRegression":
+        return {"name": kind, "n_in": n_in, "n_out": n_out}
+    if kind == "MLP":
+        return {"name": kind, "n_in": n_in, "n_hidden": list(args.n_hidden), "n_out": n_out}
+    height, width = image_shape
+    return {"name": kind, "nkerns": list(args.nkerns), "n_hidden": args.n_hidden[0],
+            "image_shape": [height, width], "n_channels": n_in // (height * width),
+            "n_out": n_out}
+
+
+def check_fits_in_memory(name, args, n_in, n_out, image_shape, itemsize):
+    """CLIError if the model and a minibatch cannot fit in memory (before allocating)."""
+    from .memory import MemoryLimitError, check_fits
+    from .models import training_bytes
+    spec = model_spec(name, args, n_in, n_out, image_shape)
+    try:
+        needed = training_bytes(spec, args.batch_size, itemsize)
+        sizes = ["--batch-size %d" % args.batch_size]
+        if "nkerns" in spec:
+            sizes.insert(0, "--nkerns %d %d" % tuple(spec["nkerns"]))
+        if "n_hidden" in spec:
+            sizes.insert(0, "--n-hidden %s" % " ".join(map(str, args.n_hidden)))
+        check_fits(needed, "training %s" % ", ".join(sizes), "choose smaller sizes")
+    except (MemoryLimitError, ValueError) as error:
+        raise CLIError(str(error)) from None
+
+
+def load_data(args):
+    from .data import load_dataset
+    splits = load_dataset(args.dataset)  # a DatasetError says itself what to do
+    (train_x, _), _, _ = splits
+    n_in = train_x.shape[1]
+    n_out = int(max(int(s[1].max()) for s in splits)) + 1
+    side = int(round(n_in ** 0.5))
+    image_shape = (side, side) if side * side == n_in else None
+    return splits, n_in, n_out, image_shape
 
 
 def build(name, args, x, n_in, n_out, image_shape):
@@ -206,61 +449,18 @@ def build(name, args, x, n_in, n_out, image_shape):
                   image_shape=image_shape, n_channels=channels, n_out=n_out)
 
 
-def default_run_dir(name):
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", "%s-%s" % (name, stamp))
-
-
-def write_json(path, value):
-    from .checkpoint import atomic_write_bytes
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
-
-
-def run(name, argv=None):
-    """Parse ``argv``, train, write the run folder; returns the process exit code."""
-    parser, args = parse(name, argv)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
-    from . import device
-    try:
-        device.use_device(args.device, require_gpu=args.require_gpu)
-    except device.GPUUnavailable as error:
-        print("%s: error: %s" % (parser.prog, error), file=sys.stderr)
-        return EXIT_GPU
-    except ValueError as error:
-        parser.error(str(error))
-
-    from .checkpoint import CheckpointError
-    from .data import DatasetError, load_dataset
-    try:
-        config = train_config(args)
-    except ValueError as error:
-        parser.error(str(error))
-    try:
-        splits = load_dataset(args.dataset)
-    except DatasetError as error:  # says itself what to do: no pointer to --help
-        print("%s: error: %s" % (parser.prog, error), file=sys.stderr)
-        return EXIT_USAGE
-
+def build_and_compile(name, args, config, data, say):
+    """``(model, compiled)``: the model, checked against memory first, and its functions."""
     import theano
     import theano.tensor as T
     from .data import shared_datasets
-    from .train import Trainer, compile_functions
-
-    (train_x, _), _, _ = splits
-    n_in = train_x.shape[1]
-    n_out = int(max(int(s[1].max()) for s in splits)) + 1
-    side = int(round(n_in ** 0.5))
-    image_shape = (side, side) if side * side == n_in else None
+    from .train import compile_functions
+    splits, n_in, n_out, image_shape = data
     if EXPERIMENTS[name]["model"] == "LeNet5" and image_shape is None:
-        parser.error("LeNet5 needs square images; %s has %d features per example"
-                     % (args.dataset, n_in))
-    run_dir = args.out or default_run_dir(name)
-    os.makedirs(run_dir, exist_ok=True)
-    say("%s: %d train / %d valid / %d test examples of %d features, %d classes; "
-        "device %s, floatX %s; run folder %s" % (
-            args.dataset, len(splits[0][1]), len(splits[1][1]), len(splits[2][1]), n_in, n_out,
-            theano.config.device, theano.config.floatX, run_dir))
-
+        raise CLIError("LeNet5 needs square images; %s has %d features per example"
+                       % (args.dataset, n_in))
+    itemsize = 4 if theano.config.floatX == "float32" else 8
+    check_fits_in_memory(name, args, n_in, n_out, image_shape or (1, n_in), itemsize)
     x, y = T.matrix("x"), T.ivector("y")
     try:
         model = build(name, args, x, n_in, n_out, image_shape or (1, n_in))
@@ -268,43 +468,63 @@ def run(name, argv=None):
         say("building %r and compiling the train/validate/test functions..." % (model,))
         compiled = compile_functions(model, x, y, datasets, config)
     except ValueError as error:
-        parser.error(str(error))
+        raise CLIError("%s (see --help)" % error) from None
     say("compiled in %.1f s" % compiled.compile_seconds)
+    return model, compiled
 
-    from .info import numerics, numerics_change
+
+def make_trainer(name, args, config, run_dir, model, compiled, say):
+    from .info import numerics
+    from .train import Trainer
     meta = {"dataset": args.dataset, "experiment": name, "seed": args.seed,
             "numerics": numerics()}
     trainer = Trainer(compiled, config, model=model, run_dir=run_dir, log=say,
-                      progress=None if not args.quiet else False, meta=meta)
-    if args.resume:
-        try:
-            saved = trainer.load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
-        except CheckpointError as error:
-            print("%s: error: %s" % (parser.prog, error), file=sys.stderr)
-            return EXIT_USAGE
-        say("resumed from %s at epoch %d, iteration %d"
-            % (run_dir, trainer.state["epoch"], trainer.state["iterations"]))
-        change = numerics_change(saved.get("numerics"), meta["numerics"])
-        if change:
-            print("%s: %s" % (parser.prog, change), file=sys.stderr, flush=True)
-    if not trainer.finished():
-        write_json(os.path.join(run_dir, "config.json"), {
-            "experiment": name, "args": {k: v for k, v in vars(args).items()},
-            "train_config": config.to_dict(), "model": model.spec(),
-            "command": " ".join(["python", "scripts/%s.py" % name] + [
-                shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
-            "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
-                             "blas.ldflags": theano.config.blas.ldflags},
-            "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
-            "numerics": meta["numerics"],
-            "python": platform.python_version(), "theano": theano.__version__,
-            "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        })
+                      progress=None if not args.quiet else False, meta=meta,
+                      checkpoint_seconds=args.checkpoint_every)
     if args.save_every > 0:
-        trainer.on_epoch_end = snapshot_saver(trainer, run_dir, args.save_every)
+        trainer.on_epoch_end = snapshot_saver(trainer, args.save_every)
+    return trainer
 
-    started = time.perf_counter()
-    result = trainer.run()
+
+def resume(prog, trainer, run_dir, say):
+    """Load the run folder's checkpoint into ``trainer``; a run stopped before its first
+    checkpoint starts again from the beginning (its weights come from the seed)."""
+    from .info import numerics_change
+    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
+    if not run_dir.has(CHECKPOINT):
+        say("%s holds no checkpoint yet (the run stopped before its first one): starting it "
+            "again from the beginning" % run_dir)
+        for name in (HISTORY, BEST_MODEL, SUMMARY):
+            run_dir.remove(name)
+        return
+    saved = trainer.load_checkpoint()
+    say("resumed from %s at epoch %d, iteration %d"
+        % (run_dir, trainer.state.epoch, trainer.state.iterations))
+    change = numerics_change(saved.get("numerics"), trainer.meta["numerics"])
+    if change:
+        print("%s: %s" % (prog, change), file=sys.stderr, flush=True)
+
+
+def write_config(name, args, argv, config, model, run_dir, numerics):
+    import theano
+    from .rundir import CONFIG
+    run_dir.write_json(CONFIG, {
+        "experiment": name, "args": {k: v for k, v in vars(args).items()},
+        "train_config": config.to_dict(), "model": model.spec(),
+        "command": " ".join(["python", "scripts/%s.py" % name] + [
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
+        "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
+                         "blas.ldflags": theano.config.blas.ldflags},
+        "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
+        "numerics": numerics,
+        "python": platform.python_version(), "theano": theano.__version__,
+        "started": datetime.datetime.now().isoformat(timespec="seconds"),
+    })
+
+
+def report(name, run_dir, compiled, result, session_started):
+    """Write summary.json and print the last line; CLIError for a diverged or interrupted run."""
+    from .rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
         "best_validation_error_all": result.best_validation_loss_all,
@@ -313,16 +533,94 @@ def run(name, argv=None):
         "epochs": result.epochs, "iterations": result.iterations,
         "stopped_by": result.stopped_by, "seconds_per_epoch": result.seconds_per_epoch,
         "compile_seconds": result.compile_seconds, "train_seconds": result.wall_seconds,
-        "wall_seconds_this_session": time.perf_counter() - started,
+        "wall_seconds_this_session": time.perf_counter() - session_started,
         "n_valid": compiled.n_examples["valid"], "n_test": compiled.n_examples["test"],
     }
-    write_json(os.path.join(run_dir, "summary.json"), summary)
+    if result.diverged:
+        summary["divergence"] = result.divergence
+    run_dir.write_json(SUMMARY, summary)
     if result.interrupted:
-        print("%s: interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"
-              % (parser.prog, result.epochs, name, run_dir), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        raise CLIError("interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"
+                       % (result.epochs, name, run_dir), EXIT_INTERRUPTED)
+    if result.diverged:
+        kept = ("the last good checkpoint in %s is kept" % run_dir if run_dir.has(CHECKPOINT)
+                else "no checkpoint had been written yet")
+        raise CLIError("training diverged: %s; %s. Try a smaller --learning-rate (this run "
+                       "used %g)" % (result.divergence, kept, result.learning_rate),
+                       EXIT_DIVERGED)
     print(summary_line(summary, run_dir), flush=True)
     return 0
+
+
+def _interrupted_message(name, run_dir, started):
+    from .rundir import CHECKPOINT
+    if run_dir is None or not started:
+        return "interrupted while starting; nothing was written"
+    if run_dir.has(CHECKPOINT):
+        return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
+                "--resume %s" % (name, run_dir))
+    return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
+            "--resume %s" % (name, run_dir))
+
+
+def _write_failure_message(error, name, run_dir, started, resuming):
+    from .rundir import CHECKPOINT
+    if not started and resuming:
+        return ("%s; a run folder must be writable to continue its run: copy it somewhere "
+                "writable and resume the copy" % error)
+    if not started:
+        return "%s; nothing was written: choose a folder you can write to (--out)" % error
+    if run_dir.has(CHECKPOINT):
+        return ("%s; the files written before are intact: make room (or fix the permissions) and "
+                "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
+    return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "
+            "--resume %s" % (error, name, run_dir))
+
+
+def _run(name, argv):
+    from .rundir import RunDirWriteError
+    parser, args = parse(name, argv)
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    choose_device(args)
+    config = train_config(args)
+    run_dir, started = None, False
+    try:
+        run_dir = claim_run_dir(name, args)
+        data = load_data(args)
+        import theano
+        splits, n_in, n_out, _ = data
+        say("%s: %d train / %d valid / %d test examples of %d features, %d classes; "
+            "device %s, floatX %s; run folder %s" % (
+                args.dataset, len(splits[0][1]), len(splits[1][1]), len(splits[2][1]), n_in,
+                n_out, theano.config.device, theano.config.floatX, run_dir))
+        model, compiled = build_and_compile(name, args, config, data, say)
+        trainer = make_trainer(name, args, config, run_dir, model, compiled, say)
+        if args.resume:
+            started = True  # from here on the folder is the run's, whatever happens
+            resume(parser.prog, trainer, run_dir, say)
+        if not trainer.finished():
+            write_config(name, args, argv, config, model, run_dir, trainer.meta["numerics"])
+        started = True
+        session_started = time.perf_counter()
+        result = trainer.run()
+        return report(name, run_dir, compiled, result, session_started)
+    except KeyboardInterrupt:
+        raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
+    except RunDirWriteError as error:
+        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
+                       EXIT_IO) from None
+    finally:
+        if run_dir is not None:
+            if started:
+                run_dir.unlock()
+            else:
+                run_dir.abandon()
+
+
+def run(name, argv=None):
+    """Parse ``argv``, train, write the run folder; returns the process exit code (a failure
+    is one line on stderr, see :func:`report_failures`)."""
+    return report_failures(name + ".py", _run, name, argv)
 
 
 def summary_line(s, run_dir):
@@ -337,15 +635,12 @@ def summary_line(s, run_dir):
                 s["seconds_per_epoch"], s["compile_seconds"], s["stopped_by"], run_dir))
 
 
-def snapshot_saver(trainer, run_dir, every):
+def snapshot_saver(trainer, every):
     """A callback saving the current parameters every ``every`` epochs to snapshots/."""
-    from .checkpoint import save_params
-
     def save(epoch):
         if epoch % every == 0:
-            save_params(os.path.join(run_dir, "snapshots", "epoch_%04d.npz" % epoch),
-                        [p.get_value(borrow=True) for p in trainer.fns.params],
-                        {"model": trainer.model_spec, "epoch": epoch})
+            trainer.run_dir.save_snapshot(epoch, [p.get_value(borrow=True) for p in trainer.fns.params],
+                                          {"model": trainer.model_spec, "epoch": epoch})
     return save
 
 

@@ -167,8 +167,85 @@ class LeNet5(Classifier):
             self.n_hidden, self.n_out)
 
 
+def _positive_ints(spec, key, count=None):
+    """``spec[key]`` as a tuple of positive ints (``count`` of them, or any number >= 1)."""
+    value = spec[key]
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    ok = bool(items) and (count is None or len(items) == count) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items)
+    if not ok:
+        raise ValueError("%s must be %s, got %r" % (
+            key, "a positive integer or a list of them" if count is None
+            else "%d positive integers" % count, value))
+    return tuple(items)
+
+
+def check_spec(spec):
+    """Check a :meth:`spec` dict (read back from a file) before anything is built from it;
+    ValueError names the first bad entry."""
+    if not isinstance(spec, dict):
+        raise ValueError("a model spec must be an object, got %s" % type(spec).__name__)
+    name = spec.get("name")
+    need = {"LogisticRegression": ("n_in", "n_out"), "MLP": ("n_in", "n_hidden", "n_out"),
+            "LeNet5": ("nkerns", "n_hidden", "image_shape", "n_out")}.get(name)
+    if need is None:
+        raise ValueError("unknown model %r in spec; expected LogisticRegression, MLP or LeNet5"
+                         % (name,))
+    missing = [key for key in need if key not in spec]
+    if missing:
+        raise ValueError("the %s spec lacks %s" % (name, ", ".join(missing)))
+    counts = {"nkerns": 2, "image_shape": 2, "poolsize": 2, "n_hidden": 1 if name == "LeNet5"
+              else None}
+    for key in ("n_in", "n_out", "n_hidden", "nkerns", "image_shape", "n_channels",
+                "filter_size", "poolsize"):
+        if key in spec:
+            _positive_ints(spec, key, counts.get(key, 1))
+    for key in ("activation", "init"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise ValueError("%s must be a name, got %r" % (key, spec[key]))
+
+
+def size_of(spec):
+    """``(parameters, activations)``: how many numbers the model a spec describes holds in
+    its parameters, and computes per example (layer outputs), without building it."""
+    check_spec(spec)
+    if spec["name"] == "LeNet5":
+        k0, k1 = _positive_ints(spec, "nkerns", 2)
+        height, width = _positive_ints(spec, "image_shape", 2)
+        channels = spec.get("n_channels", 1)
+        f = spec.get("filter_size", 5)
+        ph, pw = tuple(spec.get("poolsize", (2, 2)))
+        conv0 = (height - f + 1, width - f + 1)
+        pool0 = (conv0[0] // ph, conv0[1] // pw)
+        conv1 = (pool0[0] - f + 1, pool0[1] - f + 1)
+        pool1 = (conv1[0] // ph, conv1[1] // pw)
+        if min(pool1) < 1:
+            raise ValueError("images of %dx%d are too small for LeNet5's two %dx%d convolutions "
+                             "and %dx%d poolings" % (height, width, f, f, ph, pw))
+        hidden, n_out = _positive_ints(spec, "n_hidden", 1)[0], spec["n_out"]
+        flat = k1 * pool1[0] * pool1[1]
+        parameters = (k0 * channels * f * f + k0 + k1 * k0 * f * f + k1
+                      + flat * hidden + hidden + hidden * n_out + n_out)
+        activations = (k0 * (conv0[0] * conv0[1] + pool0[0] * pool0[1])
+                       + k1 * (conv1[0] * conv1[1]) + flat + hidden + n_out)
+        return parameters, activations
+    sizes = [spec["n_in"]] + list(_positive_ints(spec, "n_hidden") if "n_hidden" in spec
+                                  else ()) + [spec["n_out"]]
+    parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    return parameters, sum(sizes[1:])
+
+
+def training_bytes(spec, batch_size, itemsize):
+    """A lower bound on the memory training the model takes: parameters about four times
+    over (values, gradients, updates, the best copy) and a minibatch's layer outputs three
+    times over (forward values, gradients, a temporary), ``itemsize`` bytes each."""
+    parameters, activations = size_of(spec)
+    return itemsize * (4 * parameters + 3 * batch_size * activations)
+
+
 def build_model(spec, rng, input, batch_size=None):
     """Build the model a :meth:`spec` dict describes, on the symbolic ``input`` matrix."""
+    check_spec(spec)
     spec = dict(spec)
     name = spec.pop("name", None)
     if name == "LogisticRegression":

@@ -1,4 +1,4 @@
-"""Figures: tiled filter images, learning curves, the convolution demo.
+"""Figures: tiled filter images, learning curves, the convolution demo; reading images.
 
 Nothing here imports matplotlib at module import.  Figures that are only saved are drawn on
 a bare :class:`matplotlib.figure.Figure` (no pyplot, no backend, no window), so saving a
@@ -7,9 +7,11 @@ plot never changes the backend a notebook or an application has chosen.  Only
 the non-interactive Agg backend only when no backend has been chosen yet and there is no
 display to show on.
 """
+import io
 import math
 import os
 import sys
+import warnings
 
 import numpy
 
@@ -62,13 +64,105 @@ def _new_figure(figsize, dpi):
     return fig
 
 
-def _prepare_path(path):
-    """``path`` as a string, with its parent folder created."""
+def _save(path, write):
+    """Call ``write(binary_file)`` and put what it wrote at ``path`` atomically (the folder is
+    created; a link at ``path`` is replaced, not followed); returns ``path`` as a string."""
+    from .checkpoint import atomic_write
+
+    buffer = io.BytesIO()
+    write(buffer)
     path = os.fspath(path)
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
+    atomic_write(path, buffer.getvalue())
     return path
+
+
+# ---------------------------------------------------------------------------------------
+# reading images
+
+
+def _without_alpha(image):
+    """An image with transparency composited on white, as RGB."""
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
+
+
+def _deep_to_float(image):
+    """A greyscale image of more than 8 bits ("I;16", "I", "F") as mode "F" on the 0..255
+    scale: 16-bit values over 65535, floats in [0, 1] as fractions, other floats as 0..255."""
+    from PIL import Image
+
+    pixels = numpy.asarray(image, dtype=numpy.float64)
+    pixels = numpy.where(numpy.isfinite(pixels), pixels, 0.0)
+    top = float(pixels.max()) if pixels.size else 0.0
+    if image.mode.startswith("I;16") or (image.mode == "I" and top > 255):
+        pixels = pixels * (255.0 / (65535.0 if top <= 65535 else top))
+    elif image.mode == "F" and pixels.min() >= 0 and top <= 1.0:
+        pixels = pixels * 255.0
+    return Image.fromarray(numpy.clip(pixels, 0.0, 255.0).astype(numpy.float32), mode="F")
+
+
+def read_image(path, colour=False, size=None):
+    """Read an image file as floats on the 0..255 scale.
+
+    Transparent pixels are put on white (dark ink drawn on a transparent background stays
+    visible); 16-bit and floating-point greyscale images are scaled to 0..255 (a float TIFF
+    in [0, 1] is taken as fractions); palette, bilevel and other modes are converted.
+
+    Parameters
+    ----------
+    path : path-like
+    colour : bool
+        Return (h, w, 3) RGB values (a greyscale image repeated over the three channels)
+        instead of (h, w) grey ones.
+    size : (width, height), optional
+        Resize to this (Lanczos), greyscale only.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (h, w) or (h, w, 3), values in [0, 255]
+
+    Raises
+    ------
+    ValueError
+        Naming the file: missing, a folder, not an image, damaged, or over Pillow's
+        decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+                    image = _without_alpha(image)
+                if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+                    image = _deep_to_float(image)
+                elif image.mode not in ("L", "RGB"):
+                    image = image.convert("RGB")
+                if not colour and image.mode == "RGB":
+                    image = image.convert("L")
+                if size is not None and tuple(image.size) != tuple(size):
+                    image = image.resize(tuple(size), Image.LANCZOS)
+                pixels = numpy.asarray(image, dtype=numpy.float64)
+    except FileNotFoundError:
+        raise ValueError("no image file at %s" % path) from None
+    except IsADirectoryError:
+        raise ValueError("%s is a folder, not an image" % path) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError("%s is larger than Pillow reads safely (over %d pixels: a "
+                         "decompression bomb?); shrink it first"
+                         % (path, Image.MAX_IMAGE_PIXELS)) from None
+    except UnidentifiedImageError:
+        raise ValueError("%s is not an image Pillow can read" % path) from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
+        raise ValueError("cannot read image %s: %s" % (path, error or type(error).__name__)) from None
+    if colour and pixels.ndim == 2:
+        pixels = numpy.repeat(pixels[:, :, None], 3, axis=2)
+    return pixels
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,9 +383,7 @@ def save_filters(W, path, image_shape=None, tile_shape=None, channel=None, scale
     image = Image.fromarray(tiled, mode="L")
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    path = _prepare_path(path)
-    image.save(path, format="PNG")
-    return path
+    return _save(path, lambda handle: image.save(handle, format="PNG"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,9 +459,7 @@ def save_learning_curves(history, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = _prepare_path(path)
-    fig.savefig(path, format="png", dpi=CURVES_DPI)
-    return path
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
 
 
 # ---------------------------------------------------------------------------------------
@@ -429,6 +519,4 @@ def save_conv_demo_figure(img, filtered, pooled, path):
     fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
     draw_conv_demo(fig, img, filtered, pooled)
     fig.tight_layout()
-    path = _prepare_path(path)
-    fig.savefig(path, format="png", dpi=CONV_DEMO_DPI)
-    return path
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CONV_DEMO_DPI))

@@ -6,12 +6,15 @@ applies ``param <- param - learning_rate * d cost / d param`` through ``updates`
 the index crosses from Python into the compiled function.
 
 The loop (:class:`Trainer`) keeps the tutorial's early-stopping semantics by default and
-adds learning-rate schedules, momentum, checkpoints, resume, Ctrl-C handling and a
-progress bar.  :class:`Patience` and the schedules are plain Python.
+adds learning-rate schedules, momentum, checkpoints, resume, Ctrl-C handling, a stop on
+divergence and a progress bar.  :class:`Patience`, the schedules and :class:`TrainState`
+are plain Python, each with ``state_dict()``/``load_state()``; files are the run folder's
+business (:mod:`dltut.rundir`): the loop only hands it records, parameters and its state.
 """
+import contextlib
 import dataclasses
-import json
 import math
+import numbers
 import os
 import signal
 import sys
@@ -26,6 +29,7 @@ import theano.tensor as T
 
 from . import checkpoint as ckpt
 from .init import floatX
+from .rundir import CHECKPOINT, as_run_dir
 
 SCHEDULES = ("constant", "inverse", "plateau")
 
@@ -55,6 +59,12 @@ class TrainConfig:
         def need(ok, what):
             if not ok:
                 raise ValueError("invalid training setting: %s" % what)
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name != "schedule":
+                need(isinstance(value, numbers.Real) and not isinstance(value, bool)
+                     and math.isfinite(value),
+                     "%s must be a finite number, got %r" % (item.name, value))
         need(self.learning_rate > 0, "learning_rate must be > 0, got %r" % self.learning_rate)
         need(int(self.batch_size) == self.batch_size and self.batch_size >= 1,
              "batch_size must be a positive integer, got %r" % self.batch_size)
@@ -252,9 +262,13 @@ class Patience:
                 "best_iteration": self.best_iteration}
 
     def load_state(self, state):
-        self.patience = state["patience"]
-        self.best_loss = state["best_loss"]
-        self.best_iteration = state["best_iteration"]
+        """Restore :meth:`state_dict`'s values (``best_loss`` None means inf, as strict JSON
+        writes it); ValueError if one is missing or not a number."""
+        patience = _checked(state.get("patience"), "patience", "number", 0)
+        best_loss = state.get("best_loss")
+        best_loss = numpy.inf if best_loss is None else _checked(best_loss, "best_loss", "number")
+        best_iteration = _checked(state.get("best_iteration"), "best_iteration", "int", 0, none=True)
+        self.patience, self.best_loss, self.best_iteration = patience, best_loss, best_iteration
 
 
 # --------------------------------------------------------------------------- schedules
@@ -279,7 +293,7 @@ class ConstantRate:
         return {"rate": self.rate}
 
     def load_state(self, state):
-        self.rate = state["rate"]
+        self.rate = _checked(state.get("rate"), "rate", "number", 0)
 
 
 class InverseDecay(ConstantRate):
@@ -326,7 +340,9 @@ class PlateauHalving(ConstantRate):
         return {"rate": self.rate, "since_best": self.since_best}
 
     def load_state(self, state):
-        self.rate, self.since_best = state["rate"], state["since_best"]
+        rate = _checked(state.get("rate"), "rate", "number", 0)
+        self.since_best = _checked(state.get("since_best"), "since_best", "int", 0)
+        self.rate = rate
 
 
 def make_schedule(config):
@@ -339,6 +355,12 @@ def make_schedule(config):
 
 
 # --------------------------------------------------------------------------- the loop
+#: What stops a run (``TrainResult.stopped_by``).
+STOP_REASONS = ("patience", "n_epochs", "schedule", "interrupted", "diverged")
+#: Seconds between checkpoints inside an epoch (an epoch's end always writes one).
+CHECKPOINT_SECONDS = 300.0
+
+
 @dataclass
 class TrainResult:
     """What a training run found.  Errors are fractions (0.075 = 7.5 %)."""
@@ -351,25 +373,108 @@ class TrainResult:
     test_score_all: float                # ... over every test example
     epochs: int                          # epochs run (the last may be partial)
     iterations: int                      # minibatches done
-    stopped_by: str                      # "patience", "n_epochs", "schedule" or "interrupted"
+    stopped_by: str                      # one of STOP_REASONS
     wall_seconds: float                  # training time, compilation excluded
     seconds_per_epoch: float             # mean over completed epochs, validation included
     compile_seconds: float
     learning_rate: float                 # the rate at the end
     history: list = field(default_factory=list)
+    divergence: Optional[str] = None     # what went non-finite, and where, when stopped_by is "diverged"
 
     @property
     def interrupted(self):
         return self.stopped_by == "interrupted"
 
+    @property
+    def diverged(self):
+        return self.stopped_by == "diverged"
+
     def summary(self):
         return ("best validation error %f %% (all examples: %f %%) at iteration %s, epoch %s; "
                 "test error %f %% (all examples: %f %%); %d epochs, %.3f s/epoch, compile %.1f s, "
-                "stopped by %s" % (
+                "stopped by %s%s" % (
                     self.best_validation_loss * 100, self.best_validation_loss_all * 100,
                     self.best_iteration, self.best_epoch, self.test_score * 100,
                     self.test_score_all * 100, self.epochs, self.seconds_per_epoch,
-                    self.compile_seconds, self.stopped_by))
+                    self.compile_seconds, self.stopped_by,
+                    " (%s)" % self.divergence if self.divergence else ""))
+
+
+def _checked(value, name, kind, minimum=None, none=False):
+    """``value`` if it is a ``kind`` ("int" or "number", finite, >= ``minimum``; None when
+    ``none``); ValueError naming ``name`` otherwise."""
+    if value is None and none:
+        return value
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and kind == "int":
+        ok = isinstance(value, numbers.Integral)
+    if ok:
+        ok = math.isfinite(value) and (minimum is None or value >= minimum)
+    if not ok:
+        raise ValueError("%s must be %s%s%s, got %r" % (
+            name, "an integer" if kind == "int" else "a finite number",
+            "" if minimum is None else " >= %s" % minimum, " or null" if none else "", value))
+    return value
+
+
+@dataclass
+class TrainState:
+    """Where a run stands, besides its arrays, its :class:`Patience` and its schedule.
+
+    Losses that are not known yet are ``inf`` (written as ``null`` in JSON).
+    """
+
+    epoch: int = 0                     # the epoch in progress (1-based); 0 before the first
+    minibatch_index: int = 0           # next minibatch of that epoch; 0 = the epoch is done
+    iterations: int = 0                # minibatches done in all
+    best_validation_loss: float = math.inf
+    best_validation_loss_all: float = math.inf
+    best_iteration: Optional[int] = None
+    best_epoch: Optional[int] = None
+    test_score: float = math.inf
+    test_score_all: float = math.inf
+    cost_sum: float = 0.0              # training cost summed since the last validation
+    cost_count: int = 0
+    elapsed: float = 0.0               # training seconds, all sessions together
+    epoch_seconds: list = field(default_factory=list)  # of each epoch run whole in one session
+    stopped_by: Optional[str] = None   # one of STOP_REASONS, None while running
+    divergence: Optional[str] = None   # what went non-finite, when stopped_by is "diverged"
+
+    _INTS = ("epoch", "minibatch_index", "iterations", "cost_count")
+    _LOSSES = ("best_validation_loss", "best_validation_loss_all", "test_score", "test_score_all")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """A TrainState from :meth:`to_dict`'s dict (read back from a file), every field
+        checked; ValueError names the first one that is missing or of the wrong type."""
+        if not isinstance(values, dict):
+            raise ValueError("the state must be an object, got %s" % type(values).__name__)
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [name for name in names if name not in values and name != "divergence"]
+        if missing:
+            raise ValueError("the state lacks %s" % ", ".join(missing))
+        got = {name: values.get(name) for name in names}
+        for name in cls._INTS:
+            _checked(got[name], name, "int", 0)
+        for name in ("best_iteration", "best_epoch"):
+            _checked(got[name], name, "int", 0, none=True)
+        for name in cls._LOSSES:
+            got[name] = math.inf if got[name] is None else _checked(got[name], name, "number", 0)
+        _checked(got["cost_sum"], "cost_sum", "number")
+        _checked(got["elapsed"], "elapsed", "number", 0)
+        if not isinstance(got["epoch_seconds"], list):
+            raise ValueError("epoch_seconds must be a list, got %r" % (got["epoch_seconds"],))
+        for seconds in got["epoch_seconds"]:
+            _checked(seconds, "epoch_seconds", "number", 0)
+        if got["stopped_by"] not in STOP_REASONS + (None,):
+            raise ValueError("stopped_by must be one of %s or null, got %r"
+                             % (", ".join(STOP_REASONS), got["stopped_by"]))
+        if got["divergence"] is not None and not isinstance(got["divergence"], str):
+            raise ValueError("divergence must be text or null, got %r" % (got["divergence"],))
+        return cls(**got)
 
 
 class _InterruptFlag:
@@ -436,141 +541,180 @@ class Trainer:
     config : TrainConfig
     model : optional
         Anything with ``spec()`` (saved with the parameters so a model can be rebuilt).
-    run_dir : str, optional
-        Where ``checkpoint.npz``, ``best_model.npz`` and ``history.jsonl`` are written;
-        nothing is written without it.
+    run_dir : str or dltut.rundir.RunDir, optional
+        The run folder that receives ``checkpoint.npz``, ``best_model.npz`` and
+        ``history.jsonl`` (through :class:`dltut.rundir.RunDir`, which owns its files and
+        locks it while :meth:`run` trains); nothing is written without it.
     log : callable
         Receives the tutorial's log lines (``print`` by default); ``None`` for silence.
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal).
     meta : dict, optional
         Extra JSON-able facts saved in the parameter files (dataset, command, ...).
+    checkpoint_seconds : float, optional
+        Also write a checkpoint inside an epoch once this many seconds have passed since the
+        last one (default :data:`CHECKPOINT_SECONDS`; 0: only at the end of each epoch).
 
     Attributes
     ----------
+    state : TrainState
     on_epoch_end : callable(epoch) or None
         Called after each completed epoch (e.g. to save snapshots for later plots).
+
+    A non-finite training cost or parameter stops the run ("diverged"): nothing
+    non-finite is ever written, so the run folder keeps the last good checkpoint.
     """
 
     def __init__(self, compiled, config, model=None, run_dir=None, log=print, progress=None,
-                 meta=None):
+                 meta=None, checkpoint_seconds=CHECKPOINT_SECONDS):
         self.fns, self.config = compiled, config
         self.model_spec = model.spec() if model is not None and hasattr(model, "spec") else None
-        self.run_dir = run_dir
+        self.run_dir = as_run_dir(run_dir)
         self.log = log or (lambda *args, **kwargs: None)
         self.show_progress = sys.stderr.isatty() if progress is None else progress
         self.meta = dict(meta or {})
+        self.checkpoint_seconds = checkpoint_seconds
         self.patience = Patience(config.patience, config.patience_increase,
                                  config.improvement_threshold)
         self.schedule = make_schedule(config)
         self.history = []
         self.best_params = None
         self.on_epoch_end = None
-        self.state = {
-            "epoch": 0,               # the epoch in progress (1-based); 0 before the first
-            "minibatch_index": 0,     # next minibatch of that epoch; 0 = the epoch is done
-            "iterations": 0,          # minibatches done in all
-            "best_validation_loss": numpy.inf, "best_validation_loss_all": numpy.inf,
-            "best_iteration": None, "best_epoch": None,
-            "test_score": numpy.inf, "test_score_all": numpy.inf,
-            "cost_sum": 0.0, "cost_count": 0,
-            "elapsed": 0.0, "epoch_seconds": [], "stopped_by": None,
-        }
+        self.state = TrainState()
+        self._last_save = time.perf_counter()
 
     # ----------------------------------------------------------------- the loop
     def finished(self):
         """True when the run has reached its end (a resumed finished run has nothing to do)."""
         st = self.state
-        return st["stopped_by"] in ("patience", "schedule") or (
-            st["stopped_by"] == "n_epochs" and st["epoch"] >= self.config.n_epochs)
+        return st.stopped_by in ("patience", "schedule") or (
+            st.stopped_by == "n_epochs" and st.epoch >= self.config.n_epochs)
 
     def run(self):
         """Train until patience, the schedule or ``n_epochs`` says stop; return a TrainResult.
 
         On return the model holds the best parameters seen.  A Ctrl-C stops after the
         current minibatch, writes a checkpoint (with ``run_dir``) and returns a result whose
-        ``stopped_by`` is "interrupted"; the parameters are then left as trained so far.
+        ``stopped_by`` is "interrupted"; the parameters are then left as trained so far.  A
+        run that diverged returns with ``stopped_by`` "diverged" and writes nothing more.
         """
         cfg, fns, st = self.config, self.fns, self.state
         n_batches = fns.n_train_batches
         frequency = cfg.validation_frequency or max(1, min(n_batches, cfg.patience // 2))
         if self.finished():
-            self.log("this run already finished (stopped by %s); nothing to do" % st["stopped_by"])
+            self.log("this run already finished (stopped by %s); nothing to do" % st.stopped_by)
             return self._finish()
-        st["stopped_by"] = None
+        st.stopped_by = st.divergence = None
         progress = _Progress(n_batches, self.show_progress)
         train_model = fns.train_model
-        started = time.perf_counter() - st["elapsed"]
-        with _InterruptFlag() as interrupt:
-            while st["stopped_by"] is None:
-                if st["minibatch_index"] == 0:
-                    if st["epoch"] >= cfg.n_epochs:
-                        st["stopped_by"] = "n_epochs"
+        started = time.perf_counter() - st.elapsed
+        held = self.run_dir.held() if self.run_dir is not None else contextlib.nullcontext()
+        with held, _InterruptFlag() as interrupt:
+            self._last_save = time.perf_counter()
+            while st.stopped_by is None:
+                if st.minibatch_index == 0:
+                    if st.epoch >= cfg.n_epochs:
+                        st.stopped_by = "n_epochs"
                         break
-                    st["epoch"] += 1
-                    fns.learning_rate.set_value(floatX(self.schedule.epoch_start(st["epoch"])))
-                epoch, first = st["epoch"], st["minibatch_index"]
+                    st.epoch += 1
+                    fns.learning_rate.set_value(floatX(self.schedule.epoch_start(st.epoch)))
+                epoch, first = st.epoch, st.minibatch_index
                 epoch_started = time.perf_counter()
                 progress.start_epoch(epoch, first)
                 for minibatch_index in range(first, n_batches):
-                    st["cost_sum"] += float(train_model(minibatch_index))
-                    st["cost_count"] += 1
                     iteration = (epoch - 1) * n_batches + minibatch_index  # the tutorial's `iter`
-                    st["minibatch_index"] = minibatch_index + 1
-                    st["iterations"] = iteration + 1
+                    cost = float(train_model(minibatch_index))
+                    if not math.isfinite(cost):
+                        self._diverged("the training cost became %s at iteration %d (epoch %d, "
+                                       "minibatch %d/%d)" % (cost, iteration + 1, epoch,
+                                                             minibatch_index + 1, n_batches))
+                        break
+                    st.cost_sum += cost
+                    st.cost_count += 1
+                    st.minibatch_index = minibatch_index + 1
+                    st.iterations = iteration + 1
                     if (iteration + 1) % frequency == 0:
                         progress.clear()
                         self._validate(iteration, minibatch_index, n_batches,
                                        time.perf_counter() - started)
+                        if st.stopped_by == "diverged":
+                            break
                     if not self.schedule.replaces_patience and self.patience.should_stop(iteration):
-                        st["stopped_by"] = "patience"
+                        st.stopped_by = "patience"
                     elif interrupt.requested:
-                        st["stopped_by"] = "interrupted"
-                    if st["stopped_by"]:
+                        st.stopped_by = "interrupted"
+                    if st.stopped_by:
                         break
+                    if minibatch_index + 1 < n_batches and self._checkpoint_due():
+                        st.elapsed = time.perf_counter() - started
+                        self.save_checkpoint()
+                        if st.stopped_by:
+                            break
                     progress.update(minibatch_index + 1)
                 progress.clear()
-                if st["minibatch_index"] == n_batches:
-                    st["minibatch_index"] = 0
+                if st.minibatch_index == n_batches and st.stopped_by != "diverged":
+                    st.minibatch_index = 0
                     if first == 0:
-                        st["epoch_seconds"].append(time.perf_counter() - epoch_started)
-                    st["elapsed"] = time.perf_counter() - started
+                        st.epoch_seconds.append(time.perf_counter() - epoch_started)
+                    st.elapsed = time.perf_counter() - started
                     if self.on_epoch_end is not None:
                         self.on_epoch_end(epoch)
-                    if st["stopped_by"] is None:
+                    if st.stopped_by is None:
                         self.save_checkpoint()
-        st["elapsed"] = time.perf_counter() - started
-        self.save_checkpoint()
-        if st["stopped_by"] == "interrupted":
-            if self.run_dir:
+            st.elapsed = time.perf_counter() - started
+            if st.stopped_by != "diverged":
+                self.save_checkpoint()
+        if st.stopped_by == "interrupted":
+            if self.run_dir is not None:
                 self.log("interrupted: checkpoint written to %s; resume with --resume %s"
                          % (self.checkpoint_path, self.run_dir))
             return self._result()
         return self._finish()
 
+    def _checkpoint_due(self):
+        return (self.run_dir is not None and self.checkpoint_seconds
+                and time.perf_counter() - self._last_save >= self.checkpoint_seconds)
+
+    def _non_finite(self, optimizer_state=False):
+        """The name of the first parameter (or velocity) holding NaN or inf; None if none."""
+        shared = self.fns.params + (self.fns.optimizer_state if optimizer_state else [])
+        for i, variable in enumerate(shared):
+            if not numpy.isfinite(variable.get_value(borrow=True)).all():
+                return variable.name or "#%d" % i
+        return None
+
+    def _diverged(self, what):
+        self.state.stopped_by = "diverged"
+        self.state.divergence = what
+
     def _validate(self, iteration, minibatch_index, n_batches, elapsed):
         st, fns = self.state, self.fns
+        bad = self._non_finite()
+        if bad:
+            self._diverged("parameter %s became non-finite by iteration %d (epoch %d)"
+                           % (bad, iteration + 1, st.epoch))
+            return
         loss, loss_all = evaluate(fns, "valid")
         record = {
-            "iteration": iteration + 1, "epoch": st["epoch"], "minibatch": minibatch_index + 1,
+            "iteration": iteration + 1, "epoch": st.epoch, "minibatch": minibatch_index + 1,
             "learning_rate": float(fns.learning_rate.get_value()),
-            "train_cost": st["cost_sum"] / st["cost_count"] if st["cost_count"] else None,
+            "train_cost": st.cost_sum / st.cost_count if st.cost_count else None,
             "validation_error": loss, "validation_error_all": loss_all,
             "test_error": None, "test_error_all": None, "elapsed": round(elapsed, 3),
         }
-        st["cost_sum"], st["cost_count"] = 0.0, 0
+        st.cost_sum, st.cost_count = 0.0, 0
         self.log("epoch %i, minibatch %i/%i, validation error %f %%"
-                 % (st["epoch"], minibatch_index + 1, n_batches, loss * 100.0))
+                 % (st.epoch, minibatch_index + 1, n_batches, loss * 100.0))
         improved = self.patience.update(iteration, loss)
         if improved:
             test, test_all = evaluate(fns, "test")
             record["test_error"], record["test_error_all"] = test, test_all
-            st.update(best_validation_loss=loss, best_validation_loss_all=loss_all,
-                      best_iteration=iteration + 1, best_epoch=st["epoch"],
-                      test_score=test, test_score_all=test_all)
+            st.best_validation_loss, st.best_validation_loss_all = loss, loss_all
+            st.best_iteration, st.best_epoch = iteration + 1, st.epoch
+            st.test_score, st.test_score_all = test, test_all
             self.best_params = [p.get_value(borrow=False) for p in fns.params]
             self.log("     epoch %i, minibatch %i/%i, test error of best model %f %%"
-                     % (st["epoch"], minibatch_index + 1, n_batches, test * 100.0))
+                     % (st.epoch, minibatch_index + 1, n_batches, test * 100.0))
             self.save_best_model()
         previous_rate = self.schedule.rate
         rate, stop = self.schedule.after_validation(improved)
@@ -578,9 +722,10 @@ class Trainer:
             fns.learning_rate.set_value(floatX(rate))
             self.log("     learning rate now %g" % rate)
         if stop:
-            st["stopped_by"] = "schedule"
+            st.stopped_by = "schedule"
         self.history.append(record)
-        self._append_history(record)
+        if self.run_dir is not None:
+            self.run_dir.append_history(record)
 
     def _finish(self):
         if self.best_params is not None:
@@ -590,110 +735,162 @@ class Trainer:
 
     def _result(self):
         st = self.state
-        seconds = st["epoch_seconds"]
-        result = TrainResult(
-            best_validation_loss=float(st["best_validation_loss"]),
-            best_validation_loss_all=float(st["best_validation_loss_all"]),
-            best_iteration=st["best_iteration"], best_epoch=st["best_epoch"],
-            test_score=float(st["test_score"]), test_score_all=float(st["test_score_all"]),
-            epochs=st["epoch"], iterations=st["iterations"], stopped_by=st["stopped_by"],
-            wall_seconds=st["elapsed"],
+        seconds = st.epoch_seconds
+        return TrainResult(
+            best_validation_loss=float(st.best_validation_loss),
+            best_validation_loss_all=float(st.best_validation_loss_all),
+            best_iteration=st.best_iteration, best_epoch=st.best_epoch,
+            test_score=float(st.test_score), test_score_all=float(st.test_score_all),
+            epochs=st.epoch, iterations=st.iterations, stopped_by=st.stopped_by,
+            wall_seconds=st.elapsed,
             seconds_per_epoch=float(numpy.mean(seconds)) if seconds else float("nan"),
             compile_seconds=self.fns.compile_seconds,
             learning_rate=float(self.fns.learning_rate.get_value()),
-            history=list(self.history))
-        return result
+            history=list(self.history), divergence=st.divergence)
 
-    # ----------------------------------------------------------------- files
+    # ----------------------------------------------------------------- state
+    def state_dict(self):
+        """Everything a resumed run needs, as plain values and lists of arrays.
+
+        ``{"state", "patience", "schedule", "history", "config", "model"}`` are JSON-able
+        (``state`` holds the :class:`TrainState` and the current learning rate);
+        ``"params"``, ``"optimizer_state"`` and ``"best_params"`` (None before the first
+        validation) are lists of arrays.  The parameter arrays are the live ones (borrowed):
+        copy them to keep them past the next minibatch.
+        """
+        return {
+            "state": dict(self.state.to_dict(),
+                          learning_rate=float(self.fns.learning_rate.get_value())),
+            "patience": self.patience.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "history": list(self.history),
+            "config": self.config.to_dict(),
+            "model": self.model_spec,
+            "params": [p.get_value(borrow=True) for p in self.fns.params],
+            "optimizer_state": [v.get_value(borrow=True) for v in self.fns.optimizer_state],
+            "best_params": None if self.best_params is None else list(self.best_params),
+        }
+
+    def load_state(self, state, source="the saved state"):
+        """Continue from :meth:`state_dict`'s dict (as read back from a checkpoint).
+
+        Everything is checked before anything changes: the model must be the same (spec,
+        parameter shapes and dtypes), the configuration may differ only in ``n_epochs``,
+        and every value must have its type.  A problem raises
+        :class:`dltut.checkpoint.CheckpointError` naming ``source``.
+        """
+        def fail(problem):
+            raise ckpt.CheckpointError("%s: %s" % (source, problem))
+
+        if not isinstance(state, dict):
+            fail("expected a trainer state (an object), got %s" % type(state).__name__)
+        for key in ("state", "patience", "schedule"):
+            if not isinstance(state.get(key), dict):
+                fail("its %r is %s; it must be an object (damaged or not a dltut checkpoint)"
+                     % (key, "missing" if state.get(key) is None else "a %s"
+                        % type(state[key]).__name__))
+        spec = state.get("model")
+        if self.model_spec is not None and spec not in (None, self.model_spec):
+            fail("it was saved from model %s, not %s" % (spec, self.model_spec))
+        saved = state.get("config") or {}
+        if not isinstance(saved, dict):
+            fail("its config is a %s, not an object" % type(saved).__name__)
+        mine = self.config.to_dict()
+        differing = sorted(k for k in mine if k != "n_epochs" and saved.get(k, mine[k]) != mine[k])
+        if differing:
+            fail("it was trained with different settings: %s; resume with the same settings "
+                 "(only n_epochs may change)" % ", ".join(
+                     "%s=%r (now %r)" % (k, saved[k], mine[k]) for k in differing))
+        params, velocities = state.get("params") or [], state.get("optimizer_state") or []
+        best = state.get("best_params")
+        for kind, shared, values in (("parameter", self.fns.params, params),
+                                     ("optimizer state", self.fns.optimizer_state, velocities),
+                                     ("best parameter", self.fns.params, best)):
+            if kind == "best parameter" and not best:
+                continue
+            if len(values) != len(shared):
+                fail("it holds %d %s arrays, the model has %d" % (len(values), kind, len(shared)))
+            for var, value in zip(shared, values):
+                current = var.get_value(borrow=True)
+                if value.shape != current.shape or value.dtype != current.dtype:
+                    fail("%s %s is %s %s in the file but %s %s in the model"
+                         % (kind, var.name, value.shape, value.dtype, current.shape, current.dtype))
+                if not numpy.isfinite(value).all():
+                    fail("%s %s holds NaN or infinite values" % (kind, var.name))
+        history = state.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            fail("its history must be a list of objects")
+        patience = Patience(self.config.patience, self.config.patience_increase,
+                            self.config.improvement_threshold)
+        schedule = make_schedule(self.config)
+        try:
+            train_state = TrainState.from_dict(
+                {k: v for k, v in state["state"].items() if k != "learning_rate"})
+            rate = _checked(state["state"].get("learning_rate"), "learning_rate", "number", 0)
+            patience.load_state(state["patience"])
+            schedule.load_state(state["schedule"])
+        except ValueError as error:
+            fail("its state is damaged: %s" % error)
+
+        for var, value in zip(self.fns.params + self.fns.optimizer_state, params + velocities):
+            var.set_value(value)
+        self.best_params = list(best) if best else None
+        self.fns.learning_rate.set_value(floatX(rate))
+        self.state, self.patience, self.schedule = train_state, patience, schedule
+        self.history = list(history)
+
+    # ----------------------------------------------------------------- files (through the run folder)
     @property
     def checkpoint_path(self):
-        return os.path.join(self.run_dir, "checkpoint.npz") if self.run_dir else None
+        return self.run_dir.file(CHECKPOINT) if self.run_dir is not None else None
 
     def _meta(self):
         return dict(self.meta, model=self.model_spec, config=self.config.to_dict(),
                     floatX=theano.config.floatX)
 
-    def save_best_model(self):
-        if not self.run_dir:
-            return
+    def _best_meta(self):
         st = self.state
-        meta = dict(self._meta(), validation_error=st["best_validation_loss"],
-                    validation_error_all=st["best_validation_loss_all"],
-                    test_error=st["test_score"], test_error_all=st["test_score_all"],
-                    iteration=st["best_iteration"], epoch=st["best_epoch"])
-        ckpt.save_params(os.path.join(self.run_dir, "best_model.npz"), self.best_params, meta)
+        return dict(self._meta(), validation_error=st.best_validation_loss,
+                    validation_error_all=st.best_validation_loss_all,
+                    test_error=st.test_score, test_error_all=st.test_score_all,
+                    iteration=st.best_iteration, epoch=st.best_epoch)
+
+    def save_best_model(self):
+        if self.run_dir is not None and self.best_params is not None:
+            self.run_dir.save_best_model(self.best_params, self._best_meta())
 
     def save_checkpoint(self, path=None):
-        """Write everything needed to resume (atomically); a no-op without a run folder."""
-        path = path or self.checkpoint_path
-        if not path:
+        """Write everything needed to resume (atomically) to the run folder, or to ``path``;
+        a no-op without either.  Parameters that are not finite are never written: the run
+        is marked diverged instead (and None returned)."""
+        if path is None and self.run_dir is None:
             return None
-        arrays = ckpt.numbered("param", [p.get_value(borrow=True) for p in self.fns.params])
-        arrays.update(ckpt.numbered("opt", [v.get_value(borrow=True) for v in self.fns.optimizer_state]))
-        if self.best_params is not None:
-            arrays.update(ckpt.numbered("best", self.best_params))
-        meta = dict(self._meta(), format="dltut-checkpoint", version=1,
-                    state=dict(self.state, learning_rate=float(self.fns.learning_rate.get_value())),
-                    patience=self.patience.state_dict(), schedule=self.schedule.state_dict(),
-                    history=self.history)
-        ckpt.save_arrays(path, arrays, meta)
-        return path
+        bad = self._non_finite(optimizer_state=True)
+        if bad:
+            self._diverged("%s became non-finite by iteration %d (epoch %d)"
+                           % (bad, self.state.iterations, self.state.epoch))
+            return None
+        self._last_save = time.perf_counter()
+        if path is not None:
+            ckpt.save_checkpoint(path, self.state_dict(), self._meta())
+            return path
+        return self.run_dir.save_checkpoint(self.state_dict(), self._meta())
 
-    def load_checkpoint(self, path):
-        """Restore parameters and loop state from :meth:`save_checkpoint`'s file.
-
-        The model must be the same (same spec, same parameter shapes and dtypes); the
-        configuration may differ only in ``n_epochs`` (to train longer).
-        """
-        arrays, meta = ckpt.load_arrays(path)
-        if meta.get("format") != "dltut-checkpoint":
-            raise ckpt.CheckpointError("%s is not a dltut training checkpoint" % path)
-        if self.model_spec is not None and meta.get("model") not in (None, self.model_spec):
-            raise ckpt.CheckpointError("%s was saved from model %s, not %s"
-                                       % (path, meta.get("model"), self.model_spec))
-        saved = dict(meta.get("config", {}))
-        mine = self.config.to_dict()
-        differing = sorted(k for k in mine if k != "n_epochs" and saved.get(k, mine[k]) != mine[k])
-        if differing:
-            raise ckpt.CheckpointError(
-                "%s was trained with different settings: %s; resume with the same settings "
-                "(only n_epochs may change)" % (path, ", ".join(
-                    "%s=%r (now %r)" % (k, saved[k], mine[k]) for k in differing)))
-        params = ckpt.unnumbered(arrays, "param")
-        velocities = ckpt.unnumbered(arrays, "opt")
-        best = ckpt.unnumbered(arrays, "best")
-        for kind, shared, values in (("parameter", self.fns.params, params),
-                                     ("optimizer state", self.fns.optimizer_state, velocities)):
-            if len(values) != len(shared):
-                raise ckpt.CheckpointError("%s holds %d %s arrays, the model has %d"
-                                           % (path, len(values), kind, len(shared)))
-            for var, value in zip(shared, values):
-                current = var.get_value(borrow=True)
-                if value.shape != current.shape or value.dtype != current.dtype:
-                    raise ckpt.CheckpointError(
-                        "%s: %s %s is %s %s in the file but %s %s in the model"
-                        % (path, kind, var.name, value.shape, value.dtype, current.shape, current.dtype))
-        for var, value in zip(self.fns.params + self.fns.optimizer_state, params + velocities):
-            var.set_value(value)
-        self.best_params = best or None
-        state = dict(meta["state"])
-        self.fns.learning_rate.set_value(floatX(state.pop("learning_rate")))
-        self.state.update(state)
-        self.patience.load_state(meta["patience"])
-        self.schedule.load_state(meta["schedule"])
-        self.history = list(meta.get("history", []))
-        if self.run_dir:  # the history file must match the checkpoint, not what came after it
-            self._write_history()
+    def load_checkpoint(self, path=None):
+        """Restore parameters and loop state from a checkpoint file (default: the run
+        folder's); returns the file's meta.  With a run folder, its ``history.jsonl`` and
+        ``best_model.npz`` are rewritten to match the checkpoint (a crash may have left
+        records or a best model from after it)."""
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("load_checkpoint needs a path when the Trainer has no run_dir")
+            path = self.checkpoint_path
+        state, meta = ckpt.load_checkpoint(path)
+        self.load_state(state, source=os.fspath(path))
+        if self.run_dir is not None:
+            self.run_dir.write_history(self.history)
+            self.save_best_model()
         return meta
-
-    def _append_history(self, record):
-        if self.run_dir:
-            with open(os.path.join(self.run_dir, "history.jsonl"), "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
-    def _write_history(self):
-        text = "".join(json.dumps(record) + "\n" for record in self.history)
-        ckpt.atomic_write_bytes(os.path.join(self.run_dir, "history.jsonl"), text.encode())
 
 
 def train(compiled, config, **kwargs):

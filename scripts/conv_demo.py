@@ -7,13 +7,18 @@ works offline.
 
     python scripts/conv_demo.py [IMAGE] [--out PATH] [--show]
 """
-import argparse
 import os
 import sys
 
-import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
+try:
+    import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
+    from dltut.experiment import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
+    import numpy
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("conv_demo: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-import numpy
+PROG = "conv_demo"
 
 #: The tutorial's seed for the demo's filters and biases.
 SEED = 23455
@@ -27,7 +32,7 @@ DEFAULT_IMAGE = "grace_hopper.jpg"
 DEFAULT_OUT = os.path.join("runs", "conv_demo.png")
 
 
-class ImageError(Exception):
+class ImageError(CLIError):
     """An input file that cannot be used as an image for the demo."""
 
 
@@ -41,30 +46,17 @@ def default_image_path():
 def load_image(path):
     """Read ``path`` as an RGB image: floatX array of shape (height, width, 3), value / 256.
 
-    Alpha is dropped, greyscale is repeated over the three channels, palette images are
-    converted.  Raises :class:`ImageError` for anything that is not a readable image or is
-    smaller than one filter.
+    Transparency is put on white, greyscale is repeated over the three channels, other
+    modes are converted (see :func:`dltut.plot.read_image`).  Raises :class:`ImageError`
+    for anything that is not a readable image or is smaller than one filter.
     """
-    from PIL import Image, UnidentifiedImageError
-
     from dltut.init import floatX
+    from dltut.plot import read_image
 
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("L", "I", "I;16", "F", "1"):
-                grey = numpy.asarray(image.convert("L"))
-                pixels = numpy.repeat(grey[:, :, None], 3, axis=2)
-            else:
-                pixels = numpy.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise ImageError("no such file: %s" % path) from None
-    except IsADirectoryError:
-        raise ImageError("%s is a directory, not an image" % path) from None
-    except UnidentifiedImageError:
-        raise ImageError("%s is not an image PIL can read" % path) from None
-    except (OSError, ValueError) as exc:
-        raise ImageError("cannot read image %s: %s" % (path, exc)) from None
+        pixels = read_image(path, colour=True)
+    except ValueError as error:
+        raise ImageError(str(error)) from None
     height, width = pixels.shape[:2]
     fh, fw = FILTER_SHAPE[2:]
     if height < fh + 1 or width < fw + 1:
@@ -121,32 +113,32 @@ def image_to_input(img):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
+        prog=PROG,
         description="Apply two random 9x9 filters and 2x2 max pooling to a colour image "
                     "(the LeNet tutorial's demonstration) and save the 2x3 figure.")
     parser.add_argument("image", nargs="?", default=None,
                         help="image file (default: matplotlib's sample photograph %s)"
                              % DEFAULT_IMAGE)
     parser.add_argument("--out", default=DEFAULT_OUT,
-                        help="where to save the figure (default: %(default)s)")
+                        help="the PNG file to write the figure to (default: %(default)s)")
     parser.add_argument("--show", action="store_true",
                         help="also show the figure in a window, if there is a display "
                              "(default: off)")
-    parser.add_argument("--seed", type=int, default=SEED,
-                        help="seed for the random filters (default: %(default)s)")
+    parser.add_argument("--seed", type=seed_int, default=SEED,
+                        help="seed for the random filters, 0..2**32-1 (default: %(default)s)")
     return parser
 
 
-def main(argv=None):
+def demo_main(argv):
     args = build_parser().parse_args(argv)
     from dltut import plot
 
+    if os.path.isdir(args.out) or args.out.endswith(("/", os.sep)):
+        raise CLIError("--out %s is a folder; name the file to write, e.g. --out %s"
+                       % (args.out, os.path.join(args.out, os.path.basename(DEFAULT_OUT))))
     path = args.image if args.image is not None else default_image_path()
-    try:
-        img = load_image(path)
-    except ImageError as exc:
-        print("conv_demo: error: %s" % exc, file=sys.stderr)
-        return 2
+    img = load_image(path)
 
     W, b = make_filters(numpy.random.RandomState(args.seed))
     f = build_demo_function(W, b)
@@ -157,7 +149,11 @@ def main(argv=None):
     print("filtered:", filtered_img.shape, "2 feature maps")
     print("pooled:  ", pooled_img.shape, "2 feature maps")
 
-    out = plot.save_conv_demo_figure(img, filtered_img, pooled_img, args.out)
+    try:
+        out = plot.save_conv_demo_figure(img, filtered_img, pooled_img, args.out)
+    except OSError as error:
+        raise CLIError("cannot write %s (%s); choose another --out"
+                       % (args.out, error.strerror or error), EXIT_IO) from None
     print("wrote", out)
     if args.show:
         if plot.has_display():
@@ -170,6 +166,10 @@ def main(argv=None):
             print("conv_demo: no display to show the figure on; see %s" % out,
                   file=sys.stderr)
     return 0
+
+
+def main(argv=None):
+    return report_failures(PROG, demo_main, argv)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@
 """
 import sys
 
-import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-from dltut.experiment import main_for
+try:
+    import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+    from dltut.experiment import main_for
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("mlp.py: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 main = main_for("mlp")
 

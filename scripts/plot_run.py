@@ -3,53 +3,43 @@
     python scripts/plot_run.py RUN_DIR [--snapshots]
 
 Reads the run folder the trainer writes (``history.jsonl``, ``best_model.npz``, optional
-``config.json``/``summary.json`` and ``snapshots/*.npz``) and writes into it:
+``snapshots/*.npz``) and writes into it, each file replaced atomically (a symbolic link
+there is replaced, never written through):
 
 * ``learning_curves.png``: validation and test error (%) and training cost per validation;
 * ``filters.png``: the first layer's filters from the best model (hidden units of an MLP,
   conv filters of LeNet5, class templates of a logistic regression);
 * with ``--snapshots``: ``filters_epoch_XXXX.png`` for each ``snapshots/epoch_XXXX.npz``.
+
+A problem is one line on stderr: exit 2 for a missing or damaged run folder, 5 when the
+figures cannot be written (see dltut.experiment).
 """
-import argparse
 import os
 import sys
 
-import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
-from dltut import checkpoint
+try:
+    import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
+    from dltut import checkpoint, rundir
+    from dltut.experiment import CLIError, OneLineParser, report_failures
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("plot_run: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-import numpy
-
-HISTORY_FILE = "history.jsonl"
-BEST_MODEL_FILE = "best_model.npz"
-SNAPSHOT_DIR = "snapshots"
-CURVES_FILE = "learning_curves.png"
-FILTERS_FILE = "filters.png"
-
-
-class RunError(Exception):
-    """A run folder that is missing, incomplete or unreadable."""
+PROG = "plot_run"
 
 
 def load_params(path):
     """Parameter values and metadata of a run's ``.npz`` file: ``(values, meta)``."""
-    try:
-        return checkpoint.load_params(path)
-    except checkpoint.CheckpointError as error:
-        raise RunError(str(error)) from None
+    return checkpoint.load_params(path)
 
 
-def load_history(path):
-    """The validation records of ``history.jsonl`` (one JSON object a line), in order."""
-    try:
-        records = checkpoint.read_records(path)
-    except FileNotFoundError:
-        raise RunError("no %s in the run folder (%s)" % (HISTORY_FILE, path)) from None
-    except checkpoint.CheckpointError as exc:
-        raise RunError(str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunError("cannot read %s: %s" % (path, exc)) from None
+def load_history(run):
+    """The validation records of the run's ``history.jsonl``, in order."""
+    if not run.has(rundir.HISTORY):
+        raise CLIError("no %s in the run folder (%s)" % (rundir.HISTORY, run.file(rundir.HISTORY)))
+    records = run.read_history()
     if not records:
-        raise RunError("%s has no validation records yet" % path)
+        raise CLIError("%s has no validation records yet" % run.file(rundir.HISTORY))
     return records
 
 
@@ -80,8 +70,8 @@ def snapshot_png_name(npz_name):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        description="Write learning_curves.png and filters.png into a training run folder.")
+    parser = OneLineParser(
+        prog=PROG, description="Write learning_curves.png and filters.png into a training run folder.")
     parser.add_argument("run_dir", help="the run folder written by the trainer")
     parser.add_argument("--snapshots", action="store_true",
                         help="also draw the filters of every snapshots/*.npz "
@@ -90,55 +80,54 @@ def build_parser():
 
 
 def plot_run(run_dir, snapshots=False):
-    """Write the run's figures; return the paths written.  Raises RunError."""
+    """Write the run's figures; return the paths written.  Raises CLIError (or one of
+    dltut's errors: a damaged file, a failed write)."""
     from dltut import plot
 
     if not os.path.isdir(run_dir):
-        raise RunError("no run folder at %s" % run_dir)
-    history = load_history(os.path.join(run_dir, HISTORY_FILE))
-    values, meta = load_params(os.path.join(run_dir, BEST_MODEL_FILE))
+        raise CLIError("no run folder at %s" % run_dir)
+    run = rundir.RunDir(run_dir)
+    history = load_history(run)
+    values, meta = run.load_params(rundir.BEST_MODEL)
     name = model_name(meta)
     W = first_layer_filters(values)
 
     written = []
     title = "%s: %s" % (name, os.path.basename(os.path.normpath(os.path.abspath(run_dir))))
     try:
-        written.append(plot.save_learning_curves(
-            history, os.path.join(run_dir, CURVES_FILE), title=title))
+        written.append(run.write_with(rundir.CURVES, lambda path: plot.save_learning_curves(
+            history, path, title=title)))
     except (ValueError, TypeError) as exc:  # records lacking keys, non-numeric values
-        raise RunError("cannot plot %s: %s" % (HISTORY_FILE, exc)) from None
+        raise CLIError("cannot plot %s: %s" % (rundir.HISTORY, exc)) from None
 
     if W is None:
         print("plot_run: first parameter of %s has shape %s; not drawable as filters"
               % (name, values[0].shape))
     else:
-        written.append(plot.save_filters(W, os.path.join(run_dir, FILTERS_FILE)))
+        written.append(run.write_with(rundir.FILTERS, lambda path: plot.save_filters(W, path)))
 
     if snapshots:
-        snap_dir = os.path.join(run_dir, SNAPSHOT_DIR)
-        names = sorted(n for n in os.listdir(snap_dir) if n.endswith(".npz")) \
-            if os.path.isdir(snap_dir) else []
+        names = run.snapshots()
         if not names:
-            print("plot_run: no snapshots in %s" % snap_dir)
+            print("plot_run: no snapshots in %s" % run.file(rundir.SNAPSHOTS))
         for npz_name in names:
-            snap_values, _ = load_params(os.path.join(snap_dir, npz_name))
+            snap_values, _ = run.load_params(npz_name)
             snap_W = first_layer_filters(snap_values)
             if snap_W is not None:
-                written.append(plot.save_filters(
-                    snap_W, os.path.join(run_dir, snapshot_png_name(npz_name))))
+                written.append(run.write_with(snapshot_png_name(npz_name),
+                                              lambda path: plot.save_filters(snap_W, path)))
     return written
 
 
-def main(argv=None):
+def plot_main(argv):
     args = build_parser().parse_args(argv)
-    try:
-        written = plot_run(args.run_dir, snapshots=args.snapshots)
-    except RunError as exc:
-        print("plot_run: error: %s" % exc, file=sys.stderr)
-        return 2
-    for path in written:
+    for path in plot_run(args.run_dir, snapshots=args.snapshots):
         print("wrote", path)
     return 0
+
+
+def main(argv=None):
+    return report_failures(PROG, plot_main, argv)
 
 
 if __name__ == "__main__":

@@ -4,36 +4,33 @@
     python scripts/predict.py runs/mlp-20261128-120000 my_digit.png other.jpg
     python scripts/predict.py runs/mlp-20261128-120000 --test-index 0 1 2
 
-Images are turned into what the model was trained on: greyscale, resized to the model's
-input size, scaled to [0, 1), and inverted when they are dark ink on a light background
-(MNIST digits are light on dark).
+Images are turned into what the model was trained on: greyscale (transparent parts on
+white), resized to the model's input size, scaled to [0, 1), and inverted when they are
+dark ink on a light background (MNIST digits are light on dark).  Every failure is one line
+on stderr (exit 2 for a bad input, see dltut.experiment).
 """
-import argparse
 import os
 import sys
 
-import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+try:
+    import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+    from dltut.experiment import CLIError, OneLineParser, report_failures
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("predict.py: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-EXIT_ERROR = 2
-
-
-class PredictError(Exception):
-    """Reported as one line on stderr, exit code 2."""
+PROG = "predict.py"
 
 
 def load_image(path, image_shape, invert="auto"):
     """An image file as a flat float array in [0, 1) of ``h*w`` values, light-on-dark."""
     import numpy
-    from PIL import Image, UnidentifiedImageError
+    from dltut.plot import read_image
     height, width = image_shape
     try:
-        with Image.open(path) as image:
-            grey = image.convert("L").resize((width, height), Image.LANCZOS)
-    except FileNotFoundError:
-        raise PredictError("no image file at %s" % path) from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise PredictError("%s is not a readable image (%s)" % (path, error)) from None
-    pixels = numpy.asarray(grey, dtype="float64") / 256.0
+        pixels = read_image(path, size=(width, height)) / 256.0
+    except ValueError as error:
+        raise CLIError(str(error)) from None
     if invert == "auto":
         # MNIST digits are light strokes on a dark background: a light border means the
         # picture is the other way round (dark ink on paper).
@@ -49,23 +46,35 @@ def load_model(run_dir):
     import numpy
     import theano
     import theano.tensor as T
-    from dltut.checkpoint import CheckpointError, load_into, load_params
-    from dltut.models import build_model
-    path = os.path.join(run_dir, "best_model.npz")
+    from dltut.models import build_model, size_of
+    from dltut.rundir import BEST_MODEL, RunDir
     if not os.path.isdir(run_dir):
-        raise PredictError("no run folder at %s" % run_dir)
+        raise CLIError("no run folder at %s" % run_dir)
+    run = RunDir(run_dir)
+    path = run.file(BEST_MODEL)
+    values, meta = run.load_params(BEST_MODEL)
+    spec = meta.get("model")
+    if not spec:
+        raise CLIError("%s does not say which model it holds (no 'model' in its meta)" % path)
     try:
-        _, meta = load_params(path)
-        spec = meta.get("model")
-        if not spec:
-            raise PredictError("%s does not say which model it holds (no 'model' in its meta)" % path)
-        x = T.matrix("x")
+        parameters, _ = size_of(spec)
+    except ValueError as error:
+        raise CLIError("%s describes a model dltut cannot build (%s)" % (path, error)) from None
+    if parameters != sum(value.size for value in values):
+        raise CLIError("%s is damaged: its model (%s) has %d parameters but it holds %d"
+                       % (path, spec.get("name"), parameters, sum(v.size for v in values)))
+    if not all(numpy.isfinite(value).all() for value in values):
+        raise CLIError("%s holds NaN or infinite parameters (its run diverged); retrain with a "
+                       "smaller --learning-rate" % path)
+    x = T.matrix("x")
+    try:
         model = build_model(spec, numpy.random.RandomState(0), x)
-        load_into(model, path)
-    except CheckpointError as error:
-        raise PredictError(str(error)) from None
     except (KeyError, TypeError, ValueError) as error:
-        raise PredictError("%s describes a model dltut cannot build (%s)" % (path, error)) from None
+        raise CLIError("%s describes a model dltut cannot build (%s)" % (path, error)) from None
+    try:
+        model.set_params_values(values)
+    except ValueError as error:
+        raise CLIError("%s does not fit the model it describes: %s" % (path, error)) from None
     predict = theano.function([x], model.p_y_given_x, name="predict")
     return predict, spec, meta
 
@@ -77,51 +86,65 @@ def class_names(meta):
     return None
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="predict.py", description="Classify images (or test-set examples) with a trained model.")
+def build_parser():
+    parser = OneLineParser(
+        prog=PROG, description="Classify images (or test-set examples) with a trained model.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder holding best_model.npz")
     parser.add_argument("images", metavar="IMAGE", nargs="*", help="PNG/JPEG files to classify")
     parser.add_argument("--test-index", type=int, nargs="+", metavar="N", default=[],
                         help="classify test-set examples N of the run's dataset instead")
     parser.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
                         help="invert images (auto: when the border is light)")
+    return parser
+
+
+def test_examples(meta, indices):
+    """``(rows, labels, truths)`` of test-set examples of the run's dataset."""
+    from dltut.data import load_dataset
+    dataset = meta.get("dataset", "mnist")
+    if not isinstance(dataset, str):
+        raise CLIError("the run's best_model.npz names its dataset as %r, not a name or path; "
+                       "give images instead of --test-index" % (dataset,))
+    _, _, (test_x, test_y) = load_dataset(dataset)
+    rows, labels, truths = [], [], []
+    for index in indices:
+        if not 0 <= index < len(test_y):
+            raise CLIError("--test-index %d is outside the test set (0..%d)"
+                           % (index, len(test_y) - 1))
+        rows.append(test_x[index])
+        labels.append("test[%d]" % index)
+        truths.append(int(test_y[index]))
+    return rows, labels, truths
+
+
+def predict_main(argv):
+    import numpy
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not args.images and not args.test_index:
         parser.error("give at least one IMAGE or --test-index N")
-    try:
-        import numpy
-        from dltut.models import image_shape_of
-        predict, spec, meta = load_model(args.run_dir)
-        names = class_names(meta)
-        rows, labels, truths = [], [], []
-        if args.images:
-            shape = image_shape_of(spec)
-            if shape is None or shape[0] != 1:
-                raise PredictError("this model does not take greyscale square images (%s)" % spec)
-            invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
-            for path in args.images:
-                rows.append(load_image(path, shape[1:], invert))
-                labels.append(path)
-                truths.append(None)
-        if args.test_index:
-            from dltut.data import DatasetError, load_dataset
-            try:
-                _, _, (test_x, test_y) = load_dataset(meta.get("dataset", "mnist"))
-            except DatasetError as error:
-                raise PredictError(str(error)) from None
-            for index in args.test_index:
-                if not 0 <= index < len(test_y):
-                    raise PredictError("--test-index %d is outside the test set (0..%d)"
-                                       % (index, len(test_y) - 1))
-                rows.append(test_x[index])
-                labels.append("test[%d]" % index)
-                truths.append(int(test_y[index]))
-        import theano
-        probabilities = predict(numpy.asarray(rows, dtype=theano.config.floatX))
-    except PredictError as error:
-        print("predict.py: error: %s" % error, file=sys.stderr)
-        return EXIT_ERROR
+    from dltut.models import image_shape_of
+    predict, spec, meta = load_model(args.run_dir)
+    names = class_names(meta)
+    rows, labels, truths = [], [], []
+    if args.images:
+        shape = image_shape_of(spec)
+        if shape is None or shape[0] != 1:
+            raise CLIError("this model does not take greyscale square images (%s)" % spec)
+        invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
+        for path in args.images:
+            rows.append(load_image(path, shape[1:], invert))
+            labels.append(path)
+            truths.append(None)
+    if args.test_index:
+        more = test_examples(meta, args.test_index)
+        for kept, new in zip((rows, labels, truths), more):
+            kept.extend(new)
+    import theano
+    probabilities = predict(numpy.asarray(rows, dtype=theano.config.floatX))
+    if not numpy.isfinite(probabilities).all():
+        raise CLIError("the model in %s gives non-finite probabilities; retrain it with a "
+                       "smaller --learning-rate" % args.run_dir)
     for label, truth, p in zip(labels, truths, probabilities):
         best = int(numpy.argmax(p))
         name = " (%s)" % names[best] if names else ""
@@ -130,6 +153,10 @@ def main(argv=None):
             line += ", true class %d%s" % (truth, "" if truth == best else "  <- wrong")
         print(line)
     return 0
+
+
+def main(argv=None):
+    return report_failures(PROG, predict_main, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ run again.  RESULTS.md gets, for each model, the published and the measured numb
 time taken, the machine, and the exact command; the learning curves go to results/.
 """
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -21,7 +20,8 @@ import sys
 import time
 
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
-from dltut import _setup
+from dltut import _setup, rundir
+from dltut.experiment import OneLineParser, report_failures
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -83,20 +83,21 @@ def run_dir(runs, script, dataset):
     return os.path.join(runs, "%s-%s" % (script, dataset))
 
 
-def load_json(path):
+def load_json(folder, name):
+    """A JSON file of a run folder, or None when it is absent or unreadable."""
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
+        value = rundir.RunDir(folder).read_json(name)
+    except rundir.RunDirError:
         return None
+    return value if isinstance(value, dict) else None
 
 
 def status(folder):
-    """"done", "partial" (a checkpoint to resume) or "new"."""
-    summary = load_json(os.path.join(folder, "summary.json"))
+    """"done", "partial" (a run to resume) or "new"."""
+    summary = load_json(folder, rundir.SUMMARY)
     if summary and summary.get("stopped_by") not in (None, "interrupted"):
         return "done"
-    if os.path.exists(os.path.join(folder, "checkpoint.npz")):
+    if os.path.exists(os.path.join(folder, rundir.CONFIG)):
         return "partial"
     return "new"
 
@@ -120,7 +121,7 @@ def train(script, dataset, folder, floatx):
     env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=" + floatx]))
     print("%s on %s: %s %s" % (script, dataset, "resuming" if state == "partial" else "starting",
                                " ".join(cmd[1:])), flush=True)
-    with open(os.path.join(folder, "train.log"), "a") as log:
+    with open(os.path.join(folder, rundir.TRAIN_LOG), "a") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
@@ -150,13 +151,13 @@ def plot(folder, name, where):
     relative to ``where`` (the report's folder)."""
     subprocess.run([sys.executable, os.path.join("scripts", "plot_run.py"), folder], cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    source = os.path.join(folder, "learning_curves.png")
+    source = os.path.join(folder, rundir.CURVES)
     if not os.path.exists(source):
         return None
     os.makedirs(os.path.join(where, "results"), exist_ok=True)
     target = os.path.join("results", name + ".png")
     shutil.copyfile(source, os.path.join(where, target))
-    filters = os.path.join(folder, "filters.png")
+    filters = os.path.join(folder, rundir.FILTERS)
     if os.path.exists(filters):
         shutil.copyfile(filters, os.path.join(where, "results", name + "-filters.png"))
     return target
@@ -166,16 +167,26 @@ def progress(folder):
     """Where an unfinished run stands, from its checkpoint."""
     if status(folder) != "partial":
         return "not run yet"
-    from dltut.checkpoint import CheckpointError, load_arrays
+    if not os.path.exists(os.path.join(folder, rundir.CHECKPOINT)):
+        return "started, no checkpoint yet"
+    from dltut.checkpoint import CheckpointError
     try:
-        _, meta = load_arrays(os.path.join(folder, "checkpoint.npz"))
-        state = meta["state"]
-    except (CheckpointError, KeyError):
+        state, meta = rundir.RunDir(folder).load_checkpoint()
+        state = state["state"]
+        state["epoch"], meta["config"]["n_epochs"]  # noqa: B018  (present?)
+    except (CheckpointError, KeyError, TypeError):
         return "in progress (checkpoint unreadable)"
     return ("in progress, resumable: %d of at most %d epochs done; best so far %s / %s at "
             "iteration %s" % (state["epoch"], meta["config"]["n_epochs"],
-                              fmt(state["best_validation_loss"] * 100, 2),
-                              fmt(state["test_score"] * 100, 2), state["best_iteration"]))
+                              fmt(as_percent(state.get("best_validation_loss")), 2),
+                              fmt(as_percent(state.get("test_score")), 2), state.get("best_iteration")))
+
+
+def as_percent(fraction):
+    """A fraction as a percentage; None for an unknown (null or infinite) one."""
+    if not isinstance(fraction, (int, float)) or fraction != fraction or abs(fraction) == float("inf"):
+        return None
+    return fraction * 100
 
 
 def compare(published, summary, has_curve=False):
@@ -223,10 +234,9 @@ def examples(percent, n):
 
 def load_records(folder):
     """The validation records of a run's history.jsonl, in order ([] if unreadable)."""
-    from dltut.checkpoint import read_records
     try:
-        return read_records(os.path.join(folder, "history.jsonl"))
-    except (OSError, ValueError):  # CheckpointError and UnicodeDecodeError are ValueErrors
+        return rundir.RunDir(folder).read_history()
+    except rundir.RunDirError:
         return []
 
 
@@ -319,17 +329,22 @@ def report(runs, path, floatx):
     for script, dataset in ORDER:
         folder = run_dir(runs, script, dataset)
         published = PUBLISHED[(script, dataset)]
-        summary = load_json(os.path.join(folder, "summary.json"))
-        config = load_json(os.path.join(folder, "config.json")) or {}
+        summary = load_json(folder, rundir.SUMMARY)
+        config = load_json(folder, rundir.CONFIG) or {}
         pub = published["figures"]
         if not summary or summary.get("stopped_by") in (None, "interrupted"):
             lines.append("| %s | %s | %s | %s | | | | |" % (script, dataset, pub, progress(folder)))
+            continue
+        if summary.get("stopped_by") == "diverged":
+            lines.append("| %s | %s | %s | diverged: %s | | | | |"
+                         % (script, dataset, pub, summary.get("divergence")))
             continue
         lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
             fmt(summary["test_error"] * 100), fmt(summary["best_validation_error_all"] * 100, 2),
             fmt(summary["test_error_all"] * 100, 2), summary["best_iteration"], summary["best_epoch"],
-            summary["epochs"], summary["stopped_by"], summary["seconds_per_epoch"],
+            summary["epochs"], summary["stopped_by"],
+            float("nan") if summary["seconds_per_epoch"] is None else summary["seconds_per_epoch"],
             summary["train_seconds"] / 60.0))
         figure = plot(folder, "%s-%s" % (script, dataset), where)
         curve = curve_check(script, dataset, folder, summary["n_valid"], summary["n_test"])
@@ -346,14 +361,14 @@ def report(runs, path, floatx):
         with open(notes) as handle:
             details += ["## Notes on these runs", "", handle.read().strip(), ""]
     text = "\n".join(lines + [""] + details) + "\n"
-    from dltut.checkpoint import atomic_write_bytes
-    atomic_write_bytes(path, text.encode())
+    from dltut.checkpoint import atomic_write
+    atomic_write(path, text.encode())
     print("wrote %s" % path)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="reproduce.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def reproduce_main(argv):
+    parser = OneLineParser(prog="reproduce.py", description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     names = sorted({s for s, _ in ORDER})
     parser.add_argument("--only", nargs="+", choices=names, default=names,
                         help="scripts to run")
@@ -382,6 +397,10 @@ def main(argv=None):
     report(args.runs, args.results, args.floatX)
     print("done in %.1f min" % ((time.time() - started) / 60))
     return 0
+
+
+def main(argv=None):
+    return report_failures("reproduce.py", reproduce_main, argv)
 
 
 if __name__ == "__main__":

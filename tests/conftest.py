@@ -57,3 +57,27 @@ def ref():
         softmax=np_softmax, conv_valid=np_conv_valid, max_pool=np_max_pool,
         conv_pool=np_conv_pool, sigmoid=lambda z: 1.0 / (1.0 + numpy.exp(-z)),
         relu=lambda z: numpy.maximum(z, 0.0))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The tally of the fault and bad-input suite (tests/test_faults.py), when it ran."""
+    outcome = {}
+    for key in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(key, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "test_faults.py::" not in nodeid:
+                continue
+            if key in ("failed", "error"):
+                outcome[nodeid] = "not clean"
+            elif key == "skipped":
+                outcome.setdefault(nodeid, "skipped")
+            elif report.when == "call":
+                outcome.setdefault(nodeid, "clean")
+    if outcome:
+        counts = {kind: sum(1 for v in outcome.values() if v == kind)
+                  for kind in ("clean", "not clean", "skipped")}
+        terminalreporter.write_line(
+            "fault suite: %d cases, %d clean, %d not clean, %d skipped (clean: one line on "
+            "stderr, the promised exit code, no traceback, nothing outside the run folder "
+            "changed)" % (counts["clean"] + counts["not clean"], counts["clean"],
+                          counts["not clean"], counts["skipped"]))

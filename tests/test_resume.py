@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy
@@ -130,6 +129,55 @@ def test_resume_after_two_epochs_equals_four_straight(straight, data, tmp_path):
     for name in RESULT_FIELDS:
         assert getattr(result_a, name) == getattr(result_c, name), name
     assert_same_arrays(model_a.get_params_values(), model_b.get_params_values())
+
+
+def test_mid_epoch_checkpoints_resume_to_the_same_run(straight, data, tmp_path):
+    """Time-based checkpoints inside an epoch (here after every minibatch): resuming from
+    one in the middle of epoch 1, or of epoch 3, walks the straight run's path exactly."""
+    settings, dir_a, model_a, result_a = straight
+    _, _, trainer = build(data, tmp_path / "a", **settings)
+    trainer.checkpoint_seconds = 1e-9
+    saved = {}
+    save = trainer.run_dir.save_checkpoint
+
+    def keep(state, meta=None):
+        path = save(state, meta)
+        saved[(state["state"]["epoch"], state["state"]["minibatch_index"])] = \
+            open(path, "rb").read()
+        return path
+    trainer.run_dir.save_checkpoint = keep
+    trainer.run()
+    assert (1, 7) in saved and (3, 11) in saved and (2, 0) in saved, sorted(saved)
+    for epoch, index in ((1, 7), (3, 11)):
+        folder = tmp_path / ("from-%d-%d" % (epoch, index))
+        folder.mkdir()
+        (folder / "checkpoint.npz").write_bytes(saved[(epoch, index)])
+        model_b, _, trainer_b = build(data, folder, seed=99, **settings)
+        trainer_b.load_checkpoint()
+        assert (trainer_b.state.epoch, trainer_b.state.minibatch_index) == (epoch, index)
+        result_b = trainer_b.run()
+        assert_same_run(result_a, result_b, dir_a, folder, model_a, model_b)
+
+
+def test_state_dict_round_trip(one_epoch, data):
+    model, fns, trainer = one_epoch
+    state = trainer.state_dict()
+    model_b, fns_b, fresh = build(data, None, seed=42)
+    fresh.load_state(state)
+    assert fresh.state == trainer.state
+    assert fresh.patience.state_dict() == trainer.patience.state_dict()
+    assert fresh.schedule.state_dict() == trainer.schedule.state_dict()
+    assert fresh.history == trainer.history
+    assert_same_arrays(model_b.get_params_values(), model.get_params_values())
+    assert_same_arrays(fresh.best_params, trainer.best_params)
+    # a damaged state changes nothing
+    broken = dict(state, state=dict(state["state"], epoch="one"))
+    other_model, _, other = build(data, None, seed=43)
+    before = other_model.get_params_values()
+    with pytest.raises(CheckpointError, match="epoch must be an integer"):
+        other.load_state(broken)
+    assert_same_arrays(other_model.get_params_values(), before)
+    assert other.state.epoch == 0
 
 
 class _InterruptAfter:

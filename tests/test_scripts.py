@@ -10,14 +10,8 @@ Runs that need a fresh process (``--device cuda``, whose choice must precede ``i
 Ctrl-C) start the script with the interpreter running the tests.  The slow tests train on the real
 MNIST for one epoch and are skipped when ``data/mnist.pkl.gz`` is absent.
 """
-import contextlib
-import gzip
-import importlib.util
-import io
 import json
 import os
-import pathlib
-import pickle
 import re
 import shutil
 import signal
@@ -31,21 +25,14 @@ import numpy
 import pytest
 
 from dltut.checkpoint import load_arrays, load_params
-from dltut.data import default_mnist_path, load_dataset, synthetic_dataset
+from dltut.data import default_mnist_path, load_dataset
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPTS = ROOT / "scripts"
+from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
+                  read_json, script, train_argv, write_dataset)
+
 TRAINING_SCRIPTS = ("logistic_sgd", "mlp", "convolutional_mlp")
 RUN_FILES = ("config.json", "history.jsonl", "best_model.npz", "checkpoint.npz", "summary.json")
 
-#: Flags that make each experiment small enough for a run of a few seconds on the tiny data.
-TINY_FLAGS = {
-    "logistic_sgd": ["--batch-size", "20", "--learning-rate", "0.1"],
-    "mlp": ["--batch-size", "20", "--learning-rate", "0.1", "--n-hidden", "10"],
-    "convolutional_mlp": ["--batch-size", "20", "--learning-rate", "0.1",
-                          "--nkerns", "2", "3", "--n-hidden", "10"],
-}
-TINY_SIZES = (200, 60, 60)  # train, valid, test
 TINY_BATCHES_PER_EPOCH = TINY_SIZES[0] // 20
 
 #: The tutorial's per-validation log line.
@@ -53,75 +40,11 @@ LOG_LINE = re.compile(r"^epoch \d+, minibatch \d+/\d+, validation error \d+\.\d{
 #: One line of predict.py: "test[3]: class 7, probability 0.9812, true class 7".
 PREDICT_LINE = re.compile(r"^(?P<label>.+?): class (?P<cls>\d+)(?: \([^)]*\))?, "
                           r"probability (?P<p>\d+\.\d+)(?:, true class (?P<truth>\d+))?")
-#: Theano's note that another process holds its compile lock: noise from whatever else is
-#: compiling on the machine at the same time, not output of the script under test.
-COMPILE_LOCK_NOTE = re.compile(r"^INFO \(theano\.gof\.compilelock\)")
-
 #: predict.py prints probabilities with 4 decimals: this is their rounding plus float slack.
 PRINTED_P_ATOL = 5.1e-5
 
 
 # ------------------------------------------------------------------------------ helpers
-_MODULES = {}
-
-
-def script(name):
-    """The module ``scripts/<name>.py`` (not a package: loaded from its file, once)."""
-    if name not in _MODULES:
-        spec = importlib.util.spec_from_file_location("dltut_script_" + name,
-                                                      str(SCRIPTS / (name + ".py")))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _MODULES[name] = module
-    return _MODULES[name]
-
-
-def exit_code(name, argv):
-    """``scripts/<name>.py``'s ``main(argv)`` as a process exit code (SystemExit included)."""
-    try:
-        code = script(name).main([str(a) for a in argv])
-    except SystemExit as exit:
-        code = exit.code
-    return 0 if code is None else code
-
-
-def call(name, argv):
-    """``(exit code, stdout, stderr)`` of ``main(argv)`` run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = exit_code(name, argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def lines_of(text):
-    """The non-empty lines of ``text``, without Theano's compile-lock notes."""
-    return [line for line in text.splitlines()
-            if line.strip() and not COMPILE_LOCK_NOTE.match(line)]
-
-
-def write_dataset(path, sizes=TINY_SIZES, seed=0, noise=0.6):
-    """The tutorial's structure: a gzipped pickle of ((train_x, train_y), (valid..), (test..))."""
-    splits = synthetic_dataset(numpy.random.RandomState(seed), *sizes, noise=noise)
-    with gzip.open(str(path), "wb") as handle:
-        pickle.dump(splits, handle, protocol=2)
-    return splits
-
-
-def train_argv(name, dataset, run_dir, *extra):
-    return (["--dataset", str(dataset), "--out", str(run_dir)] + TINY_FLAGS[name]
-            + [str(a) for a in extra])
-
-
-def read_history(run_dir):
-    with open(os.path.join(str(run_dir), "history.jsonl")) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def read_json(path):
-    with open(str(path)) as handle:
-        return json.load(handle)
-
-
 def softmax(z):
     z = z - z.max(axis=1, keepdims=True)
     e = numpy.exp(z)
@@ -160,16 +83,6 @@ def assert_same_arrays(a_path, b_path):
     assert sorted(a) == sorted(b), "%s and %s hold different arrays" % (a_path, b_path)
     for key in a:
         numpy.testing.assert_array_equal(a[key], b[key], err_msg="%s differs" % key)
-
-
-def child_env():
-    """This environment without a device setting, for a script started as a new process."""
-    env = dict(os.environ)
-    flags = [item for item in env.get("THEANO_FLAGS", "").split(",")
-             if item.strip() and item.partition("=")[0].strip() != "device"]
-    env["THEANO_FLAGS"] = ",".join(flags)
-    env.pop("DLTUT_REQUIRE_GPU", None)
-    return env
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -386,73 +299,7 @@ def test_save_every_and_plot_run_snapshots(tiny, tmp_path):
 
 
 # ------------------------------------------------------------------------------ bad input
-def _corrupt_gzip(folder):
-    path = folder / "corrupt.pkl.gz"
-    path.write_bytes(bytes(numpy.random.RandomState(5).randint(0, 256, size=4096, dtype=numpy.uint8)))
-    return path
-
-
-def _gzip_of_garbage(folder):
-    path = folder / "garbage.pkl.gz"
-    with gzip.open(str(path), "wb") as handle:
-        handle.write(b"this is no pickle at all\n" * 50)
-    return path
-
-
-def _text_as_png(folder):
-    path = folder / "x.png"
-    path.write_text("not an image\n")
-    return path
-
-
-def _corrupt_model_run(folder, run_dir):
-    copy = folder / "corrupt-run"
-    shutil.copytree(str(run_dir), str(copy))
-    (copy / "best_model.npz").write_bytes(b"PK\x03\x04 truncated zip, not an npz")
-    return copy
-
-
-def _empty_folder(folder):
-    path = folder / "no-config"
-    path.mkdir()
-    return path
-
-
-# (id, script, argv builder taking (tiny, tmp_path, trained))
-BAD_INPUTS = [
-    ("unknown-dataset", "logistic_sgd", lambda t, p, r: ["--dataset", "nosuch", "--out", p / "o"]),
-    ("corrupt-dataset", "logistic_sgd",
-     lambda t, p, r: ["--dataset", _corrupt_gzip(p), "--out", p / "o"]),
-    ("gzip-without-pickle", "mlp",
-     lambda t, p, r: ["--dataset", _gzip_of_garbage(p), "--out", p / "o"]),
-    ("negative-batch-size", "logistic_sgd",
-     lambda t, p, r: ["--dataset", t.path, "--batch-size", "-5", "--out", p / "o"]),
-    ("three-nkerns", "convolutional_mlp",
-     lambda t, p, r: ["--dataset", t.path, "--nkerns", 1, 2, 3, "--out", p / "o"]),
-    ("bogus-schedule", "mlp",
-     lambda t, p, r: ["--dataset", t.path, "--schedule", "bogus", "--out", p / "o"]),
-    ("resume-without-config", "logistic_sgd",
-     lambda t, p, r: ["--resume", _empty_folder(p), "--dataset", t.path]),
-    ("predict-unreadable-image", "predict",
-     lambda t, p, r: [r("logistic_sgd").dir, _text_as_png(p)]),
-    ("predict-missing-run", "predict", lambda t, p, r: [p / "no-such-run", "--test-index", 0]),
-    ("predict-corrupt-model", "predict",
-     lambda t, p, r: [_corrupt_model_run(p, r("logistic_sgd").dir), "--test-index", 0]),
-]
-
-
-@pytest.mark.parametrize("name, make_argv", [case[1:] for case in BAD_INPUTS],
-                         ids=[case[0] for case in BAD_INPUTS])
-def test_bad_input_is_one_error_line_and_exit_2(name, make_argv, tiny, trained, tmp_path, capsys):
-    argv = make_argv(tiny, tmp_path, trained)
-    capsys.readouterr()  # drop whatever building the arguments printed
-    code = exit_code(name, argv)
-    out, err = capsys.readouterr()
-    assert code == 2, (code, err)
-    assert "Traceback" not in err
-    errors = lines_of(err)
-    assert len(errors) == 1, err
-    assert "error" in errors[0].lower(), err
+# Bad flags, datasets, run folders, images and faults: tests/test_faults.py.
 
 
 # ------------------------------------------------------------------------------ subprocesses
