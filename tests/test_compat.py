@@ -630,3 +630,57 @@ def test_make_finds_no_python(tmp_path):
     (tmp_path / "bin").mkdir()
     _fake_python(tmp_path / "bin", "python3", "3.9")
     assert _find_pythons(tmp_path, "default") in ([""], [])
+
+
+# --------------------------------------------------------------------------- the compile cache
+COUNT_COMPILES = """
+import dltut, numpy, theano, theano.tensor as T
+from theano.gof import cmodule
+calls = []
+original = cmodule.GCC_compiler.compile_str
+def counting(module_name, src_code, *args, **kwargs):
+    calls.append(module_name)
+    return original(module_name, src_code, *args, **kwargs)
+cmodule.GCC_compiler.compile_str = staticmethod(counting)
+from dltut import MLP, TrainConfig, compile_functions, shared_datasets, synthetic_dataset
+x, y = T.matrix("x"), T.ivector("y")
+model = MLP(numpy.random.RandomState(1234), x, n_in=64, n_hidden=7, n_out=3)
+data = shared_datasets(synthetic_dataset(numpy.random.RandomState(0), 40, 20, 20, n_features=64,
+                                         n_classes=3))
+compile_functions(model, x, y, data, TrainConfig(learning_rate=0.01, L2_reg=1e-4, batch_size=5))
+v = theano.tensor.tensor4()
+theano.function([v], v.dimshuffle(0, 2, 3, 1).sum())
+print(len(calls))
+"""
+
+
+def test_a_second_process_compiles_nothing(tmp_path):
+    """Theano's cache keys are stable across processes (dltut.compat.cache_keys): the same
+    graphs built again in a new process reuse every module the first one compiled."""
+    first = run_fresh(COUNT_COMPILES, env={"PYTHONHASHSEED": "1"}, cwd=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    second = run_fresh(COUNT_COMPILES, env={"PYTHONHASHSEED": "2"}, cwd=str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split()[-1] == "0", "compiled again: %s" % second.stdout
+
+
+def test_cop_versions_do_not_depend_on_the_hash_seed(tmp_path):
+    code = ("import theano.tensor as T\n"
+            "print(T.DimShuffle((False, False), (1, 0)).c_code_cache_version())")
+    outs = [run_fresh(code, env={"PYTHONHASHSEED": seed}, cwd=str(tmp_path)) for seed in "12"]
+    assert all(o.returncode == 0 for o in outs), outs[0].stderr
+    assert outs[0].stdout == outs[1].stdout
+
+
+def test_cache_fixes_leave_other_theano_versions_alone(monkeypatch):
+    from dltut.compat import cache_keys
+    monkeypatch.setattr(cache_keys, "_theano_version", lambda: "1.0.6")
+    class FakeOpModule:
+        class COp:
+            def c_code_cache_version(self):
+                return ("original",)
+    cache_keys._fix_cop_version(FakeOpModule)
+    assert FakeOpModule.COp().c_code_cache_version() == ("original",)
+    assert dict((n, a) for n, a, _, _ in compat.describe())["compile cache: COp versions"] is False
+    monkeypatch.setattr(cache_keys, "_theano_version", lambda: theano.__version__)
+    cache_keys._fix_cop_version(theano.gof.op)          # put the real record back
