@@ -684,3 +684,27 @@ def test_cache_fixes_leave_other_theano_versions_alone(monkeypatch):
     assert dict((n, a) for n, a, _, _ in compat.describe())["compile cache: COp versions"] is False
     monkeypatch.setattr(cache_keys, "_theano_version", lambda: theano.__version__)
     cache_keys._fix_cop_version(theano.gof.op)          # put the real record back
+
+
+def test_key_files_are_written_whole(tmp_path, monkeypatch):
+    """A process reading a module's key.pkl while another writes it must see the old file or
+    the new one, never half of one (Theano deletes a module whose key.pkl it cannot read)."""
+    import pickle
+    from theano.gof import cmodule
+    key_pkl = tmp_path / "key.pkl"
+    data = cmodule.KeyData(keys={("k", 1)}, module_hash="abc", key_pkl=str(key_pkl),
+                           entry=str(tmp_path / "abc.so"))
+    data.save_pkl()
+    before = key_pkl.read_bytes()
+    assert pickle.loads(before).module_hash == "abc"
+
+    def interrupted_dump(obj, f, protocol=None):
+        f.write(b"\x80\x05partial")
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(pickle, "dump", interrupted_dump)
+    data.keys.add(("k", 2))
+    with pytest.raises(RuntimeError):
+        data.save_pkl()
+    assert key_pkl.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.pkl"]

@@ -17,6 +17,12 @@ model could run):
   declares a C version.  An empty ``__props__`` now counts as a value; an op's own
   ``c_code_cache_version`` still decides whether it is versioned.
 
+A third fix concerns processes that share the cache (a search's workers, two notebooks):
+``KeyData.save_pkl`` writes a module's ``key.pkl`` in place, and another process's cache
+refresh that reads the half-written file takes the module for broken and deletes its
+folder (``Deleting (broken cache directory [EOF])``) while the first process uses it.  The
+file is now written to a temporary name and renamed, so a reader sees all of it or none.
+
 Keys of graphs that were versioned before do not change, so existing caches stay valid.
 Both fixes apply only to Theano 1.0.5 (other versions are left alone and the measure says
 so); ``tests/test_compat.py`` checks in fresh processes that a second process compiles
@@ -39,6 +45,7 @@ _STATE = {}
 def register_hooks():
     register("theano.gof.op", after=_fix_cop_version)
     register("theano.gof.cc", after=_fix_props_version)
+    register("theano.gof.cmodule", after=_fix_key_pkl_writes)
 
 
 def _theano_version():
@@ -92,3 +99,37 @@ def _fix_props_version(cc):
     record(name, True, "Theano %s counts an op with an empty __props__ as unversioned, so "
            "graphs with Dot22, Alloc or the softmax ops were compiled in every process"
            % THEANO_VERSION, "CLinker.cmodule_key_: an empty __props__ is a value")
+
+
+def _fix_key_pkl_writes(cmodule):
+    name = "compile cache: whole key files"
+    if not _right_theano(name):
+        return
+    import os
+    import pickle
+    import tempfile
+    key_data = cmodule.KeyData
+    logger = cmodule._logger
+
+    def save_pkl(self):
+        folder = os.path.dirname(self.key_pkl)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".key.pkl.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.key_pkl)
+        except pickle.PicklingError:
+            logger.warning("Cache leak due to unpickle-able key data %s", self.keys)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    save_pkl.__doc__ = key_data.save_pkl.__doc__
+    key_data.save_pkl = save_pkl
+    record(name, True, "Theano %s writes key.pkl in place; a concurrent process's cache "
+           "refresh can read it half-written and delete the module" % THEANO_VERSION,
+           "KeyData.save_pkl writes a temporary file and renames it")
