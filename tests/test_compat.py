@@ -698,13 +698,35 @@ def test_key_files_are_written_whole(tmp_path, monkeypatch):
     before = key_pkl.read_bytes()
     assert pickle.loads(before).module_hash == "abc"
 
-    def interrupted_dump(obj, f, protocol=None):
-        f.write(b"\x80\x05partial")
-        raise RuntimeError("killed while writing")
+    import builtins
+    real_open = builtins.open
+    import os as _os
+    real_fdopen = _os.fdopen
 
-    monkeypatch.setattr(pickle, "dump", interrupted_dump)
+    class Interrupted:
+        """A file that takes half the data, then the process "dies"."""
+
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(bytes(data)[:len(data) // 2])
+            raise KeyboardInterrupt("killed while writing")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(_os, "fdopen", lambda fd, *a, **k: Interrupted(real_fdopen(fd, *a, **k)))
     data.keys.add(("k", 2))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(KeyboardInterrupt):
         data.save_pkl()
+    monkeypatch.setattr(_os, "fdopen", real_fdopen)
     assert key_pkl.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.pkl"]
+    assert real_open is builtins.open

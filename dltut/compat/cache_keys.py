@@ -105,28 +105,18 @@ def _fix_key_pkl_writes(cmodule):
     name = "compile cache: whole key files"
     if not _right_theano(name):
         return
-    import os
     import pickle
-    import tempfile
+    from ..checkpoint import atomic_write
     key_data = cmodule.KeyData
     logger = cmodule._logger
 
     def save_pkl(self):
-        folder = os.path.dirname(self.key_pkl)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".key.pkl.")
         try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.key_pkl)
+            data = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
         except pickle.PicklingError:
             logger.warning("Cache leak due to unpickle-able key data %s", self.keys)
-            if os.path.exists(tmp):
-                os.remove(tmp)
             raise
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(self.key_pkl, data)
 
     save_pkl.__doc__ = key_data.save_pkl.__doc__
     key_data.save_pkl = save_pkl

@@ -29,7 +29,6 @@ prints one warning line and Theano runs scan in Python (slower, same results).
 import os
 import re
 import sys
-import tempfile
 import warnings
 
 from . import numpy2, record, register
@@ -174,14 +173,6 @@ def compile_args():
     return args
 
 
-def _write_text(path, text):
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def build(force=False):
     """Compile the extension into Theano's compile directory unless it is there already.
 
@@ -217,9 +208,10 @@ def build(force=False):
             module = sys.modules.get("scan_perform")
             if module is not None and not hasattr(module, "__path__"):
                 del sys.modules["scan_perform"]
-        _write_text(os.path.join(location, "__init__.py"),
-                    "# Theano's scan_perform.c, compiled by dltut.compat.scan\n"
-                    "_version = %s\n_built_by = 'dltut'\n" % version)
+        from ..checkpoint import atomic_write
+        atomic_write(os.path.join(location, "__init__.py"),
+                     ("# Theano's scan_perform.c, compiled by dltut.compat.scan\n"
+                      "_version = %s\n_built_by = 'dltut'\n" % version).encode("utf-8"))
         return "built"
     finally:
         compilelock.release_lock()

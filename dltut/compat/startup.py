@@ -26,7 +26,6 @@ import argparse
 import os
 import sys
 import sysconfig
-import tempfile
 
 #: The file's name in site-packages.
 PTH_NAME = "dltut-startup.pth"
@@ -81,23 +80,13 @@ def is_installed(site_dir=None):
     return True
 
 
-def _write(path, content):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".dltut-startup-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def install(site_dir=None):
-    """Write the file (atomically, mode 0644); returns its path."""
+    """Write the file (atomically, dltut's one atomic write); returns its path."""
+    from dltut.checkpoint import atomic_write   # here: setup.py loads this module alone
     path = pth_path(site_dir)
-    _write(path, PTH_LINE)
+    if not os.path.isdir(os.path.dirname(path)):      # a site-packages folder, not a new one
+        raise FileNotFoundError(2, "No such folder", os.path.dirname(path))
+    atomic_write(path, PTH_LINE.encode("utf-8"))
     return path
 
 
