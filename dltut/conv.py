@@ -1,0 +1,1041 @@
+"""Convolution, max-pooling, bias and activation over a whole minibatch, as compiled Theano Ops.
+
+Theano 1.0.5's CPU convolution (``CorrMM``) unrolls one image at a time and makes one small
+matrix product per image.  The Ops here unroll a block of images at once ("im2col") and make
+one large product per block, for the forward pass and for both gradients:
+
+* :class:`ConvPool`: ``out = act(max_pool(conv(x, W)) + b)`` and a ``mask`` of the positions
+  that won their pooling window (the backward pass routes the gradient there).
+* :class:`ConvPoolGradWeights`: the gradient with respect to the filters ``W``.
+* :class:`ConvPoolGradInputs`: the gradient with respect to the images ``x`` (Theano leaves it
+  out of the graph when nothing needs it, e.g. for the first layer).
+
+``conv`` is the tutorial's ``conv2d``: a true 2-D convolution (filters flipped), 'valid'
+border, summed over input channels::
+
+    conv(x, W)[n, k, y, x'] = sum_{c, i, j} x[n, c, y + i, x' + j] * W[k, c, fh-1-i, fw-1-j]
+    x: (batch, c, h, w), W: (k, c, fh, fw) -> (batch, k, h - fh + 1, w - fw + 1)
+
+``max_pool`` takes non-overlapping ``poolsize`` windows and drops the border rows and columns
+that do not fill one (``pool_2d(ignore_border=True)``, :func:`dltut.layers.max_pool`); its
+gradient goes to *every* position of a window equal to the window's maximum, as Theano's does.
+``act`` is ``tanh`` or the identity; other activations are applied by Theano on top.
+
+How the work is laid out: the images of a block of ``n`` are unrolled into a matrix ``col`` of
+shape ``(c * fh * fw, n * oh * ow)`` (row ``(c, i, j)``, column ``(image, y, x)``), and the
+flipped filters into ``Wf`` of shape ``(k, c * fh * fw)``.  Then
+
+* forward: ``Y = Wf . col`` (one product), pooled straight from the cache into ``out``;
+* filters: ``dWf += dY . col^T`` (one product per block, accumulated over the blocks);
+* images: ``dcol = Wf^T . dY`` (one product), added back into the images ("col2im");
+
+where ``dY`` (``(k, n * oh * ow)``) is the gradient of ``out``'s pre-activation routed back
+through the pooling by ``mask``.  ``block_bytes`` bounds the size of ``col`` (and so ``n``) to
+keep each block in the processor's cache; 0 unrolls the whole minibatch at once.  The products
+call the BLAS that Theano links (``blas.ldflags``), with its threads.
+
+Each Op has a C implementation (float32 and float64; any strides) and a Python one
+(``perform``, numpy), used when Theano runs without a C compiler.
+
+Rounding: the forward values are the sums ``CorrMM`` makes, in the same order, so they agree
+with Theano's ``conv2d`` to the last bit when the BLAS rounds both products alike; the filter
+gradient sums over the block's images in one product instead of image by image, so it differs
+in the last bits.
+"""
+import hashlib
+
+import numpy
+import theano
+import theano.tensor as T
+from theano.gof import Apply, Op
+from theano.gradient import DisconnectedType, grad_not_implemented, grad_undefined
+from theano.tensor import blas_headers
+from theano.tensor.blas import ldflags
+
+#: Activations the Ops apply themselves (any other is applied by Theano on ``linear``).
+FUSED_ACTIVATIONS = ("linear", "tanh")
+
+#: Default bound on the unrolled block (bytes): a few images' ``col`` that stay in a core's
+#: L2 cache together with their products.  Measured on LeNet5 (bench/profile_steps.py).
+DEFAULT_BLOCK_BYTES = 1 << 20
+
+SUPPORTED_DTYPES = ("float32", "float64")
+
+# --------------------------------------------------------------------------- C implementation
+SUPPORT_CODE = r"""
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+#include <limits.h>
+#include <thread>
+#include <vector>
+
+namespace dltut_conv {
+
+/* Row-major C = op(A) . op(B) through the column-major Fortran BLAS, which sees each
+   row-major matrix as its transpose: C^T = op(B)^T . op(A)^T. */
+static inline void gemm_rm(char ta, char tb, int M, int N, int K, float alpha,
+                           const float* A, int lda, const float* B, int ldb, float beta,
+                           float* C, int ldc) {
+    sgemm_(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+static inline void gemm_rm(char ta, char tb, int M, int N, int K, double alpha,
+                           const double* A, int lda, const double* B, int ldb, double beta,
+                           double* C, int ldc) {
+    dgemm_(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+/* ---------------------------------------------------------------- threads */
+
+/* How many threads work on the blocks: the BLAS's thread count when we can make its products
+   single-threaded meanwhile (OpenBLAS), else one (the BLAS then threads each product). */
+static int worker_threads(npy_intp blocks) {
+    int threads = 1;
+#if DLTUT_CONV_OPENBLAS
+    threads = openblas_get_num_threads();
+#endif
+    const char* env = getenv("DLTUT_CONV_THREADS");
+    if (env != NULL && atoi(env) > 0) threads = atoi(env);
+    if (threads > blocks) threads = (int)blocks;
+    return threads < 1 ? 1 : threads;
+}
+
+/* While alive, the BLAS computes each product on the calling thread only. */
+struct SerialBlas {
+    int saved;
+    explicit SerialBlas(int threads) : saved(0) {
+#if DLTUT_CONV_OPENBLAS
+        if (threads > 1) {
+            saved = openblas_get_num_threads();
+            openblas_set_num_threads(1);
+        }
+#endif
+    }
+    ~SerialBlas() {
+#if DLTUT_CONV_OPENBLAS
+        if (saved > 0) openblas_set_num_threads(saved);
+#endif
+    }
+};
+
+/* body(t) on threads 0 .. threads-1 (0 is the calling thread); returns when all are done. */
+template <typename F>
+static void run_threads(int threads, F body) {
+    std::vector<std::thread> pool;
+    int started = 1;
+    try {
+        for (; started < threads; ++started) pool.emplace_back(body, started);
+    } catch (...) {
+        /* no more threads: the calling thread does the remaining shares itself */
+    }
+    body(0);
+    for (int t = started; t < threads; ++t) body(t);
+    for (size_t i = 0; i < pool.size(); ++i) pool[i].join();
+}
+
+/* ---------------------------------------------------------------- shapes */
+
+/* A 4-D array read through its strides, in elements (the arrays are aligned). */
+template <typename T>
+struct View4 {
+    const T* data;
+    npy_intp dim[4];
+    npy_intp str[4];
+    inline const T* at(npy_intp a, npy_intp b, npy_intp c, npy_intp d) const {
+        return data + a * str[0] + b * str[1] + c * str[2] + d * str[3];
+    }
+};
+
+template <typename T>
+static View4<T> view4(PyArrayObject* a) {
+    View4<T> v;
+    v.data = (const T*)PyArray_DATA(a);
+    for (int d = 0; d < 4; ++d) {
+        v.dim[d] = PyArray_DIMS(a)[d];
+        v.str[d] = PyArray_STRIDES(a)[d] / (npy_intp)sizeof(T);
+    }
+    return v;
+}
+
+/* Shapes of one convolution + pooling. */
+struct Geometry {
+    npy_intp batch, channels, height, width;    /* images x */
+    npy_intp filters, fh, fw;                   /* filters W: (filters, channels, fh, fw) */
+    npy_intp oh, ow;                            /* convolution output */
+    npy_intp ph, pw, poh, pow_;                 /* pooling window and pooled output */
+    npy_intp rows;                              /* channels * fh * fw: rows of col */
+    npy_intp block;                             /* images unrolled at once */
+    npy_intp blocks;                            /* number of blocks */
+};
+
+static int set_block(Geometry* g, npy_intp itemsize, long block_bytes) {
+    npy_intp per_image = g->rows * g->oh * g->ow * itemsize;
+    npy_intp n = g->batch;
+    if (block_bytes > 0 && per_image > 0) n = block_bytes / per_image;
+    if (n > g->batch) n = g->batch;
+    if (n < 1) n = 1;
+    if (g->rows > INT_MAX || g->filters > INT_MAX || n * g->oh * g->ow > INT_MAX) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: the unrolled block (%ld x %ld) is too large for the BLAS",
+                     (long)g->rows, (long)(n * g->oh * g->ow));
+        return -1;
+    }
+    g->block = n;
+    g->blocks = (g->batch + n - 1) / n;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the pieces */
+
+/* Flipped filters as a (filters, rows) matrix: Wf[k][(c*fh + i)*fw + j] = W[k][c][fh-1-i][fw-1-j]. */
+template <typename T>
+static void pack_flipped(const View4<T>& w, const Geometry& g, T* wf) {
+    for (npy_intp k = 0; k < g.filters; ++k)
+        for (npy_intp c = 0; c < g.channels; ++c)
+            for (npy_intp i = 0; i < g.fh; ++i)
+                for (npy_intp j = 0; j < g.fw; ++j)
+                    wf[((k * g.channels + c) * g.fh + i) * g.fw + j] =
+                        *w.at(k, c, g.fh - 1 - i, g.fw - 1 - j);
+}
+
+/* Images [b0, b0 + n) unrolled: col[(c*fh + i)*fw + j][(m*oh + y)*ow + x] = x[b0+m][c][y+i][x+j]. */
+template <typename T>
+static void im2col(const View4<T>& xv, const Geometry& g, npy_intp b0, npy_intp n, T* col) {
+    const npy_intp len = n * g.oh * g.ow, oh = g.oh, ow = g.ow, sy = xv.str[2], sx = xv.str[3];
+    for (npy_intp c = 0; c < g.channels; ++c)
+        for (npy_intp i = 0; i < g.fh; ++i)
+            for (npy_intp j = 0; j < g.fw; ++j) {
+                T* dst = col + ((c * g.fh + i) * g.fw + j) * len;
+                for (npy_intp m = 0; m < n; ++m) {
+                    const T* src = xv.at(b0 + m, c, i, j);
+                    if (sx == 1) {
+                        for (npy_intp y = 0; y < oh; ++y, dst += ow)
+                            for (npy_intp x = 0; x < ow; ++x)
+                                dst[x] = src[y * sy + x];
+                    } else {
+                        for (npy_intp y = 0; y < oh; ++y, dst += ow)
+                            for (npy_intp x = 0; x < ow; ++x)
+                                dst[x] = src[y * sy + x * sx];
+                    }
+                }
+            }
+}
+
+/* The inverse scatter, adding: dx[b0+m][c][y+i][x+j] += dcol[(c*fh + i)*fw + j][(m*oh + y)*ow + x].
+   dx is C-contiguous. */
+template <typename T>
+static void col2im_add(const T* dcol, const Geometry& g, npy_intp b0, npy_intp n, T* dx) {
+    const npy_intp len = n * g.oh * g.ow, oh = g.oh, ow = g.ow, w = g.width;
+    for (npy_intp c = 0; c < g.channels; ++c)
+        for (npy_intp i = 0; i < g.fh; ++i)
+            for (npy_intp j = 0; j < g.fw; ++j) {
+                const T* src = dcol + ((c * g.fh + i) * g.fw + j) * len;
+                for (npy_intp m = 0; m < n; ++m) {
+                    T* dst = dx + (((b0 + m) * g.channels + c) * g.height + i) * w + j;
+                    for (npy_intp y = 0; y < oh; ++y, src += ow)
+                        for (npy_intp x = 0; x < ow; ++x)
+                            dst[y * w + x] += src[x];
+                }
+            }
+}
+
+/* tanh in place.  float32: each value computed in double and rounded once, which gives the
+   correctly rounded tanh (tests/test_conv.py checks it against numpy's float64 tanh) and, unlike
+   libm's scalar tanhf, vectorises (some 10x faster).  float64: libm's tanh.
+   For a = |x|: tanh(a) = e / (e + 2) with e = expm1(2a) = 2^k (1 + p) - 1 = 2^k p + (2^k - 1),
+   where 2a = k ln2 + r, |r| <= ln2 / 2, and p = expm1(r) is its Taylor polynomial to r^13
+   (remainder below 1e-17).  a is capped at 20, where tanh rounds to 1 (NaN passes through). */
+static void tanh_inplace(float* v, npy_intp n) {
+    const double inv_ln2 = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01,
+                 ln2_lo = 1.90821492927058770002e-10, round_shift = 6755399441055744.0;
+    for (npy_intp i = 0; i < n; ++i) {
+        const double x = v[i];
+        double a = x < 0 ? -x : x;
+        a = a > 20.0 ? 20.0 : a;
+        const double y = a + a;
+        const double k = (y * inv_ln2 + round_shift) - round_shift;    /* nearest integer */
+        const double r = (y - k * ln2_hi) - k * ln2_lo;
+        double p = 1.0 / 6227020800.0;
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r;
+        const npy_int64 bits = ((npy_int64)k + 1023) << 52;
+        double scale;
+        memcpy(&scale, &bits, sizeof(scale));                            /* 2^k */
+        const double e = scale * p + (scale - 1.0);
+        v[i] = (float)copysign(e / (e + 2.0), x);
+    }
+}
+
+static void tanh_inplace(double* v, npy_intp n) {
+    for (npy_intp i = 0; i < n; ++i) v[i] = tanh(v[i]);
+}
+
+/* Pool a block of convolution planes Y[k][m] (oh x ow) into out[b0+m][k] (poh x pow), add the
+   bias, apply the activation; mask[k][b0+m] marks every position equal to its window's max
+   (positions outside every window stay 0). */
+template <typename T>
+static void pool_block(const T* y, const Geometry& g, npy_intp b0, npy_intp n, const T* bias,
+                       int act, T* out, npy_uint8* mask) {
+    const npy_intp oh = g.oh, ow = g.ow, ph = g.ph, pw = g.pw, poh = g.poh, pow_ = g.pow_;
+    const npy_intp used = pow_ * pw;            /* columns inside some window */
+    std::vector<T> colmax(used > 0 ? used : 1), best(used > 0 ? used : 1);
+    for (npy_intp k = 0; k < g.filters; ++k)
+        for (npy_intp m = 0; m < n; ++m) {
+            const T* src = y + (k * n + m) * oh * ow;
+            npy_uint8* msk = mask + (k * g.batch + b0 + m) * oh * ow;
+            T* dst = out + ((b0 + m) * g.filters + k) * poh * pow_;
+            memset(msk, 0, oh * ow);
+            for (npy_intp py = 0; py < poh; ++py) {
+                const T* rows = src + py * ph * ow;
+                npy_uint8* mrows = msk + py * ph * ow;
+                for (npy_intp x = 0; x < used; ++x) colmax[x] = rows[x];
+                for (npy_intp u = 1; u < ph; ++u)
+                    for (npy_intp x = 0; x < used; ++x)
+                        colmax[x] = rows[u * ow + x] > colmax[x] ? rows[u * ow + x] : colmax[x];
+                for (npy_intp px = 0; px < pow_; ++px) {
+                    T top = colmax[px * pw];
+                    for (npy_intp v = 1; v < pw; ++v)
+                        top = colmax[px * pw + v] > top ? colmax[px * pw + v] : top;
+                    for (npy_intp v = 0; v < pw; ++v) best[px * pw + v] = top;
+                    dst[py * pow_ + px] = top + bias[k];
+                }
+                for (npy_intp u = 0; u < ph; ++u)
+                    for (npy_intp x = 0; x < used; ++x)
+                        mrows[u * ow + x] = rows[u * ow + x] == best[x];
+            }
+        }
+    if (act) {
+        /* out[b0 .. b0+n) is one contiguous stretch */
+        tanh_inplace(out + b0 * g.filters * poh * pow_, n * g.filters * poh * pow_);
+    }
+}
+
+/* The gradient of the pooled pre-activation, dz[b][k][py][px], routed back through the
+   pooling into the block's convolution planes: dy[k][m][y][x] = mask ? dz[b][k][y/ph][x/pw] : 0. */
+template <typename T>
+static void unpool_block(const View4<T>& dz, const npy_uint8* mask, const Geometry& g,
+                         npy_intp b0, npy_intp n, T* dy) {
+    const npy_intp oh = g.oh, ow = g.ow, ph = g.ph, pw = g.pw, poh = g.poh, pow_ = g.pow_;
+    const npy_intp used = pow_ * pw;
+    std::vector<T> spread(used > 0 ? used : 1);
+    for (npy_intp k = 0; k < g.filters; ++k)
+        for (npy_intp m = 0; m < n; ++m) {
+            const npy_uint8* msk = mask + (k * g.batch + b0 + m) * oh * ow;
+            T* dst = dy + (k * n + m) * oh * ow;
+            for (npy_intp py = 0; py < poh; ++py) {
+                const T* grad = dz.at(b0 + m, k, py, 0);
+                for (npy_intp px = 0; px < pow_; ++px)
+                    for (npy_intp v = 0; v < pw; ++v)
+                        spread[px * pw + v] = grad[px * dz.str[3]];
+                for (npy_intp u = 0; u < ph; ++u) {
+                    const npy_intp row = (py * ph + u) * ow;
+                    /* a product, as Theano's gradient of max makes it (and without branches) */
+                    for (npy_intp x = 0; x < used; ++x)
+                        dst[row + x] = spread[x] * (T)msk[row + x];
+                    for (npy_intp x = used; x < ow; ++x) dst[row + x] = 0;
+                }
+            }
+            for (npy_intp r = poh * ph * ow; r < oh * ow; ++r) dst[r] = 0;
+        }
+}
+
+/* ---------------------------------------------------------------- the three computations */
+
+template <typename T>
+static int forward(const View4<T>& xv, const View4<T>& wv, const T* bias, const Geometry& g,
+                   int act, T* out, npy_uint8* mask) {
+    const npy_intp len_max = g.block * g.oh * g.ow;
+    const int threads = worker_threads(g.blocks);
+    const npy_intp per_thread = (g.rows + g.filters) * len_max;
+    T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
+    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
+    if (!wf || !scratch) {
+        free(wf); free(scratch);
+        PyErr_NoMemory();
+        return -1;
+    }
+    pack_flipped<T>(wv, g, wf);
+    {
+        SerialBlas serial(threads);
+        run_threads(threads, [&](int t) {
+            T* col = scratch + t * per_thread;
+            T* y = col + g.rows * len_max;
+            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
+                const npy_intp b0 = blk * g.block;
+                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
+                const int len = (int)(n * g.oh * g.ow);
+                im2col<T>(xv, g, b0, n, col);
+                gemm_rm('N', 'N', (int)g.filters, len, (int)g.rows, (T)1, wf, (int)g.rows,
+                        col, len, (T)0, y, len);
+                pool_block<T>(y, g, b0, n, bias, act, out, mask);
+            }
+        });
+    }
+    free(wf); free(scratch);
+    return 0;
+}
+
+template <typename T>
+static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8* mask,
+                        const Geometry& g, T* dw) {
+    const npy_intp len_max = g.block * g.oh * g.ow, wsize = g.filters * g.rows;
+    const int threads = worker_threads(g.blocks);
+    const npy_intp per_thread = (g.rows + g.filters) * len_max;
+    /* one partial sum per block, added up in block order afterwards: the result does not
+       depend on the number of threads */
+    T* partial = (T*)malloc(sizeof(T) * wsize * (g.blocks > 0 ? g.blocks : 1));
+    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
+    if (!partial || !scratch) {
+        free(partial); free(scratch);
+        PyErr_NoMemory();
+        return -1;
+    }
+    {
+        SerialBlas serial(threads);
+        run_threads(threads, [&](int t) {
+            T* col = scratch + t * per_thread;
+            T* dy = col + g.rows * len_max;
+            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
+                const npy_intp b0 = blk * g.block;
+                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
+                const int len = (int)(n * g.oh * g.ow);
+                im2col<T>(xv, g, b0, n, col);
+                unpool_block<T>(dz, mask, g, b0, n, dy);
+                gemm_rm('N', 'T', (int)g.filters, (int)g.rows, len, (T)1, dy, len, col, len,
+                        (T)0, partial + blk * wsize, (int)g.rows);
+            }
+        });
+    }
+    T* acc = partial;
+    if (g.blocks == 0) memset(acc, 0, sizeof(T) * wsize);
+    for (npy_intp blk = 1; blk < g.blocks; ++blk)
+        for (npy_intp e = 0; e < wsize; ++e) acc[e] += partial[blk * wsize + e];
+    /* back to the filters' layout, unflipped */
+    for (npy_intp k = 0; k < g.filters; ++k)
+        for (npy_intp c = 0; c < g.channels; ++c)
+            for (npy_intp i = 0; i < g.fh; ++i)
+                for (npy_intp j = 0; j < g.fw; ++j)
+                    dw[((k * g.channels + c) * g.fh + g.fh - 1 - i) * g.fw + g.fw - 1 - j] =
+                        acc[((k * g.channels + c) * g.fh + i) * g.fw + j];
+    free(partial); free(scratch);
+    return 0;
+}
+
+template <typename T>
+static int grad_inputs(const View4<T>& wv, const View4<T>& dz, const npy_uint8* mask,
+                       const Geometry& g, T* dx) {
+    const npy_intp len_max = g.block * g.oh * g.ow;
+    const int threads = worker_threads(g.blocks);
+    const npy_intp per_thread = (g.rows + g.filters) * len_max;
+    T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
+    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
+    if (!wf || !scratch) {
+        free(wf); free(scratch);
+        PyErr_NoMemory();
+        return -1;
+    }
+    pack_flipped<T>(wv, g, wf);
+    {
+        SerialBlas serial(threads);
+        run_threads(threads, [&](int t) {
+            T* dcol = scratch + t * per_thread;
+            T* dy = dcol + g.rows * len_max;
+            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
+                const npy_intp b0 = blk * g.block;
+                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
+                const int len = (int)(n * g.oh * g.ow);
+                memset(dx + b0 * g.channels * g.height * g.width, 0,
+                       sizeof(T) * n * g.channels * g.height * g.width);
+                unpool_block<T>(dz, mask, g, b0, n, dy);
+                gemm_rm('T', 'N', (int)g.rows, len, (int)g.filters, (T)1, wf, (int)g.rows,
+                        dy, len, (T)0, dcol, len);
+                col2im_add<T>(dcol, g, b0, n, dx);
+            }
+        });
+    }
+    free(wf); free(scratch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- checks and outputs */
+
+static int check_array(PyArrayObject* a, int ndim, const char* what) {
+    if (a == NULL || PyArray_NDIM(a) != ndim) {
+        PyErr_Format(PyExc_ValueError, "dltut.conv: %s must be %d-D, got %d-D", what, ndim,
+                     a == NULL ? -1 : PyArray_NDIM(a));
+        return -1;
+    }
+    return 0;
+}
+
+static int check_float(PyArrayObject* a, int typenum, const char* what) {
+    if (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) {
+        PyErr_SetString(PyExc_TypeError, "dltut.conv: only float32 and float64 are supported");
+        return -1;
+    }
+    if (PyArray_TYPE(a) != typenum) {
+        PyErr_Format(PyExc_TypeError, "dltut.conv: %s has numpy type number %d, expected %d "
+                     "(%s)", what, PyArray_TYPE(a), typenum,
+                     typenum == NPY_FLOAT32 ? "float32" : "float64");
+        return -1;
+    }
+    return 0;
+}
+
+/* An aligned array with the same values (new reference): a itself, or an aligned copy. */
+static PyArrayObject* aligned(PyArrayObject* a) {
+    if (PyArray_ISALIGNED(a)) {
+        Py_INCREF(a);
+        return a;
+    }
+    return (PyArrayObject*)PyArray_NewCopy(a, NPY_CORDER);
+}
+
+/* The mask as a C-contiguous uint8 array of the given shape (new reference), or NULL. */
+static PyArrayObject* contiguous_mask(PyArrayObject* mask, const npy_intp* shape) {
+    if (PyArray_TYPE(mask) != NPY_UINT8) {
+        PyErr_SetString(PyExc_TypeError, "dltut.conv: the mask must be uint8");
+        return NULL;
+    }
+    for (int d = 0; d < 4; ++d)
+        if (PyArray_DIMS(mask)[d] != shape[d]) {
+            PyErr_Format(PyExc_ValueError,
+                         "dltut.conv: the mask has shape (%ld, %ld, %ld, %ld), expected "
+                         "(%ld, %ld, %ld, %ld)",
+                         (long)PyArray_DIMS(mask)[0], (long)PyArray_DIMS(mask)[1],
+                         (long)PyArray_DIMS(mask)[2], (long)PyArray_DIMS(mask)[3],
+                         (long)shape[0], (long)shape[1], (long)shape[2], (long)shape[3]);
+            return NULL;
+        }
+    return (PyArrayObject*)PyArray_FromAny((PyObject*)mask, PyArray_DescrFromType(NPY_UINT8),
+                                           4, 4, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED,
+                                           NULL);
+}
+
+/* Make *out a C-contiguous array of the given shape and type, reusing it when it fits. */
+static int prepare_output(PyArrayObject** out, int ndim, const npy_intp* shape, int typenum) {
+    if (*out != NULL && PyArray_NDIM(*out) == ndim && PyArray_TYPE(*out) == typenum &&
+        PyArray_IS_C_CONTIGUOUS(*out) && PyArray_ISALIGNED(*out) && PyArray_ISWRITEABLE(*out)) {
+        bool same = true;
+        for (int d = 0; d < ndim; ++d)
+            same = same && PyArray_DIMS(*out)[d] == shape[d];
+        if (same) return 0;
+    }
+    Py_XDECREF(*out);
+    *out = (PyArrayObject*)PyArray_EMPTY(ndim, (npy_intp*)shape, typenum, 0);
+    return *out == NULL ? -1 : 0;
+}
+
+/* Geometry from the images' and the filters' shapes. */
+static int geometry(Geometry* g, const npy_intp* xs, const npy_intp* ws, npy_intp ph,
+                    npy_intp pw) {
+    if (ph < 1 || pw < 1) {
+        PyErr_Format(PyExc_ValueError, "dltut.conv: poolsize must be positive, got (%ld, %ld)",
+                     (long)ph, (long)pw);
+        return -1;
+    }
+    if (xs[1] != ws[1]) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: the images have %ld channels but the filters (%ld, %ld, %ld, "
+                     "%ld) expect %ld", (long)xs[1], (long)ws[0], (long)ws[1], (long)ws[2],
+                     (long)ws[3], (long)ws[1]);
+        return -1;
+    }
+    if (ws[2] < 1 || ws[3] < 1 || xs[2] < ws[2] || xs[3] < ws[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: images of %ld x %ld are smaller than the %ld x %ld filters "
+                     "(a 'valid' convolution needs them at least as large)",
+                     (long)xs[2], (long)xs[3], (long)ws[2], (long)ws[3]);
+        return -1;
+    }
+    g->batch = xs[0]; g->channels = xs[1]; g->height = xs[2]; g->width = xs[3];
+    g->filters = ws[0]; g->fh = ws[2]; g->fw = ws[3];
+    g->oh = xs[2] - ws[2] + 1; g->ow = xs[3] - ws[3] + 1;
+    g->ph = ph; g->pw = pw; g->poh = g->oh / ph; g->pow_ = g->ow / pw;
+    g->rows = g->channels * g->fh * g->fw;
+    g->block = 1; g->blocks = 0;
+    return 0;
+}
+
+/* dz must be (batch, filters, oh // ph, ow // pw). */
+static int check_dz(PyArrayObject* dz, const Geometry& g) {
+    const npy_intp* d = PyArray_DIMS(dz);
+    if (d[0] != g.batch || d[1] != g.filters || d[2] != g.poh || d[3] != g.pow_) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: the output gradient has shape (%ld, %ld, %ld, %ld), expected "
+                     "(%ld, %ld, %ld, %ld)", (long)d[0], (long)d[1], (long)d[2], (long)d[3],
+                     (long)g.batch, (long)g.filters, (long)g.poh, (long)g.pow_);
+        return -1;
+    }
+    return 0;
+}
+
+/* Holds new references and drops them on the way out. */
+struct Refs {
+    PyArrayObject* a[3];
+    Refs() { a[0] = a[1] = a[2] = NULL; }
+    ~Refs() { for (int i = 0; i < 3; ++i) Py_XDECREF(a[i]); }
+};
+
+/* ---------------------------------------------------------------- entry points */
+
+static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* b0,
+                             PyArrayObject** out, PyArrayObject** mask, npy_intp ph,
+                             npy_intp pw, int act, long block_bytes, int typenum) {
+    if (check_array(x0, 4, "the images") || check_array(w0, 4, "the filters") ||
+        check_array(b0, 1, "the bias") || check_float(x0, typenum, "the images") ||
+        check_float(w0, typenum, "the filters") || check_float(b0, typenum, "the bias"))
+        return -1;
+    Geometry g;
+    if (geometry(&g, PyArray_DIMS(x0), PyArray_DIMS(w0), ph, pw)) return -1;
+    if (PyArray_DIMS(b0)[0] != g.filters) {
+        PyErr_Format(PyExc_ValueError, "dltut.conv: %ld filters but %ld biases",
+                     (long)g.filters, (long)PyArray_DIMS(b0)[0]);
+        return -1;
+    }
+    if (set_block(&g, PyArray_ITEMSIZE(x0), block_bytes)) return -1;
+    npy_intp out_shape[4] = {g.batch, g.filters, g.poh, g.pow_};
+    npy_intp mask_shape[4] = {g.filters, g.batch, g.oh, g.ow};
+    if (prepare_output(out, 4, out_shape, typenum) ||
+        prepare_output(mask, 4, mask_shape, NPY_UINT8))
+        return -1;
+    Refs refs;
+    PyArrayObject* x = refs.a[0] = aligned(x0);
+    PyArrayObject* w = refs.a[1] = aligned(w0);
+    PyArrayObject* b = refs.a[2] = (PyArrayObject*)PyArray_FromAny(
+        (PyObject*)b0, PyArray_DescrFromType(typenum), 1, 1,
+        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+    if (!x || !w || !b) return -1;
+    npy_uint8* m = (npy_uint8*)PyArray_DATA(*mask);
+    if (typenum == NPY_FLOAT32)
+        return forward<float>(view4<float>(x), view4<float>(w), (const float*)PyArray_DATA(b),
+                              g, act, (float*)PyArray_DATA(*out), m);
+    return forward<double>(view4<double>(x), view4<double>(w), (const double*)PyArray_DATA(b),
+                           g, act, (double*)PyArray_DATA(*out), m);
+}
+
+static int conv_pool_grad_weights(PyArrayObject* x0, PyArrayObject* dz0, PyArrayObject* mask0,
+                                  PyArrayObject** dw, npy_intp ph, npy_intp pw,
+                                  long block_bytes, int typenum) {
+    if (check_array(x0, 4, "the images") || check_array(dz0, 4, "the output gradient") ||
+        check_array(mask0, 4, "the mask") || check_float(x0, typenum, "the images") ||
+        check_float(dz0, typenum, "the output gradient"))
+        return -1;
+    const npy_intp* xs = PyArray_DIMS(x0);
+    const npy_intp* ms = PyArray_DIMS(mask0);
+    if (ms[1] != xs[0] || ms[2] > xs[2] || ms[3] > xs[3] || ms[2] < 1 || ms[3] < 1) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: a mask of shape (%ld, %ld, %ld, %ld) cannot come from images "
+                     "of shape (%ld, %ld, %ld, %ld)", (long)ms[0], (long)ms[1], (long)ms[2],
+                     (long)ms[3], (long)xs[0], (long)xs[1], (long)xs[2], (long)xs[3]);
+        return -1;
+    }
+    npy_intp ws[4] = {ms[0], xs[1], xs[2] - ms[2] + 1, xs[3] - ms[3] + 1};
+    Geometry g;
+    if (geometry(&g, xs, ws, ph, pw) || set_block(&g, PyArray_ITEMSIZE(x0), block_bytes) ||
+        check_dz(dz0, g) || prepare_output(dw, 4, ws, typenum))
+        return -1;
+    Refs refs;
+    PyArrayObject* mask = refs.a[0] = contiguous_mask(mask0, ms);
+    PyArrayObject* x = refs.a[1] = aligned(x0);
+    PyArrayObject* dz = refs.a[2] = aligned(dz0);
+    if (!mask || !x || !dz) return -1;
+    const npy_uint8* m = (const npy_uint8*)PyArray_DATA(mask);
+    if (typenum == NPY_FLOAT32)
+        return grad_weights<float>(view4<float>(x), view4<float>(dz), m, g,
+                                   (float*)PyArray_DATA(*dw));
+    return grad_weights<double>(view4<double>(x), view4<double>(dz), m, g,
+                                (double*)PyArray_DATA(*dw));
+}
+
+static int conv_pool_grad_inputs(PyArrayObject* w0, PyArrayObject* dz0, PyArrayObject* mask0,
+                                 PyArrayObject** dx, npy_intp ph, npy_intp pw,
+                                 long block_bytes, int typenum) {
+    if (check_array(w0, 4, "the filters") || check_array(dz0, 4, "the output gradient") ||
+        check_array(mask0, 4, "the mask") || check_float(w0, typenum, "the filters") ||
+        check_float(dz0, typenum, "the output gradient"))
+        return -1;
+    const npy_intp* ws = PyArray_DIMS(w0);
+    const npy_intp* ms = PyArray_DIMS(mask0);
+    if (ms[0] != ws[0]) {
+        PyErr_Format(PyExc_ValueError, "dltut.conv: the mask has %ld filters, the filters %ld",
+                     (long)ms[0], (long)ws[0]);
+        return -1;
+    }
+    npy_intp xs[4] = {ms[1], ws[1], ms[2] + ws[2] - 1, ms[3] + ws[3] - 1};
+    Geometry g;
+    if (geometry(&g, xs, ws, ph, pw) || set_block(&g, PyArray_ITEMSIZE(w0), block_bytes) ||
+        check_dz(dz0, g) || prepare_output(dx, 4, xs, typenum))
+        return -1;
+    Refs refs;
+    PyArrayObject* mask = refs.a[0] = contiguous_mask(mask0, ms);
+    PyArrayObject* w = refs.a[1] = aligned(w0);
+    PyArrayObject* dz = refs.a[2] = aligned(dz0);
+    if (!mask || !w || !dz) return -1;
+    const npy_uint8* m = (const npy_uint8*)PyArray_DATA(mask);
+    if (typenum == NPY_FLOAT32)
+        return grad_inputs<float>(view4<float>(w), view4<float>(dz), m, g,
+                                  (float*)PyArray_DATA(*dx));
+    return grad_inputs<double>(view4<double>(w), view4<double>(dz), m, g,
+                               (double*)PyArray_DATA(*dx));
+}
+
+}  // namespace dltut_conv
+"""
+
+
+def _source_version(*texts):
+    """A deterministic part of ``c_code_cache_version`` that changes with the C source."""
+    digest = hashlib.sha1("\n".join(texts).encode("utf-8")).hexdigest()
+    return int(digest[:12], 16)
+
+
+def _threads_header():
+    """C declarations that let the Ops run their blocks on the BLAS's threads (OpenBLAS only:
+    its products can be made single-threaded meanwhile; any other BLAS threads each product)."""
+    if "openblas" in theano.config.blas.ldflags:
+        return blas_headers.openblas_threads_text() + "\n#define DLTUT_CONV_OPENBLAS 1\n"
+    return "\n#define DLTUT_CONV_OPENBLAS 0\n"
+
+
+def _typenum(dtype):
+    return {"float32": "NPY_FLOAT32", "float64": "NPY_FLOAT64"}[str(dtype)]
+
+
+def _float_inputs(*variables):
+    """The variables as tensors of one float dtype (the widest), or a TypeError naming them."""
+    variables = [T.as_tensor_variable(v) for v in variables]
+    for v in variables:
+        if v.dtype not in SUPPORTED_DTYPES:
+            raise TypeError("dltut.conv supports float32 and float64 only; %s has dtype %s"
+                            % (v, v.dtype))
+    dtype = "float64" if any(v.dtype == "float64" for v in variables) else "float32"
+    return [v if v.dtype == dtype else T.cast(v, dtype) for v in variables]
+
+
+def _check_ndim(variable, ndim, what):
+    if variable.ndim != ndim:
+        raise TypeError("dltut.conv: %s must be a %d-D tensor, got %s with ndim=%d"
+                        % (what, ndim, variable, variable.ndim))
+
+
+def _check_poolsize(poolsize):
+    poolsize = tuple(int(p) for p in poolsize)
+    if len(poolsize) != 2 or min(poolsize) < 1:
+        raise ValueError("poolsize must be two positive ints, got %r" % (poolsize,))
+    return poolsize
+
+
+class _ConvOp(Op):
+    """What the three Ops share: BLAS linking, the C support code, the cache version."""
+
+    def __init__(self, poolsize=(2, 2), block_bytes=DEFAULT_BLOCK_BYTES):
+        self.poolsize = _check_poolsize(poolsize)
+        self.block_bytes = int(block_bytes)
+        if self.block_bytes < 0:
+            raise ValueError("block_bytes must be >= 0 (0: the whole minibatch at once)")
+
+    def c_support_code(self):
+        return blas_headers.blas_header_text() + _threads_header() + SUPPORT_CODE
+
+    def c_headers(self):
+        return ["<math.h>", "<string.h>", "<stdlib.h>", "<limits.h>", "<thread>", "<vector>"]
+
+    def c_libraries(self):
+        return ldflags()
+
+    def c_compile_args(self):
+        return ldflags(libs=False, flags=True)
+
+    def c_lib_dirs(self):
+        return ldflags(libs=False, libs_dir=True)
+
+    def c_header_dirs(self):
+        return ldflags(libs=False, include_dir=True)
+
+    def c_code_cache_version(self):
+        return (1, _source_version(_threads_header(), SUPPORT_CODE, self._c_template),
+                blas_headers.blas_header_version())
+
+    def _c_sub(self, node, sub):
+        ph, pw = self.poolsize
+        return dict(ph=ph, pw=pw, block_bytes=self.block_bytes, fail=sub["fail"],
+                    typenum=_typenum(node.outputs[0].dtype))
+
+
+class ConvPool(_ConvOp):
+    """``out = act(max_pool(conv(x, W)) + b)`` and the pooling ``mask``, in one Op.
+
+    Parameters
+    ----------
+    poolsize : pair of ints
+        Pooling window (and stride); (1, 1) gives the plain convolution.
+    activation : "tanh" or "linear"
+    block_bytes : int
+        Upper bound on the images unrolled at once (see the module's docstring).
+
+    Inputs ``x`` (batch, c, h, w), ``W`` (k, c, fh, fw), ``b`` (k,); outputs ``out``
+    (batch, k, (h - fh + 1) // ph, (w - fw + 1) // pw) and ``mask``, uint8,
+    (k, batch, h - fh + 1, w - fw + 1): 1 where the convolution equals its window's maximum.
+    """
+
+    __props__ = ("poolsize", "activation", "block_bytes")
+
+    def __init__(self, poolsize=(2, 2), activation="tanh", block_bytes=DEFAULT_BLOCK_BYTES):
+        super().__init__(poolsize, block_bytes)
+        if activation not in FUSED_ACTIVATIONS:
+            raise ValueError("ConvPool applies %s itself, not %r"
+                             % (" or ".join(FUSED_ACTIVATIONS), activation))
+        self.activation = activation
+
+    def __str__(self):
+        return "ConvPool{%dx%d, %s}" % (self.poolsize + (self.activation,))
+
+    def make_node(self, x, W, b):
+        x, W, b = _float_inputs(x, W, b)
+        _check_ndim(x, 4, "the images x")
+        _check_ndim(W, 4, "the filters W")
+        _check_ndim(b, 1, "the bias b")
+        out = T.TensorType(x.dtype, (x.broadcastable[0], W.broadcastable[0], False, False))()
+        mask = T.TensorType("uint8", (W.broadcastable[0], x.broadcastable[0], False, False))()
+        return Apply(self, [x, W, b], [out, mask])
+
+    def infer_shape(self, node, shapes):
+        (batch, _, h, w), (k, _, fh, fw), _ = shapes
+        oh, ow = h - fh + 1, w - fw + 1
+        return [(batch, k, oh // self.poolsize[0], ow // self.poolsize[1]), (k, batch, oh, ow)]
+
+    def connection_pattern(self, node):
+        return [[True, True], [True, True], [True, False]]
+
+    def perform(self, node, inputs, outputs):
+        x, W, b = inputs
+        check_shapes(x.shape, W.shape, self.poolsize)
+        conv = np_conv_kbhw(x, W)
+        pooled, mask = np_pool_kbhw(conv, self.poolsize)
+        z = pooled.transpose(1, 0, 2, 3) + b[None, :, None, None]
+        if self.activation == "tanh":
+            # in float64 and rounded once, as the C code does
+            z = numpy.tanh(z.astype("float64"))
+        outputs[0][0] = numpy.ascontiguousarray(z, dtype=node.outputs[0].dtype)
+        outputs[1][0] = mask
+
+    _c_template = """
+    if (dltut_conv::conv_pool_forward(%(x)s, %(W)s, %(b)s, &%(out)s, &%(mask)s, %(ph)d, %(pw)d,
+                                      %(act)d, %(block_bytes)dL, %(typenum)s)) {
+        %(fail)s
+    }
+    """
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        x, W, b = inputs
+        out, mask = outputs
+        return self._c_template % dict(self._c_sub(node, sub), x=x, W=W, b=b, out=out,
+                                       mask=mask, act=int(self.activation == "tanh"))
+
+    def L_op(self, inputs, outputs, output_grads):
+        x, W, b = inputs
+        out, mask = outputs
+        g_out = output_grads[0]
+        if isinstance(g_out.type, DisconnectedType):
+            return [x.zeros_like(), W.zeros_like(), b.zeros_like()]
+        # the gradient of the pooled pre-activation max_pool(conv) + b
+        g_z = g_out * (1 - T.sqr(out)) if self.activation == "tanh" else g_out
+        g_b = g_z.sum(axis=(0, 2, 3))
+        g_W = ConvPoolGradWeights(self.poolsize, self.block_bytes)(x, g_z, mask)
+        g_x = ConvPoolGradInputs(self.poolsize, self.block_bytes)(W, g_z, mask)
+        return [g_x, g_W, g_b]
+
+
+class _ConvGradOp(_ConvOp):
+    __props__ = ("poolsize", "block_bytes")
+
+    def connection_pattern(self, node):
+        return [[True], [True], [False]]
+
+    def grad(self, inputs, output_grads):
+        return [grad_not_implemented(self, 0, inputs[0]),
+                grad_not_implemented(self, 1, inputs[1]),
+                grad_undefined(self, 2, inputs[2], "the pooling mask is discrete")]
+
+
+class ConvPoolGradWeights(_ConvGradOp):
+    """``dW`` from the images ``x``, the gradient ``g_z`` of the pooled pre-activation
+    (batch, k, ph', pw') and ``ConvPool``'s ``mask`` (k, batch, oh, ow)."""
+
+    def __str__(self):
+        return "ConvPoolGradWeights{%dx%d}" % self.poolsize
+
+    def make_node(self, x, g_z, mask):
+        x, g_z = _float_inputs(x, g_z)
+        mask = T.as_tensor_variable(mask)
+        _check_ndim(x, 4, "the images x")
+        _check_ndim(g_z, 4, "the output gradient")
+        _check_ndim(mask, 4, "the mask")
+        out = T.TensorType(x.dtype, (mask.broadcastable[0], x.broadcastable[1], False, False))()
+        return Apply(self, [x, g_z, mask], [out])
+
+    def infer_shape(self, node, shapes):
+        (_, c, h, w), _, (k, _, oh, ow) = shapes
+        return [(k, c, h - oh + 1, w - ow + 1)]
+
+    def perform(self, node, inputs, outputs):
+        x, g_z, mask = inputs
+        k, _, oh, ow = mask.shape
+        filter_shape = (k, x.shape[1], x.shape[2] - oh + 1, x.shape[3] - ow + 1)
+        check_shapes(x.shape, filter_shape, self.poolsize)
+        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize)
+        outputs[0][0] = np_conv_grad_weights(x, g_conv, filter_shape).astype(x.dtype)
+
+    _c_template = """
+    if (dltut_conv::conv_pool_grad_weights(%(x)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d, %(pw)d,
+                                           %(block_bytes)dL, %(typenum)s)) {
+        %(fail)s
+    }
+    """
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        x, g_z, mask = inputs
+        return self._c_template % dict(self._c_sub(node, sub), x=x, g_z=g_z, mask=mask,
+                                       out=outputs[0])
+
+
+class ConvPoolGradInputs(_ConvGradOp):
+    """``dx`` from the filters ``W``, the gradient ``g_z`` of the pooled pre-activation and
+    ``ConvPool``'s ``mask``."""
+
+    def __str__(self):
+        return "ConvPoolGradInputs{%dx%d}" % self.poolsize
+
+    def make_node(self, W, g_z, mask):
+        W, g_z = _float_inputs(W, g_z)
+        mask = T.as_tensor_variable(mask)
+        _check_ndim(W, 4, "the filters W")
+        _check_ndim(g_z, 4, "the output gradient")
+        _check_ndim(mask, 4, "the mask")
+        out = T.TensorType(W.dtype, (mask.broadcastable[1], W.broadcastable[1], False, False))()
+        return Apply(self, [W, g_z, mask], [out])
+
+    def infer_shape(self, node, shapes):
+        (_, c, fh, fw), _, (_, batch, oh, ow) = shapes
+        return [(batch, c, oh + fh - 1, ow + fw - 1)]
+
+    def perform(self, node, inputs, outputs):
+        W, g_z, mask = inputs
+        _, batch, oh, ow = mask.shape
+        image_shape = (batch, W.shape[1], oh + W.shape[2] - 1, ow + W.shape[3] - 1)
+        check_shapes(image_shape, W.shape, self.poolsize)
+        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize)
+        outputs[0][0] = np_conv_grad_inputs(W, g_conv, image_shape).astype(W.dtype)
+
+    _c_template = """
+    if (dltut_conv::conv_pool_grad_inputs(%(W)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d, %(pw)d,
+                                          %(block_bytes)dL, %(typenum)s)) {
+        %(fail)s
+    }
+    """
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        W, g_z, mask = inputs
+        return self._c_template % dict(self._c_sub(node, sub), W=W, g_z=g_z, mask=mask,
+                                       out=outputs[0])
+
+
+# --------------------------------------------------------------------------- numpy versions
+def check_shapes(image_shape, filter_shape, poolsize):
+    """Raise a ValueError unless the images, filters and pooling fit together."""
+    if image_shape[1] != filter_shape[1]:
+        raise ValueError("dltut.conv: the images %s have %d channels but the filters %s expect %d"
+                         % (tuple(image_shape), image_shape[1], tuple(filter_shape),
+                            filter_shape[1]))
+    if image_shape[2] < filter_shape[2] or image_shape[3] < filter_shape[3]:
+        raise ValueError("dltut.conv: images of %d x %d are smaller than the %d x %d filters"
+                         % (image_shape[2], image_shape[3], filter_shape[2], filter_shape[3]))
+
+
+def _windows(x, fh, fw):
+    """(batch, c, h, w) -> read-only view (batch, c, oh, ow, fh, fw) of every fh x fw window."""
+    return numpy.lib.stride_tricks.sliding_window_view(x, (fh, fw), axis=(2, 3))
+
+
+def np_conv_kbhw(x, W):
+    """The valid true convolution, laid out (k, batch, oh, ow)."""
+    flipped = W[:, :, ::-1, ::-1]
+    return numpy.tensordot(flipped, _windows(x, W.shape[2], W.shape[3]),
+                           axes=([1, 2, 3], [1, 4, 5]))
+
+
+def np_pool_kbhw(conv, poolsize):
+    """Max-pool (k, batch, oh, ow) planes: ``(pooled, mask)`` as :class:`ConvPool` makes them."""
+    ph, pw = poolsize
+    k, batch, oh, ow = conv.shape
+    rows, cols = oh // ph, ow // pw
+    windows = conv[:, :, :rows * ph, :cols * pw].reshape(k, batch, rows, ph, cols, pw)
+    pooled = windows.max(axis=(3, 5))
+    mask = numpy.zeros(conv.shape, dtype="uint8")
+    mask[:, :, :rows * ph, :cols * pw] = (
+        windows == pooled[:, :, :, None, :, None]).reshape(k, batch, rows * ph, cols * pw)
+    return pooled, mask
+
+
+def np_unpool_kbhw(g_z, mask, poolsize):
+    """(batch, k, rows, cols) gradient -> (k, batch, oh, ow), where ``mask`` is set."""
+    ph, pw = poolsize
+    k, batch, oh, ow = mask.shape
+    rows, cols = oh // ph, ow // pw
+    spread = numpy.zeros(mask.shape, dtype=g_z.dtype)
+    spread[:, :, :rows * ph, :cols * pw] = numpy.repeat(
+        numpy.repeat(g_z.transpose(1, 0, 2, 3), ph, axis=2), pw, axis=3)
+    return spread * mask
+
+
+def np_conv_grad_weights(x, g_conv, filter_shape):
+    """d(sum(g_conv * conv(x, W))) / dW, with g_conv laid out (k, batch, oh, ow)."""
+    _, _, fh, fw = filter_shape
+    flipped = numpy.tensordot(g_conv, _windows(x, fh, fw), axes=([1, 2, 3], [0, 2, 3]))
+    return flipped[:, :, ::-1, ::-1]
+
+
+def np_conv_grad_inputs(W, g_conv, image_shape):
+    """d(sum(g_conv * conv(x, W))) / dx, with g_conv laid out (k, batch, oh, ow)."""
+    _, _, fh, fw = W.shape
+    _, _, oh, ow = g_conv.shape
+    flipped = W[:, :, ::-1, ::-1]
+    g_x = numpy.zeros(image_shape, dtype=numpy.result_type(W, g_conv))
+    for i in range(fh):
+        for j in range(fw):
+            # (k, batch, oh, ow) x (k, c) -> (batch, oh, ow, c)
+            part = numpy.tensordot(g_conv, flipped[:, :, i, j], axes=([0], [0]))
+            g_x[:, :, i:i + oh, j:j + ow] += part.transpose(0, 3, 1, 2)
+    return g_x
+
+
+# --------------------------------------------------------------------------- graph helpers
+def conv_pool(input, filters, bias, poolsize=(2, 2), activation="tanh",
+              block_bytes=DEFAULT_BLOCK_BYTES):
+    """``activation(max_pool(conv2d(input, filters)) + bias)`` as one :class:`ConvPool`.
+
+    ``activation`` is "tanh", "linear" or None (the identity).  Returns the symbolic output,
+    shape (batch, k, (h - fh + 1) // ph, (w - fw + 1) // pw).
+    """
+    op = ConvPool(poolsize, "linear" if activation is None else activation, block_bytes)
+    return op(input, filters, bias)[0]
+
+
+def conv2d(input, filters, block_bytes=DEFAULT_BLOCK_BYTES):
+    """The valid true convolution alone (``theano.tensor.nnet.conv2d(input, filters)``),
+    computed by :class:`ConvPool` with a 1x1 window, no bias and no activation."""
+    input, filters = _float_inputs(input, filters)
+    bias = T.zeros((filters.shape[0],), dtype=filters.dtype)
+    return conv_pool(input, filters, bias, (1, 1), "linear", block_bytes)
