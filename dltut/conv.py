@@ -87,8 +87,9 @@ static inline void gemm_rm(char ta, char tb, int M, int N, int K, double alpha,
 
 /* ---------------------------------------------------------------- threads */
 
-/* How many threads work on the blocks: the BLAS's thread count when we can make its products
-   single-threaded meanwhile (OpenBLAS), else one (the BLAS then threads each product). */
+/* How many threads work on the blocks: the BLAS's thread count when its products can be made
+   single-threaded meanwhile (OpenBLAS), else one (the BLAS then threads each product).
+   DLTUT_CONV_THREADS overrides it. */
 static int worker_threads(npy_intp blocks) {
     int threads = 1;
 #if DLTUT_CONV_OPENBLAS
@@ -100,7 +101,7 @@ static int worker_threads(npy_intp blocks) {
     return threads < 1 ? 1 : threads;
 }
 
-/* While alive, the BLAS computes each product on the calling thread only. */
+/* While alive (and threads > 1), the BLAS computes each product on the calling thread only. */
 struct SerialBlas {
     int saved;
     explicit SerialBlas(int threads) : saved(0) {
@@ -118,7 +119,7 @@ struct SerialBlas {
     }
 };
 
-/* body(t) on threads 0 .. threads-1 (0 is the calling thread); returns when all are done. */
+/* body(t) for t = 0 .. threads-1 (0 on the calling thread); returns when all are done. */
 template <typename F>
 static void run_threads(int threads, F body) {
     std::vector<std::thread> pool;
@@ -139,7 +140,6 @@ static void run_threads(int threads, F body) {
 template <typename T>
 struct View4 {
     const T* data;
-    npy_intp dim[4];
     npy_intp str[4];
     inline const T* at(npy_intp a, npy_intp b, npy_intp c, npy_intp d) const {
         return data + a * str[0] + b * str[1] + c * str[2] + d * str[3];
@@ -150,34 +150,105 @@ template <typename T>
 static View4<T> view4(PyArrayObject* a) {
     View4<T> v;
     v.data = (const T*)PyArray_DATA(a);
-    for (int d = 0; d < 4; ++d) {
-        v.dim[d] = PyArray_DIMS(a)[d];
-        v.str[d] = PyArray_STRIDES(a)[d] / (npy_intp)sizeof(T);
-    }
+    for (int d = 0; d < 4; ++d) v.str[d] = PyArray_STRIDES(a)[d] / (npy_intp)sizeof(T);
     return v;
 }
 
-/* Shapes of one convolution + pooling. */
+/* One stretch of an image's unrolled row (c, i, j): `count` values x[c][y + i][x + j + e * stride],
+   e < count, at column `at` of the image's columns. */
+struct Run {
+    npy_intp at, y, x, count, stride;
+};
+
+/* Shapes of one convolution + pooling, and where each convolution output of an image goes among
+   its `cols` columns.  Only the outputs inside a pooling window are computed: the rows and
+   columns that pooling drops change nothing and get no gradient.  Two orders:
+   - windowed: column s * cells + q for the window offset s = u * pw + v and the window
+     q = py * pow + px (output y = py * ph + u, x = px * pw + v).  Pooling is then an
+     elementwise max over `sub` contiguous slices of `cells` values, which vectorises; the
+     unrolling gathers every pw-th value of an image row.
+   - by rows: column y * (pow * pw) + x, the pooled region row by row; the unrolling copies whole
+     rows and the pooling looks its windows up.
+   Window q's value s is at column sub_at[s] + cell_at[q] either way.  The windowed order is
+   taken when its gathers are long enough (pow >= WINDOWED_MIN_CELLS) or contiguous (pw == 1):
+   LeNet's first layer (12 windows a row) is windowed, its second (4 a row) by rows. */
+enum { WINDOWED_MIN_CELLS = 8 };
+
 struct Geometry {
     npy_intp batch, channels, height, width;    /* images x */
     npy_intp filters, fh, fw;                   /* filters W: (filters, channels, fh, fw) */
-    npy_intp oh, ow;                            /* convolution output */
-    npy_intp ph, pw, poh, pow_;                 /* pooling window and pooled output */
+    npy_intp ph, pw, poh, pow_;                 /* pooling window, pooled output */
+    npy_intp sub, cells, cols;                  /* ph * pw, poh * pow, sub * cells */
     npy_intp rows;                              /* channels * fh * fw: rows of col */
-    npy_intp block;                             /* images unrolled at once */
-    npy_intp blocks;                            /* number of blocks */
+    npy_intp block, blocks;                     /* images unrolled at once; their number */
+    bool windowed;
+    std::vector<Run> runs;                      /* windowed: an image's row, tap (0, 0) */
+    std::vector<npy_intp> sub_at, cell_at;
 };
 
+static void set_layout(Geometry* g) {
+    const npy_intp ph = g->ph, pw = g->pw, poh = g->poh, pow_ = g->pow_, wide = pow_ * pw;
+    g->windowed = pw == 1 || pow_ >= WINDOWED_MIN_CELLS;
+    g->runs.clear();
+    g->sub_at.resize(g->sub);
+    g->cell_at.resize(g->cells);
+    for (npy_intp u = 0; u < ph; ++u)
+        for (npy_intp v = 0; v < pw; ++v)
+            g->sub_at[u * pw + v] = g->windowed ? (u * pw + v) * g->cells : u * wide + v;
+    for (npy_intp py = 0; py < poh; ++py)
+        for (npy_intp px = 0; px < pow_; ++px)
+            g->cell_at[py * pow_ + px] = g->windowed ? py * pow_ + px : py * ph * wide + px * pw;
+    if (g->windowed)
+        for (npy_intp u = 0; u < ph; ++u)
+            for (npy_intp v = 0; v < pw; ++v)
+                for (npy_intp py = 0; py < poh; ++py) {
+                    Run r = {(u * pw + v) * g->cells + py * pow_, py * ph + u, v, pow_, pw};
+                    g->runs.push_back(r);
+                }
+}
+
+static int geometry(Geometry* g, const npy_intp* xs, const npy_intp* ws, npy_intp ph,
+                    npy_intp pw) {
+    if (ph < 1 || pw < 1) {
+        PyErr_Format(PyExc_ValueError, "dltut.conv: poolsize must be positive, got (%ld, %ld)",
+                     (long)ph, (long)pw);
+        return -1;
+    }
+    if (xs[1] != ws[1]) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: the images have %ld channels but the filters (%ld, %ld, %ld, "
+                     "%ld) expect %ld", (long)xs[1], (long)ws[0], (long)ws[1], (long)ws[2],
+                     (long)ws[3], (long)ws[1]);
+        return -1;
+    }
+    if (ws[2] < 1 || ws[3] < 1 || xs[2] < ws[2] || xs[3] < ws[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: images of %ld x %ld are smaller than the %ld x %ld filters "
+                     "(a 'valid' convolution needs them at least as large)",
+                     (long)xs[2], (long)xs[3], (long)ws[2], (long)ws[3]);
+        return -1;
+    }
+    g->batch = xs[0]; g->channels = xs[1]; g->height = xs[2]; g->width = xs[3];
+    g->filters = ws[0]; g->fh = ws[2]; g->fw = ws[3];
+    g->ph = ph; g->pw = pw;
+    g->poh = (xs[2] - ws[2] + 1) / ph; g->pow_ = (xs[3] - ws[3] + 1) / pw;
+    g->sub = ph * pw; g->cells = g->poh * g->pow_; g->cols = g->sub * g->cells;
+    g->rows = g->channels * g->fh * g->fw;
+    g->block = 1; g->blocks = 0;
+    set_layout(g);
+    return 0;
+}
+
 static int set_block(Geometry* g, npy_intp itemsize, long block_bytes) {
-    npy_intp per_image = g->rows * g->oh * g->ow * itemsize;
+    const npy_intp per_image = g->rows * g->cols * itemsize;
     npy_intp n = g->batch;
     if (block_bytes > 0 && per_image > 0) n = block_bytes / per_image;
     if (n > g->batch) n = g->batch;
     if (n < 1) n = 1;
-    if (g->rows > INT_MAX || g->filters > INT_MAX || n * g->oh * g->ow > INT_MAX) {
+    if (g->rows > INT_MAX || g->filters > INT_MAX || n * g->cols > INT_MAX) {
         PyErr_Format(PyExc_ValueError,
                      "dltut.conv: the unrolled block (%ld x %ld) is too large for the BLAS",
-                     (long)g->rows, (long)(n * g->oh * g->ow));
+                     (long)g->rows, (long)(n * g->cols));
         return -1;
     }
     g->block = n;
@@ -186,6 +257,33 @@ static int set_block(Geometry* g, npy_intp itemsize, long block_bytes) {
 }
 
 /* ---------------------------------------------------------------- the pieces */
+
+/* dst[e] = src[e * stride] for e < count; strides 1 and 2 (pooling by 2) as loops the
+   compiler vectorises. */
+template <typename T>
+static inline void gather(T* __restrict__ dst, const T* __restrict__ src, npy_intp count,
+                          npy_intp stride) {
+    if (stride == 1) {
+        for (npy_intp e = 0; e < count; ++e) dst[e] = src[e];
+    } else if (stride == 2) {
+        for (npy_intp e = 0; e < count; ++e) dst[e] = src[2 * e];
+    } else {
+        for (npy_intp e = 0; e < count; ++e) dst[e] = src[e * stride];
+    }
+}
+
+/* dst[e * stride] += src[e] for e < count. */
+template <typename T>
+static inline void scatter_add(T* __restrict__ dst, const T* __restrict__ src, npy_intp count,
+                               npy_intp stride) {
+    if (stride == 1) {
+        for (npy_intp e = 0; e < count; ++e) dst[e] += src[e];
+    } else if (stride == 2) {
+        for (npy_intp e = 0; e < count; ++e) dst[2 * e] += src[e];
+    } else {
+        for (npy_intp e = 0; e < count; ++e) dst[e * stride] += src[e];
+    }
+}
 
 /* Flipped filters as a (filters, rows) matrix: Wf[k][(c*fh + i)*fw + j] = W[k][c][fh-1-i][fw-1-j]. */
 template <typename T>
@@ -198,45 +296,70 @@ static void pack_flipped(const View4<T>& w, const Geometry& g, T* wf) {
                         *w.at(k, c, g.fh - 1 - i, g.fw - 1 - j);
 }
 
-/* Images [b0, b0 + n) unrolled: col[(c*fh + i)*fw + j][(m*oh + y)*ow + x] = x[b0+m][c][y+i][x+j]. */
+/* Copy `count` values, whole 32-byte pieces at a time, the last piece moved back to end at
+   `count` (overlapping the one before: same values); element by element when shorter. */
 template <typename T>
-static void im2col(const View4<T>& xv, const Geometry& g, npy_intp b0, npy_intp n, T* col) {
-    const npy_intp len = n * g.oh * g.ow, oh = g.oh, ow = g.ow, sy = xv.str[2], sx = xv.str[3];
-    for (npy_intp c = 0; c < g.channels; ++c)
-        for (npy_intp i = 0; i < g.fh; ++i)
-            for (npy_intp j = 0; j < g.fw; ++j) {
-                T* dst = col + ((c * g.fh + i) * g.fw + j) * len;
-                for (npy_intp m = 0; m < n; ++m) {
-                    const T* src = xv.at(b0 + m, c, i, j);
-                    if (sx == 1) {
-                        for (npy_intp y = 0; y < oh; ++y, dst += ow)
-                            for (npy_intp x = 0; x < ow; ++x)
-                                dst[x] = src[y * sy + x];
-                    } else {
-                        for (npy_intp y = 0; y < oh; ++y, dst += ow)
-                            for (npy_intp x = 0; x < ow; ++x)
-                                dst[x] = src[y * sy + x * sx];
-                    }
-                }
-            }
+static inline void copy_run(T* __restrict__ dst, const T* __restrict__ src, npy_intp count) {
+    const npy_intp piece = 32 / sizeof(T);
+    if (count < piece) {
+        for (npy_intp e = 0; e < count; ++e) dst[e] = src[e];
+        return;
+    }
+    for (npy_intp x = 0; x < count; x += piece) {
+        const npy_intp at = x + piece <= count ? x : count - piece;
+        for (npy_intp e = 0; e < piece; ++e) dst[at + e] = src[at + e];
+    }
 }
 
-/* The inverse scatter, adding: dx[b0+m][c][y+i][x+j] += dcol[(c*fh + i)*fw + j][(m*oh + y)*ow + x].
-   dx is C-contiguous. */
+/* Images [b0, b0 + n) unrolled: row (c*fh + i)*fw + j of col holds, for each image m, the
+   values x[b0+m][c][y + i][x + j] of the computed outputs (y, x) in the layout's order.  Row by
+   row, so that the writes go to one stretch at a time (the block's images stay in cache). */
 template <typename T>
-static void col2im_add(const T* dcol, const Geometry& g, npy_intp b0, npy_intp n, T* dx) {
-    const npy_intp len = n * g.oh * g.ow, oh = g.oh, ow = g.ow, w = g.width;
+static void im2col(const View4<T>& xv, const Geometry& g, npy_intp b0, npy_intp n, T* col) {
+    const npy_intp len = n * g.cols, wide = g.pow_ * g.pw, sy = xv.str[2], sx = xv.str[3];
     for (npy_intp c = 0; c < g.channels; ++c)
         for (npy_intp i = 0; i < g.fh; ++i)
-            for (npy_intp j = 0; j < g.fw; ++j) {
-                const T* src = dcol + ((c * g.fh + i) * g.fw + j) * len;
+            for (npy_intp j = 0; j < g.fw; ++j)
                 for (npy_intp m = 0; m < n; ++m) {
-                    T* dst = dx + (((b0 + m) * g.channels + c) * g.height + i) * w + j;
-                    for (npy_intp y = 0; y < oh; ++y, src += ow)
-                        for (npy_intp x = 0; x < ow; ++x)
-                            dst[y * w + x] += src[x];
+                    T* dst = col + ((c * g.fh + i) * g.fw + j) * len + m * g.cols;
+                    if (g.windowed) {
+                        for (size_t r = 0; r < g.runs.size(); ++r) {
+                            const Run& run = g.runs[r];
+                            gather(dst + run.at, xv.at(b0 + m, c, run.y + i, run.x + j),
+                                   run.count, run.stride * sx);
+                        }
+                    } else {        /* the pooled region's rows, one after the other */
+                        const T* src = xv.at(b0 + m, c, i, j);
+                        for (npy_intp y = 0; y < g.poh * g.ph; ++y, dst += wide, src += sy) {
+                            if (sx == 1) copy_run(dst, src, wide);
+                            else gather(dst, src, wide, sx);
+                        }
+                    }
                 }
-            }
+}
+
+/* The inverse, adding into the C-contiguous dx. */
+template <typename T>
+static void col2im_add(const T* dcol, const Geometry& g, npy_intp b0, npy_intp n, T* dx) {
+    const npy_intp len = n * g.cols, wide = g.pow_ * g.pw;
+    for (npy_intp c = 0; c < g.channels; ++c)
+        for (npy_intp i = 0; i < g.fh; ++i)
+            for (npy_intp j = 0; j < g.fw; ++j)
+                for (npy_intp m = 0; m < n; ++m) {
+                    T* image = dx + ((b0 + m) * g.channels + c) * g.height * g.width;
+                    const T* src = dcol + ((c * g.fh + i) * g.fw + j) * len + m * g.cols;
+                    if (g.windowed) {
+                        for (size_t r = 0; r < g.runs.size(); ++r) {
+                            const Run& run = g.runs[r];
+                            scatter_add(image + (run.y + i) * g.width + run.x + j, src + run.at,
+                                        run.count, run.stride);
+                        }
+                    } else {
+                        T* dst = image + i * g.width + j;
+                        for (npy_intp y = 0; y < g.poh * g.ph; ++y, dst += g.width, src += wide)
+                            scatter_add(dst, src, wide, 1);
+                    }
+                }
 }
 
 /* tanh in place.  float32: each value computed in double and rounded once, which gives the
@@ -281,72 +404,77 @@ static void tanh_inplace(double* v, npy_intp n) {
     for (npy_intp i = 0; i < n; ++i) v[i] = tanh(v[i]);
 }
 
-/* Pool a block of convolution planes Y[k][m] (oh x ow) into out[b0+m][k] (poh x pow), add the
-   bias, apply the activation; mask[k][b0+m] marks every position equal to its window's max
-   (positions outside every window stay 0). */
+/* Pool the block's products y (filters x n x cols) into out[b0 + m][k] (cells values, bias
+   added, activation applied) and mask[k][b0 + m] (sub x cells: 1 where the window's value s
+   equals its max; every such position gets the gradient, as with Theano's max). */
 template <typename T>
-static void pool_block(const T* y, const Geometry& g, npy_intp b0, npy_intp n, const T* bias,
-                       int act, T* out, npy_uint8* mask) {
-    const npy_intp oh = g.oh, ow = g.ow, ph = g.ph, pw = g.pw, poh = g.poh, pow_ = g.pow_;
-    const npy_intp used = pow_ * pw;            /* columns inside some window */
-    std::vector<T> colmax(used > 0 ? used : 1), best(used > 0 ? used : 1);
+static void pool_block(const T* __restrict__ y, const Geometry& g, npy_intp b0, npy_intp n,
+                       const T* __restrict__ bias, int act, T* __restrict__ out,
+                       npy_uint8* __restrict__ mask) {
+    const npy_intp cells = g.cells, sub = g.sub;
+    const npy_intp* sub_at = g.sub_at.data();
+    const npy_intp* cell_at = g.cell_at.data();
     for (npy_intp k = 0; k < g.filters; ++k)
         for (npy_intp m = 0; m < n; ++m) {
-            const T* src = y + (k * n + m) * oh * ow;
-            npy_uint8* msk = mask + (k * g.batch + b0 + m) * oh * ow;
-            T* dst = out + ((b0 + m) * g.filters + k) * poh * pow_;
-            memset(msk, 0, oh * ow);
-            for (npy_intp py = 0; py < poh; ++py) {
-                const T* rows = src + py * ph * ow;
-                npy_uint8* mrows = msk + py * ph * ow;
-                for (npy_intp x = 0; x < used; ++x) colmax[x] = rows[x];
-                for (npy_intp u = 1; u < ph; ++u)
-                    for (npy_intp x = 0; x < used; ++x)
-                        colmax[x] = rows[u * ow + x] > colmax[x] ? rows[u * ow + x] : colmax[x];
-                for (npy_intp px = 0; px < pow_; ++px) {
-                    T top = colmax[px * pw];
-                    for (npy_intp v = 1; v < pw; ++v)
-                        top = colmax[px * pw + v] > top ? colmax[px * pw + v] : top;
-                    for (npy_intp v = 0; v < pw; ++v) best[px * pw + v] = top;
-                    dst[py * pow_ + px] = top + bias[k];
+            const T* src = y + (k * n + m) * g.cols;
+            T* dst = out + ((b0 + m) * g.filters + k) * cells;
+            npy_uint8* msk = mask + (k * g.batch + b0 + m) * g.cols;
+            if (g.windowed) {       /* the same loops on contiguous slices: vectorised */
+                for (npy_intp q = 0; q < cells; ++q) dst[q] = src[q];
+                for (npy_intp s = 1; s < sub; ++s)
+                    for (npy_intp q = 0; q < cells; ++q)
+                        dst[q] = src[s * cells + q] > dst[q] ? src[s * cells + q] : dst[q];
+                for (npy_intp s = 0; s < sub; ++s)
+                    for (npy_intp q = 0; q < cells; ++q)
+                        msk[s * cells + q] = src[s * cells + q] == dst[q];
+            } else {
+                for (npy_intp q = 0; q < cells; ++q) {
+                    const T* window = src + cell_at[q];
+                    T top = window[sub_at[0]];
+                    for (npy_intp s = 1; s < sub; ++s)
+                        top = window[sub_at[s]] > top ? window[sub_at[s]] : top;
+                    for (npy_intp s = 0; s < sub; ++s)
+                        msk[s * cells + q] = window[sub_at[s]] == top;
+                    dst[q] = top;
                 }
-                for (npy_intp u = 0; u < ph; ++u)
-                    for (npy_intp x = 0; x < used; ++x)
-                        mrows[u * ow + x] = rows[u * ow + x] == best[x];
             }
+            const T b = bias[k];
+            for (npy_intp q = 0; q < cells; ++q) dst[q] += b;
         }
-    if (act) {
-        /* out[b0 .. b0+n) is one contiguous stretch */
-        tanh_inplace(out + b0 * g.filters * poh * pow_, n * g.filters * poh * pow_);
-    }
+    if (act)   /* out[b0 .. b0 + n) is one contiguous stretch */
+        tanh_inplace(out + b0 * g.filters * cells, n * g.filters * cells);
 }
 
-/* The gradient of the pooled pre-activation, dz[b][k][py][px], routed back through the
-   pooling into the block's convolution planes: dy[k][m][y][x] = mask ? dz[b][k][y/ph][x/pw] : 0. */
+/* The gradient dz[b][k] (poh x pow) of the pooled pre-activation, routed back through the
+   pooling to the block's convolution outputs dy (filters x n x cols): dz times the mask (a
+   product, as Theano's gradient of max makes it).  plane holds `cells` values. */
 template <typename T>
-static void unpool_block(const View4<T>& dz, const npy_uint8* mask, const Geometry& g,
-                         npy_intp b0, npy_intp n, T* dy) {
-    const npy_intp oh = g.oh, ow = g.ow, ph = g.ph, pw = g.pw, poh = g.poh, pow_ = g.pow_;
-    const npy_intp used = pow_ * pw;
-    std::vector<T> spread(used > 0 ? used : 1);
+static void unpool_block(const View4<T>& dz, const npy_uint8* __restrict__ mask,
+                         const Geometry& g, npy_intp b0, npy_intp n, T* __restrict__ dy,
+                         T* __restrict__ plane) {
+    const npy_intp cells = g.cells, sub = g.sub;
+    const npy_intp* sub_at = g.sub_at.data();
+    const npy_intp* cell_at = g.cell_at.data();
     for (npy_intp k = 0; k < g.filters; ++k)
         for (npy_intp m = 0; m < n; ++m) {
-            const npy_uint8* msk = mask + (k * g.batch + b0 + m) * oh * ow;
-            T* dst = dy + (k * n + m) * oh * ow;
-            for (npy_intp py = 0; py < poh; ++py) {
-                const T* grad = dz.at(b0 + m, k, py, 0);
-                for (npy_intp px = 0; px < pow_; ++px)
-                    for (npy_intp v = 0; v < pw; ++v)
-                        spread[px * pw + v] = grad[px * dz.str[3]];
-                for (npy_intp u = 0; u < ph; ++u) {
-                    const npy_intp row = (py * ph + u) * ow;
-                    /* a product, as Theano's gradient of max makes it (and without branches) */
-                    for (npy_intp x = 0; x < used; ++x)
-                        dst[row + x] = spread[x] * (T)msk[row + x];
-                    for (npy_intp x = used; x < ow; ++x) dst[row + x] = 0;
-                }
+            const npy_uint8* msk = mask + (k * g.batch + b0 + m) * g.cols;
+            T* dst = dy + (k * n + m) * g.cols;
+            const T* grad = dz.at(b0 + m, k, 0, 0);
+            if (dz.str[3] != 1 || dz.str[2] != g.pow_) {
+                for (npy_intp py = 0; py < g.poh; ++py)
+                    for (npy_intp px = 0; px < g.pow_; ++px)
+                        plane[py * g.pow_ + px] = *dz.at(b0 + m, k, py, px);
+                grad = plane;
             }
-            for (npy_intp r = poh * ph * ow; r < oh * ow; ++r) dst[r] = 0;
+            if (g.windowed) {
+                for (npy_intp s = 0; s < sub; ++s)
+                    for (npy_intp q = 0; q < cells; ++q)
+                        dst[s * cells + q] = grad[q] * (T)msk[s * cells + q];
+            } else {
+                for (npy_intp q = 0; q < cells; ++q)
+                    for (npy_intp s = 0; s < sub; ++s)
+                        dst[cell_at[q] + sub_at[s]] = grad[q] * (T)msk[s * cells + q];
+            }
         }
 }
 
@@ -355,9 +483,9 @@ static void unpool_block(const View4<T>& dz, const npy_uint8* mask, const Geomet
 template <typename T>
 static int forward(const View4<T>& xv, const View4<T>& wv, const T* bias, const Geometry& g,
                    int act, T* out, npy_uint8* mask) {
-    const npy_intp len_max = g.block * g.oh * g.ow;
-    const int threads = worker_threads(g.blocks);
+    const npy_intp len_max = g.block * g.cols;
     const npy_intp per_thread = (g.rows + g.filters) * len_max;
+    const int threads = worker_threads(g.blocks);
     T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
     T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
     if (!wf || !scratch) {
@@ -374,7 +502,7 @@ static int forward(const View4<T>& xv, const View4<T>& wv, const T* bias, const 
             for (npy_intp blk = t; blk < g.blocks; blk += threads) {
                 const npy_intp b0 = blk * g.block;
                 const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.oh * g.ow);
+                const int len = (int)(n * g.cols);
                 im2col<T>(xv, g, b0, n, col);
                 gemm_rm('N', 'N', (int)g.filters, len, (int)g.rows, (T)1, wf, (int)g.rows,
                         col, len, (T)0, y, len);
@@ -389,9 +517,9 @@ static int forward(const View4<T>& xv, const View4<T>& wv, const T* bias, const 
 template <typename T>
 static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8* mask,
                         const Geometry& g, T* dw) {
-    const npy_intp len_max = g.block * g.oh * g.ow, wsize = g.filters * g.rows;
+    const npy_intp len_max = g.block * g.cols, wsize = g.filters * g.rows;
+    const npy_intp per_thread = g.cells + (g.rows + g.filters) * len_max;
     const int threads = worker_threads(g.blocks);
-    const npy_intp per_thread = (g.rows + g.filters) * len_max;
     /* one partial sum per block, added up in block order afterwards: the result does not
        depend on the number of threads */
     T* partial = (T*)malloc(sizeof(T) * wsize * (g.blocks > 0 ? g.blocks : 1));
@@ -404,14 +532,15 @@ static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8*
     {
         SerialBlas serial(threads);
         run_threads(threads, [&](int t) {
-            T* col = scratch + t * per_thread;
+            T* plane = scratch + t * per_thread;
+            T* col = plane + g.cells;
             T* dy = col + g.rows * len_max;
             for (npy_intp blk = t; blk < g.blocks; blk += threads) {
                 const npy_intp b0 = blk * g.block;
                 const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.oh * g.ow);
+                const int len = (int)(n * g.cols);
                 im2col<T>(xv, g, b0, n, col);
-                unpool_block<T>(dz, mask, g, b0, n, dy);
+                unpool_block<T>(dz, mask, g, b0, n, dy, plane);
                 gemm_rm('N', 'T', (int)g.filters, (int)g.rows, len, (T)1, dy, len, col, len,
                         (T)0, partial + blk * wsize, (int)g.rows);
             }
@@ -435,9 +564,10 @@ static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8*
 template <typename T>
 static int grad_inputs(const View4<T>& wv, const View4<T>& dz, const npy_uint8* mask,
                        const Geometry& g, T* dx) {
-    const npy_intp len_max = g.block * g.oh * g.ow;
+    const npy_intp len_max = g.block * g.cols;
+    const npy_intp per_thread = g.cells + (g.rows + g.filters) * len_max;
+    const npy_intp image = g.channels * g.height * g.width;
     const int threads = worker_threads(g.blocks);
-    const npy_intp per_thread = (g.rows + g.filters) * len_max;
     T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
     T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
     if (!wf || !scratch) {
@@ -449,15 +579,15 @@ static int grad_inputs(const View4<T>& wv, const View4<T>& dz, const npy_uint8* 
     {
         SerialBlas serial(threads);
         run_threads(threads, [&](int t) {
-            T* dcol = scratch + t * per_thread;
+            T* plane = scratch + t * per_thread;
+            T* dcol = plane + g.cells;
             T* dy = dcol + g.rows * len_max;
             for (npy_intp blk = t; blk < g.blocks; blk += threads) {
                 const npy_intp b0 = blk * g.block;
                 const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.oh * g.ow);
-                memset(dx + b0 * g.channels * g.height * g.width, 0,
-                       sizeof(T) * n * g.channels * g.height * g.width);
-                unpool_block<T>(dz, mask, g, b0, n, dy);
+                const int len = (int)(n * g.cols);
+                memset(dx + b0 * image, 0, sizeof(T) * n * image);
+                unpool_block<T>(dz, mask, g, b0, n, dy, plane);
                 gemm_rm('T', 'N', (int)g.rows, len, (int)g.filters, (T)1, wf, (int)g.rows,
                         dy, len, (T)0, dcol, len);
                 col2im_add<T>(dcol, g, b0, n, dx);
@@ -493,34 +623,33 @@ static int check_float(PyArrayObject* a, int typenum, const char* what) {
     return 0;
 }
 
-/* An aligned array with the same values (new reference): a itself, or an aligned copy. */
+static int check_shape(PyArrayObject* a, const npy_intp* shape, const char* what) {
+    const npy_intp* d = PyArray_DIMS(a);
+    if (d[0] != shape[0] || d[1] != shape[1] || d[2] != shape[2] || d[3] != shape[3]) {
+        PyErr_Format(PyExc_ValueError,
+                     "dltut.conv: %s has shape (%ld, %ld, %ld, %ld), expected (%ld, %ld, %ld, "
+                     "%ld)", what, (long)d[0], (long)d[1], (long)d[2], (long)d[3],
+                     (long)shape[0], (long)shape[1], (long)shape[2], (long)shape[3]);
+        return -1;
+    }
+    return 0;
+}
+
+/* a itself (new reference) when C-contiguous and aligned, else such a copy: the mask and the
+   bias are read as plain C arrays. */
+static PyArrayObject* c_array(PyArrayObject* a) {
+    Py_INCREF(PyArray_DESCR(a));
+    return (PyArrayObject*)PyArray_FromAny((PyObject*)a, PyArray_DESCR(a), 0, 0,
+                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+}
+
+/* a itself (new reference) when aligned, else an aligned copy: strided reads are fine. */
 static PyArrayObject* aligned(PyArrayObject* a) {
     if (PyArray_ISALIGNED(a)) {
         Py_INCREF(a);
         return a;
     }
     return (PyArrayObject*)PyArray_NewCopy(a, NPY_CORDER);
-}
-
-/* The mask as a C-contiguous uint8 array of the given shape (new reference), or NULL. */
-static PyArrayObject* contiguous_mask(PyArrayObject* mask, const npy_intp* shape) {
-    if (PyArray_TYPE(mask) != NPY_UINT8) {
-        PyErr_SetString(PyExc_TypeError, "dltut.conv: the mask must be uint8");
-        return NULL;
-    }
-    for (int d = 0; d < 4; ++d)
-        if (PyArray_DIMS(mask)[d] != shape[d]) {
-            PyErr_Format(PyExc_ValueError,
-                         "dltut.conv: the mask has shape (%ld, %ld, %ld, %ld), expected "
-                         "(%ld, %ld, %ld, %ld)",
-                         (long)PyArray_DIMS(mask)[0], (long)PyArray_DIMS(mask)[1],
-                         (long)PyArray_DIMS(mask)[2], (long)PyArray_DIMS(mask)[3],
-                         (long)shape[0], (long)shape[1], (long)shape[2], (long)shape[3]);
-            return NULL;
-        }
-    return (PyArrayObject*)PyArray_FromAny((PyObject*)mask, PyArray_DescrFromType(NPY_UINT8),
-                                           4, 4, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED,
-                                           NULL);
 }
 
 /* Make *out a C-contiguous array of the given shape and type, reusing it when it fits. */
@@ -537,56 +666,28 @@ static int prepare_output(PyArrayObject** out, int ndim, const npy_intp* shape, 
     return *out == NULL ? -1 : 0;
 }
 
-/* Geometry from the images' and the filters' shapes. */
-static int geometry(Geometry* g, const npy_intp* xs, const npy_intp* ws, npy_intp ph,
-                    npy_intp pw) {
-    if (ph < 1 || pw < 1) {
-        PyErr_Format(PyExc_ValueError, "dltut.conv: poolsize must be positive, got (%ld, %ld)",
-                     (long)ph, (long)pw);
-        return -1;
-    }
-    if (xs[1] != ws[1]) {
-        PyErr_Format(PyExc_ValueError,
-                     "dltut.conv: the images have %ld channels but the filters (%ld, %ld, %ld, "
-                     "%ld) expect %ld", (long)xs[1], (long)ws[0], (long)ws[1], (long)ws[2],
-                     (long)ws[3], (long)ws[1]);
-        return -1;
-    }
-    if (ws[2] < 1 || ws[3] < 1 || xs[2] < ws[2] || xs[3] < ws[3]) {
-        PyErr_Format(PyExc_ValueError,
-                     "dltut.conv: images of %ld x %ld are smaller than the %ld x %ld filters "
-                     "(a 'valid' convolution needs them at least as large)",
-                     (long)xs[2], (long)xs[3], (long)ws[2], (long)ws[3]);
-        return -1;
-    }
-    g->batch = xs[0]; g->channels = xs[1]; g->height = xs[2]; g->width = xs[3];
-    g->filters = ws[0]; g->fh = ws[2]; g->fw = ws[3];
-    g->oh = xs[2] - ws[2] + 1; g->ow = xs[3] - ws[3] + 1;
-    g->ph = ph; g->pw = pw; g->poh = g->oh / ph; g->pow_ = g->ow / pw;
-    g->rows = g->channels * g->fh * g->fw;
-    g->block = 1; g->blocks = 0;
-    return 0;
-}
-
-/* dz must be (batch, filters, oh // ph, ow // pw). */
-static int check_dz(PyArrayObject* dz, const Geometry& g) {
-    const npy_intp* d = PyArray_DIMS(dz);
-    if (d[0] != g.batch || d[1] != g.filters || d[2] != g.poh || d[3] != g.pow_) {
-        PyErr_Format(PyExc_ValueError,
-                     "dltut.conv: the output gradient has shape (%ld, %ld, %ld, %ld), expected "
-                     "(%ld, %ld, %ld, %ld)", (long)d[0], (long)d[1], (long)d[2], (long)d[3],
-                     (long)g.batch, (long)g.filters, (long)g.poh, (long)g.pow_);
-        return -1;
-    }
-    return 0;
-}
-
 /* Holds new references and drops them on the way out. */
 struct Refs {
     PyArrayObject* a[3];
     Refs() { a[0] = a[1] = a[2] = NULL; }
     ~Refs() { for (int i = 0; i < 3; ++i) Py_XDECREF(a[i]); }
 };
+
+/* Checks shared by the two gradients: their inputs' ranks and types, the shapes of the
+   output gradient (batch, filters, poh, pow) and of the mask (filters, batch, sub, cells). */
+static int check_grad(const Geometry& g, PyArrayObject* dz, PyArrayObject* mask, int typenum) {
+    if (check_array(dz, 4, "the output gradient") || check_array(mask, 4, "the mask") ||
+        check_float(dz, typenum, "the output gradient"))
+        return -1;
+    if (PyArray_TYPE(mask) != NPY_UINT8) {
+        PyErr_SetString(PyExc_TypeError, "dltut.conv: the mask must be uint8");
+        return -1;
+    }
+    const npy_intp dz_shape[4] = {g.batch, g.filters, g.poh, g.pow_};
+    const npy_intp mask_shape[4] = {g.filters, g.batch, g.sub, g.cells};
+    return check_shape(dz, dz_shape, "the output gradient") ||
+           check_shape(mask, mask_shape, "the mask") ? -1 : 0;
+}
 
 /* ---------------------------------------------------------------- entry points */
 
@@ -605,17 +706,15 @@ static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject
         return -1;
     }
     if (set_block(&g, PyArray_ITEMSIZE(x0), block_bytes)) return -1;
-    npy_intp out_shape[4] = {g.batch, g.filters, g.poh, g.pow_};
-    npy_intp mask_shape[4] = {g.filters, g.batch, g.oh, g.ow};
+    const npy_intp out_shape[4] = {g.batch, g.filters, g.poh, g.pow_};
+    const npy_intp mask_shape[4] = {g.filters, g.batch, g.sub, g.cells};
     if (prepare_output(out, 4, out_shape, typenum) ||
         prepare_output(mask, 4, mask_shape, NPY_UINT8))
         return -1;
     Refs refs;
     PyArrayObject* x = refs.a[0] = aligned(x0);
     PyArrayObject* w = refs.a[1] = aligned(w0);
-    PyArrayObject* b = refs.a[2] = (PyArrayObject*)PyArray_FromAny(
-        (PyObject*)b0, PyArray_DescrFromType(typenum), 1, 1,
-        NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED, NULL);
+    PyArrayObject* b = refs.a[2] = c_array(b0);
     if (!x || !w || !b) return -1;
     npy_uint8* m = (npy_uint8*)PyArray_DATA(*mask);
     if (typenum == NPY_FLOAT32)
@@ -625,29 +724,21 @@ static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject
                            g, act, (double*)PyArray_DATA(*out), m);
 }
 
-static int conv_pool_grad_weights(PyArrayObject* x0, PyArrayObject* dz0, PyArrayObject* mask0,
-                                  PyArrayObject** dw, npy_intp ph, npy_intp pw,
-                                  long block_bytes, int typenum) {
-    if (check_array(x0, 4, "the images") || check_array(dz0, 4, "the output gradient") ||
-        check_array(mask0, 4, "the mask") || check_float(x0, typenum, "the images") ||
-        check_float(dz0, typenum, "the output gradient"))
+/* The filters w0 only give their shape. */
+static int conv_pool_grad_weights(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* dz0,
+                                  PyArrayObject* mask0, PyArrayObject** dw, npy_intp ph,
+                                  npy_intp pw, long block_bytes, int typenum) {
+    if (check_array(x0, 4, "the images") || check_array(w0, 4, "the filters") ||
+        check_float(x0, typenum, "the images"))
         return -1;
-    const npy_intp* xs = PyArray_DIMS(x0);
-    const npy_intp* ms = PyArray_DIMS(mask0);
-    if (ms[1] != xs[0] || ms[2] > xs[2] || ms[3] > xs[3] || ms[2] < 1 || ms[3] < 1) {
-        PyErr_Format(PyExc_ValueError,
-                     "dltut.conv: a mask of shape (%ld, %ld, %ld, %ld) cannot come from images "
-                     "of shape (%ld, %ld, %ld, %ld)", (long)ms[0], (long)ms[1], (long)ms[2],
-                     (long)ms[3], (long)xs[0], (long)xs[1], (long)xs[2], (long)xs[3]);
-        return -1;
-    }
-    npy_intp ws[4] = {ms[0], xs[1], xs[2] - ms[2] + 1, xs[3] - ms[3] + 1};
     Geometry g;
-    if (geometry(&g, xs, ws, ph, pw) || set_block(&g, PyArray_ITEMSIZE(x0), block_bytes) ||
-        check_dz(dz0, g) || prepare_output(dw, 4, ws, typenum))
+    if (geometry(&g, PyArray_DIMS(x0), PyArray_DIMS(w0), ph, pw) ||
+        set_block(&g, PyArray_ITEMSIZE(x0), block_bytes) ||
+        check_grad(g, dz0, mask0, typenum) ||
+        prepare_output(dw, 4, PyArray_DIMS(w0), typenum))
         return -1;
     Refs refs;
-    PyArrayObject* mask = refs.a[0] = contiguous_mask(mask0, ms);
+    PyArrayObject* mask = refs.a[0] = c_array(mask0);
     PyArrayObject* x = refs.a[1] = aligned(x0);
     PyArrayObject* dz = refs.a[2] = aligned(dz0);
     if (!mask || !x || !dz) return -1;
@@ -659,27 +750,21 @@ static int conv_pool_grad_weights(PyArrayObject* x0, PyArrayObject* dz0, PyArray
                                 (double*)PyArray_DATA(*dw));
 }
 
-static int conv_pool_grad_inputs(PyArrayObject* w0, PyArrayObject* dz0, PyArrayObject* mask0,
-                                 PyArrayObject** dx, npy_intp ph, npy_intp pw,
-                                 long block_bytes, int typenum) {
-    if (check_array(w0, 4, "the filters") || check_array(dz0, 4, "the output gradient") ||
-        check_array(mask0, 4, "the mask") || check_float(w0, typenum, "the filters") ||
-        check_float(dz0, typenum, "the output gradient"))
+/* The images x0 only give their shape. */
+static int conv_pool_grad_inputs(PyArrayObject* w0, PyArrayObject* x0, PyArrayObject* dz0,
+                                 PyArrayObject* mask0, PyArrayObject** dx, npy_intp ph,
+                                 npy_intp pw, long block_bytes, int typenum) {
+    if (check_array(w0, 4, "the filters") || check_array(x0, 4, "the images") ||
+        check_float(w0, typenum, "the filters"))
         return -1;
-    const npy_intp* ws = PyArray_DIMS(w0);
-    const npy_intp* ms = PyArray_DIMS(mask0);
-    if (ms[0] != ws[0]) {
-        PyErr_Format(PyExc_ValueError, "dltut.conv: the mask has %ld filters, the filters %ld",
-                     (long)ms[0], (long)ws[0]);
-        return -1;
-    }
-    npy_intp xs[4] = {ms[1], ws[1], ms[2] + ws[2] - 1, ms[3] + ws[3] - 1};
     Geometry g;
-    if (geometry(&g, xs, ws, ph, pw) || set_block(&g, PyArray_ITEMSIZE(w0), block_bytes) ||
-        check_dz(dz0, g) || prepare_output(dx, 4, xs, typenum))
+    if (geometry(&g, PyArray_DIMS(x0), PyArray_DIMS(w0), ph, pw) ||
+        set_block(&g, PyArray_ITEMSIZE(w0), block_bytes) ||
+        check_grad(g, dz0, mask0, typenum) ||
+        prepare_output(dx, 4, PyArray_DIMS(x0), typenum))
         return -1;
     Refs refs;
-    PyArrayObject* mask = refs.a[0] = contiguous_mask(mask0, ms);
+    PyArrayObject* mask = refs.a[0] = c_array(mask0);
     PyArrayObject* w = refs.a[1] = aligned(w0);
     PyArrayObject* dz = refs.a[2] = aligned(dz0);
     if (!mask || !w || !dz) return -1;
@@ -779,15 +864,16 @@ class ConvPool(_ConvOp):
 
     Parameters
     ----------
-    poolsize : pair of ints
+    poolsize : pair of ints (ph, pw)
         Pooling window (and stride); (1, 1) gives the plain convolution.
     activation : "tanh" or "linear"
     block_bytes : int
         Upper bound on the images unrolled at once (see the module's docstring).
 
-    Inputs ``x`` (batch, c, h, w), ``W`` (k, c, fh, fw), ``b`` (k,); outputs ``out``
-    (batch, k, (h - fh + 1) // ph, (w - fw + 1) // pw) and ``mask``, uint8,
-    (k, batch, h - fh + 1, w - fw + 1): 1 where the convolution equals its window's maximum.
+    Inputs ``x`` (batch, c, h, w), ``W`` (k, c, fh, fw), ``b`` (k,).  Outputs ``out``
+    (batch, k, poh, pow) with ``poh = (h - fh + 1) // ph``, ``pow = (w - fw + 1) // pw``, and
+    ``mask``, uint8, (k, batch, ph * pw, poh * pow): ``mask[k, n, u * pw + v, py * pow + px]``
+    is 1 where the convolution at ``(py * ph + u, px * pw + v)`` equals its window's maximum.
     """
 
     __props__ = ("poolsize", "activation", "block_bytes")
@@ -813,8 +899,9 @@ class ConvPool(_ConvOp):
 
     def infer_shape(self, node, shapes):
         (batch, _, h, w), (k, _, fh, fw), _ = shapes
-        oh, ow = h - fh + 1, w - fw + 1
-        return [(batch, k, oh // self.poolsize[0], ow // self.poolsize[1]), (k, batch, oh, ow)]
+        ph, pw = self.poolsize
+        poh, pow_ = (h - fh + 1) // ph, (w - fw + 1) // pw
+        return [(batch, k, poh, pow_), (k, batch, ph * pw, poh * pow_)]
 
     def connection_pattern(self, node):
         return [[True, True], [True, True], [True, False]]
@@ -853,103 +940,86 @@ class ConvPool(_ConvOp):
         # the gradient of the pooled pre-activation max_pool(conv) + b
         g_z = g_out * (1 - T.sqr(out)) if self.activation == "tanh" else g_out
         g_b = g_z.sum(axis=(0, 2, 3))
-        g_W = ConvPoolGradWeights(self.poolsize, self.block_bytes)(x, g_z, mask)
-        g_x = ConvPoolGradInputs(self.poolsize, self.block_bytes)(W, g_z, mask)
+        g_W = ConvPoolGradWeights(self.poolsize, self.block_bytes)(x, W, g_z, mask)
+        g_x = ConvPoolGradInputs(self.poolsize, self.block_bytes)(W, x, g_z, mask)
         return [g_x, g_W, g_b]
 
 
 class _ConvGradOp(_ConvOp):
+    """Inputs ``(data, shape_only, g_z, mask)``: the gradient ``g_z`` of the pooled
+    pre-activation (batch, k, poh, pow) and :class:`ConvPool`'s ``mask``; the second input
+    only gives the shape of the result (the filters for the images' gradient and vice versa)."""
+
     __props__ = ("poolsize", "block_bytes")
 
-    def connection_pattern(self, node):
-        return [[True], [True], [False]]
+    def _make_node(self, data, shape_only, g_z, mask):
+        data, shape_only, g_z = _float_inputs(data, shape_only, g_z)
+        mask = T.as_tensor_variable(mask)
+        for variable, what in ((data, "first input"), (shape_only, "second input"),
+                               (g_z, "the output gradient"), (mask, "the mask")):
+            _check_ndim(variable, 4, what)
+        if mask.dtype != "uint8":
+            raise TypeError("dltut.conv: the mask must be uint8 (ConvPool's second output), "
+                            "got %s" % mask.dtype)
+        out = T.TensorType(data.dtype, shape_only.broadcastable)()
+        return Apply(self, [data, shape_only, g_z, mask], [out])
+
+    def infer_shape(self, node, shapes):
+        return [shapes[1]]
 
     def grad(self, inputs, output_grads):
-        return [grad_not_implemented(self, 0, inputs[0]),
-                grad_not_implemented(self, 1, inputs[1]),
-                grad_undefined(self, 2, inputs[2], "the pooling mask is discrete")]
+        return [grad_not_implemented(self, i, v) for i, v in enumerate(inputs[:3])] + \
+            [grad_undefined(self, 3, inputs[3], "the pooling mask is discrete")]
+
+    def _c_code(self, node, sub, inputs, output, entry):
+        data, shape_only, g_z, mask = inputs
+        return self._c_template % dict(self._c_sub(node, sub), entry=entry, data=data,
+                                       shape_only=shape_only, g_z=g_z, mask=mask, out=output)
+
+    _c_template = """
+    if (dltut_conv::%(entry)s(%(data)s, %(shape_only)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d,
+                              %(pw)d, %(block_bytes)dL, %(typenum)s)) {
+        %(fail)s
+    }
+    """
 
 
 class ConvPoolGradWeights(_ConvGradOp):
-    """``dW`` from the images ``x``, the gradient ``g_z`` of the pooled pre-activation
-    (batch, k, ph', pw') and ``ConvPool``'s ``mask`` (k, batch, oh, ow)."""
+    """``dW`` from the images ``x``, the filters ``W`` (for their shape), ``g_z`` and ``mask``."""
 
     def __str__(self):
         return "ConvPoolGradWeights{%dx%d}" % self.poolsize
 
-    def make_node(self, x, g_z, mask):
-        x, g_z = _float_inputs(x, g_z)
-        mask = T.as_tensor_variable(mask)
-        _check_ndim(x, 4, "the images x")
-        _check_ndim(g_z, 4, "the output gradient")
-        _check_ndim(mask, 4, "the mask")
-        out = T.TensorType(x.dtype, (mask.broadcastable[0], x.broadcastable[1], False, False))()
-        return Apply(self, [x, g_z, mask], [out])
-
-    def infer_shape(self, node, shapes):
-        (_, c, h, w), _, (k, _, oh, ow) = shapes
-        return [(k, c, h - oh + 1, w - ow + 1)]
+    def make_node(self, x, W, g_z, mask):
+        return self._make_node(x, W, g_z, mask)
 
     def perform(self, node, inputs, outputs):
-        x, g_z, mask = inputs
-        k, _, oh, ow = mask.shape
-        filter_shape = (k, x.shape[1], x.shape[2] - oh + 1, x.shape[3] - ow + 1)
-        check_shapes(x.shape, filter_shape, self.poolsize)
-        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize)
-        outputs[0][0] = np_conv_grad_weights(x, g_conv, filter_shape).astype(x.dtype)
-
-    _c_template = """
-    if (dltut_conv::conv_pool_grad_weights(%(x)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d, %(pw)d,
-                                           %(block_bytes)dL, %(typenum)s)) {
-        %(fail)s
-    }
-    """
+        x, W, g_z, mask = inputs
+        check_shapes(x.shape, W.shape, self.poolsize)
+        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize, conv_shape(x.shape, W.shape))
+        outputs[0][0] = np_conv_grad_weights(x, g_conv, W.shape).astype(node.outputs[0].dtype)
 
     def c_code(self, node, name, inputs, outputs, sub):
-        x, g_z, mask = inputs
-        return self._c_template % dict(self._c_sub(node, sub), x=x, g_z=g_z, mask=mask,
-                                       out=outputs[0])
+        return self._c_code(node, sub, inputs, outputs[0], "conv_pool_grad_weights")
 
 
 class ConvPoolGradInputs(_ConvGradOp):
-    """``dx`` from the filters ``W``, the gradient ``g_z`` of the pooled pre-activation and
-    ``ConvPool``'s ``mask``."""
+    """``dx`` from the filters ``W``, the images ``x`` (for their shape), ``g_z`` and ``mask``."""
 
     def __str__(self):
         return "ConvPoolGradInputs{%dx%d}" % self.poolsize
 
-    def make_node(self, W, g_z, mask):
-        W, g_z = _float_inputs(W, g_z)
-        mask = T.as_tensor_variable(mask)
-        _check_ndim(W, 4, "the filters W")
-        _check_ndim(g_z, 4, "the output gradient")
-        _check_ndim(mask, 4, "the mask")
-        out = T.TensorType(W.dtype, (mask.broadcastable[1], W.broadcastable[1], False, False))()
-        return Apply(self, [W, g_z, mask], [out])
-
-    def infer_shape(self, node, shapes):
-        (_, c, fh, fw), _, (_, batch, oh, ow) = shapes
-        return [(batch, c, oh + fh - 1, ow + fw - 1)]
+    def make_node(self, W, x, g_z, mask):
+        return self._make_node(W, x, g_z, mask)
 
     def perform(self, node, inputs, outputs):
-        W, g_z, mask = inputs
-        _, batch, oh, ow = mask.shape
-        image_shape = (batch, W.shape[1], oh + W.shape[2] - 1, ow + W.shape[3] - 1)
-        check_shapes(image_shape, W.shape, self.poolsize)
-        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize)
-        outputs[0][0] = np_conv_grad_inputs(W, g_conv, image_shape).astype(W.dtype)
-
-    _c_template = """
-    if (dltut_conv::conv_pool_grad_inputs(%(W)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d, %(pw)d,
-                                          %(block_bytes)dL, %(typenum)s)) {
-        %(fail)s
-    }
-    """
+        W, x, g_z, mask = inputs
+        check_shapes(x.shape, W.shape, self.poolsize)
+        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize, conv_shape(x.shape, W.shape))
+        outputs[0][0] = np_conv_grad_inputs(W, g_conv, x.shape).astype(node.outputs[0].dtype)
 
     def c_code(self, node, name, inputs, outputs, sub):
-        W, g_z, mask = inputs
-        return self._c_template % dict(self._c_sub(node, sub), W=W, g_z=g_z, mask=mask,
-                                       out=outputs[0])
+        return self._c_code(node, sub, inputs, outputs[0], "conv_pool_grad_inputs")
 
 
 # --------------------------------------------------------------------------- numpy versions
@@ -962,6 +1032,12 @@ def check_shapes(image_shape, filter_shape, poolsize):
     if image_shape[2] < filter_shape[2] or image_shape[3] < filter_shape[3]:
         raise ValueError("dltut.conv: images of %d x %d are smaller than the %d x %d filters"
                          % (image_shape[2], image_shape[3], filter_shape[2], filter_shape[3]))
+
+
+def conv_shape(image_shape, filter_shape):
+    """(k, batch, oh, ow): the valid convolution's output, laid out filters first."""
+    return (filter_shape[0], image_shape[0], image_shape[2] - filter_shape[2] + 1,
+            image_shape[3] - filter_shape[3] + 1)
 
 
 def _windows(x, fh, fw):
@@ -977,27 +1053,32 @@ def np_conv_kbhw(x, W):
 
 
 def np_pool_kbhw(conv, poolsize):
-    """Max-pool (k, batch, oh, ow) planes: ``(pooled, mask)`` as :class:`ConvPool` makes them."""
+    """Max-pool (k, batch, oh, ow) planes: ``(pooled, mask)`` as :class:`ConvPool` makes them
+    (pooled: (k, batch, poh, pow); mask: (k, batch, ph * pw, poh * pow))."""
     ph, pw = poolsize
     k, batch, oh, ow = conv.shape
-    rows, cols = oh // ph, ow // pw
-    windows = conv[:, :, :rows * ph, :cols * pw].reshape(k, batch, rows, ph, cols, pw)
-    pooled = windows.max(axis=(3, 5))
-    mask = numpy.zeros(conv.shape, dtype="uint8")
-    mask[:, :, :rows * ph, :cols * pw] = (
-        windows == pooled[:, :, :, None, :, None]).reshape(k, batch, rows * ph, cols * pw)
-    return pooled, mask
+    poh, pow_ = oh // ph, ow // pw
+    # (k, batch, poh, ph, pow, pw) -> (k, batch, ph, pw, poh, pow)
+    windows = conv[:, :, :poh * ph, :pow_ * pw].reshape(k, batch, poh, ph, pow_, pw)
+    windows = windows.transpose(0, 1, 3, 5, 2, 4)
+    pooled = windows.max(axis=(2, 3))
+    mask = (windows == pooled[:, :, None, None]).astype("uint8")
+    return pooled, mask.reshape(k, batch, ph * pw, poh * pow_)
 
 
-def np_unpool_kbhw(g_z, mask, poolsize):
-    """(batch, k, rows, cols) gradient -> (k, batch, oh, ow), where ``mask`` is set."""
+def np_unpool_kbhw(g_z, mask, poolsize, conv_shape):
+    """(batch, k, poh, pow) gradient -> (k, batch, oh, ow) = ``conv_shape``, where ``mask`` is
+    set (zero outside every window)."""
     ph, pw = poolsize
-    k, batch, oh, ow = mask.shape
-    rows, cols = oh // ph, ow // pw
-    spread = numpy.zeros(mask.shape, dtype=g_z.dtype)
-    spread[:, :, :rows * ph, :cols * pw] = numpy.repeat(
-        numpy.repeat(g_z.transpose(1, 0, 2, 3), ph, axis=2), pw, axis=3)
-    return spread * mask
+    k, batch, _, _ = conv_shape
+    poh, pow_ = g_z.shape[2], g_z.shape[3]
+    spread = g_z.transpose(1, 0, 2, 3)[:, :, None, None] * mask.reshape(k, batch, ph, pw, poh,
+                                                                          pow_)
+    g_conv = numpy.zeros(conv_shape, dtype=g_z.dtype)
+    # (k, batch, ph, pw, poh, pow) -> (k, batch, poh, ph, pow, pw)
+    g_conv[:, :, :poh * ph, :pow_ * pw] = spread.transpose(0, 1, 4, 2, 5, 3).reshape(
+        k, batch, poh * ph, pow_ * pw)
+    return g_conv
 
 
 def np_conv_grad_weights(x, g_conv, filter_shape):
