@@ -73,16 +73,19 @@ SUPPORT_CODE = r"""
 namespace dltut_conv {
 
 /* Row-major C = op(A) . op(B) through the column-major Fortran BLAS, which sees each
-   row-major matrix as its transpose: C^T = op(B)^T . op(A)^T. */
+   row-major matrix as its transpose: C^T = op(B)^T . op(A)^T.  (A and B are passed without
+   const: Theano's numpy-based stand-in for an absent BLAS declares them so.) */
 static inline void gemm_rm(char ta, char tb, int M, int N, int K, float alpha,
                            const float* A, int lda, const float* B, int ldb, float beta,
                            float* C, int ldc) {
-    sgemm_(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+    sgemm_(&tb, &ta, &N, &M, &K, &alpha, const_cast<float*>(B), &ldb, const_cast<float*>(A),
+           &lda, &beta, C, &ldc);
 }
 static inline void gemm_rm(char ta, char tb, int M, int N, int K, double alpha,
                            const double* A, int lda, const double* B, int ldb, double beta,
                            double* C, int ldc) {
-    dgemm_(&tb, &ta, &N, &M, &K, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
+    dgemm_(&tb, &ta, &N, &M, &K, &alpha, const_cast<double*>(B), &ldb, const_cast<double*>(A),
+           &lda, &beta, C, &ldc);
 }
 
 /* ---------------------------------------------------------------- threads */
