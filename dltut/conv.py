@@ -1,17 +1,17 @@
-"""Convolution, max-pooling, bias and activation over a whole minibatch, as compiled Theano Ops.
+"""Convolution, max-pooling, bias and tanh over blocks of the minibatch, as compiled Theano Ops.
 
 Theano 1.0.5's CPU convolution (``CorrMM``) unrolls one image at a time and makes one small
 matrix product per image.  The Ops here unroll a block of images at once ("im2col") and make
-one large product per block, for the forward pass and for both gradients:
+one large product per block, in the forward pass and in both gradients:
 
 * :class:`ConvPool`: ``out = act(max_pool(conv(x, W)) + b)`` and a ``mask`` of the positions
-  that won their pooling window (the backward pass routes the gradient there).
-* :class:`ConvPoolGradWeights`: the gradient with respect to the filters ``W``.
+  that are their pooling window's maximum (the backward pass routes the gradient there);
+* :class:`ConvPoolGradWeights`: the gradient with respect to the filters ``W``;
 * :class:`ConvPoolGradInputs`: the gradient with respect to the images ``x`` (Theano leaves it
-  out of the graph when nothing needs it, e.g. for the first layer).
+  out of the graph when nothing needs it, as for LeNet's first layer, whose input is the data).
 
 ``conv`` is the tutorial's ``conv2d``: a true 2-D convolution (filters flipped), 'valid'
-border, summed over input channels::
+border, summed over the input channels::
 
     conv(x, W)[n, k, y, x'] = sum_{c, i, j} x[n, c, y + i, x' + j] * W[k, c, fh-1-i, fw-1-j]
     x: (batch, c, h, w), W: (k, c, fh, fw) -> (batch, k, h - fh + 1, w - fw + 1)
@@ -19,28 +19,33 @@ border, summed over input channels::
 ``max_pool`` takes non-overlapping ``poolsize`` windows and drops the border rows and columns
 that do not fill one (``pool_2d(ignore_border=True)``, :func:`dltut.layers.max_pool`); its
 gradient goes to *every* position of a window equal to the window's maximum, as Theano's does.
-``act`` is ``tanh`` or the identity; other activations are applied by Theano on top.
+``act`` is ``tanh`` or the identity; :class:`dltut.layers.LeNetConvPoolLayer` applies any other
+activation with Theano on the identity's output.
 
-How the work is laid out: the images of a block of ``n`` are unrolled into a matrix ``col`` of
-shape ``(c * fh * fw, n * oh * ow)`` (row ``(c, i, j)``, column ``(image, y, x)``), and the
-flipped filters into ``Wf`` of shape ``(k, c * fh * fw)``.  Then
+The work: a block of ``n`` images is unrolled into ``col``, ``(c * fh * fw, n * cols)`` (row
+``(c, i, j)``; one column per convolution output inside a pooling window -- the outputs pooling
+drops are never computed), the flipped filters into ``Wf``, ``(k, c * fh * fw)``.  Then
 
-* forward: ``Y = Wf . col`` (one product), pooled straight from the cache into ``out``;
-* filters: ``dWf += dY . col^T`` (one product per block, accumulated over the blocks);
-* images: ``dcol = Wf^T . dY`` (one product), added back into the images ("col2im");
+* forward: ``Y = Wf . col``, pooled, biased and activated while the block is in the cache;
+* filters: ``dWf = sum over blocks of dY . col^T``;
+* images: ``dcol = Wf^T . dY``, added back into the images' pixels ("col2im");
 
-where ``dY`` (``(k, n * oh * ow)``) is the gradient of ``out``'s pre-activation routed back
-through the pooling by ``mask``.  ``block_bytes`` bounds the size of ``col`` (and so ``n``) to
-keep each block in the processor's cache; 0 unrolls the whole minibatch at once.  The products
-call the BLAS that Theano links (``blas.ldflags``), with its threads.
+where ``dY`` is the gradient of the pooled pre-activation routed back through ``mask``.  When
+the pooled rows are long (LeNet's first layer) an image's columns are ordered by position in
+the window, so that pooling and its gradient run over contiguous slices; otherwise row by row.
+``block_bytes`` bounds ``col`` to keep a block in a core's cache (0: the whole minibatch at
+once, slower); with OpenBLAS the blocks are spread over its threads (each product then
+single-threaded).  The products call the BLAS Theano links (``blas.ldflags``; Theano's
+numpy-based stand-in when that is empty).
 
-Each Op has a C implementation (float32 and float64; any strides) and a Python one
-(``perform``, numpy), used when Theano runs without a C compiler.
+Each Op has C code (float32 and float64, any strides) and a numpy ``perform`` for Theano
+without a compiler.
 
-Rounding: the forward values are the sums ``CorrMM`` makes, in the same order, so they agree
-with Theano's ``conv2d`` to the last bit when the BLAS rounds both products alike; the filter
-gradient sums over the block's images in one product instead of image by image, so it differs
-in the last bits.
+Rounding: each forward output sums the same products as ``CorrMM`` in the same order; the
+filter gradient is summed per block of images and then over the blocks in order (``CorrMM``:
+image by image), so its last bits differ, though not with the number of threads.  float32 tanh
+is computed in double and rounded once (correctly rounded; glibc's ``tanhf``, which Theano's
+graph calls, is often one unit off in the last place).
 """
 import hashlib
 
@@ -56,7 +61,9 @@ from theano.tensor.blas import ldflags
 FUSED_ACTIVATIONS = ("linear", "tanh")
 
 #: Default bound on the unrolled block (bytes): a few images' ``col`` that stay in a core's
-#: L2 cache together with their products.  Measured on LeNet5 (bench/profile_steps.py).
+#: L2 cache with their products.  LeNet5's layers run as fast with 0.5-1 MB blocks, a little
+#: slower with 256 KB or 2 MB, 2-3x slower with the whole minibatch at once (0)
+#: (bench/conv_layers.py --block-bytes ..., 2-core EPYC with 1 MB L2 per core).
 DEFAULT_BLOCK_BYTES = 1 << 20
 
 SUPPORTED_DTYPES = ("float32", "float64")
@@ -828,9 +835,9 @@ def _check_poolsize(poolsize):
 class _ConvOp(Op):
     """What the three Ops share: BLAS linking, the C support code, the cache version."""
 
-    def __init__(self, poolsize=(2, 2), block_bytes=DEFAULT_BLOCK_BYTES):
+    def __init__(self, poolsize=(2, 2), block_bytes=None):
         self.poolsize = _check_poolsize(poolsize)
-        self.block_bytes = int(block_bytes)
+        self.block_bytes = int(DEFAULT_BLOCK_BYTES if block_bytes is None else block_bytes)
         if self.block_bytes < 0:
             raise ValueError("block_bytes must be >= 0 (0: the whole minibatch at once)")
 
@@ -870,8 +877,9 @@ class ConvPool(_ConvOp):
     poolsize : pair of ints (ph, pw)
         Pooling window (and stride); (1, 1) gives the plain convolution.
     activation : "tanh" or "linear"
-    block_bytes : int
-        Upper bound on the images unrolled at once (see the module's docstring).
+    block_bytes : int or None
+        Upper bound on the images unrolled at once (see the module's docstring); None takes
+        :data:`DEFAULT_BLOCK_BYTES`.
 
     Inputs ``x`` (batch, c, h, w), ``W`` (k, c, fh, fw), ``b`` (k,).  Outputs ``out``
     (batch, k, poh, pow) with ``poh = (h - fh + 1) // ph``, ``pow = (w - fw + 1) // pw``, and
@@ -881,7 +889,7 @@ class ConvPool(_ConvOp):
 
     __props__ = ("poolsize", "activation", "block_bytes")
 
-    def __init__(self, poolsize=(2, 2), activation="tanh", block_bytes=DEFAULT_BLOCK_BYTES):
+    def __init__(self, poolsize=(2, 2), activation="tanh", block_bytes=None):
         super().__init__(poolsize, block_bytes)
         if activation not in FUSED_ACTIVATIONS:
             raise ValueError("ConvPool applies %s itself, not %r"
@@ -1106,8 +1114,7 @@ def np_conv_grad_inputs(W, g_conv, image_shape):
 
 
 # --------------------------------------------------------------------------- graph helpers
-def conv_pool(input, filters, bias, poolsize=(2, 2), activation="tanh",
-              block_bytes=DEFAULT_BLOCK_BYTES):
+def conv_pool(input, filters, bias, poolsize=(2, 2), activation="tanh", block_bytes=None):
     """``activation(max_pool(conv2d(input, filters)) + bias)`` as one :class:`ConvPool`.
 
     ``activation`` is "tanh", "linear" or None (the identity).  Returns the symbolic output,
@@ -1117,7 +1124,7 @@ def conv_pool(input, filters, bias, poolsize=(2, 2), activation="tanh",
     return op(input, filters, bias)[0]
 
 
-def conv2d(input, filters, block_bytes=DEFAULT_BLOCK_BYTES):
+def conv2d(input, filters, block_bytes=None):
     """The valid true convolution alone (``theano.tensor.nnet.conv2d(input, filters)``),
     computed by :class:`ConvPool` with a 1x1 window, no bias and no activation."""
     input, filters = _float_inputs(input, filters)

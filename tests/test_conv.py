@@ -64,7 +64,7 @@ def random_values(case, dtype, seed):
     return x, W, b, G
 
 
-def compare_function(case, dtype, block_bytes=conv.DEFAULT_BLOCK_BYTES, mode=None,
+def compare_function(case, dtype, block_bytes=None, mode=None,
                      with_reference=True):
     """One function: (dltut out, dx, dW, db) then the same from the reference graph, for
     cost = sum(G * out)."""
