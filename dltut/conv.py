@@ -74,6 +74,7 @@ SUPPORT_CODE = r"""
 #include <string.h>
 #include <stdlib.h>
 #include <limits.h>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -490,76 +491,71 @@ static void unpool_block(const View4<T>& dz, const npy_uint8* __restrict__ mask,
 
 /* ---------------------------------------------------------------- the three computations */
 
+/* Calls block(index, b0, n, work) for every block of images [b0, b0 + n) on the worker threads,
+   work being the thread's per_thread scratch values, the BLAS single-threaded meanwhile.
+   -1 (MemoryError set) when the scratch cannot be had. */
+template <typename T, typename F>
+static int over_blocks(const Geometry& g, npy_intp per_thread, F block) {
+    const int threads = worker_threads(g.blocks);
+    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
+    if (scratch == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    {
+        SerialBlas serial(threads);
+        run_threads(threads, [&](int t) {
+            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
+                const npy_intp b0 = blk * g.block;
+                block(blk, b0, g.batch - b0 < g.block ? g.batch - b0 : g.block,
+                      scratch + t * per_thread);
+            }
+        });
+    }
+    free(scratch);
+    return 0;
+}
+
 template <typename T>
 static int forward(const View4<T>& xv, const View4<T>& wv, const T* bias, const Geometry& g,
                    int act, T* out, npy_uint8* mask) {
     const npy_intp len_max = g.block * g.cols;
-    const npy_intp per_thread = (g.rows + g.filters) * len_max;
-    const int threads = worker_threads(g.blocks);
-    T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
-    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
-    if (!wf || !scratch) {
-        free(wf); free(scratch);
-        PyErr_NoMemory();
-        return -1;
-    }
-    pack_flipped<T>(wv, g, wf);
-    {
-        SerialBlas serial(threads);
-        run_threads(threads, [&](int t) {
-            T* col = scratch + t * per_thread;
-            T* y = col + g.rows * len_max;
-            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
-                const npy_intp b0 = blk * g.block;
-                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.cols);
-                im2col<T>(xv, g, b0, n, col);
-                gemm_rm('N', 'N', (int)g.filters, len, (int)g.rows, (T)1, wf, (int)g.rows,
-                        col, len, (T)0, y, len);
-                pool_block<T>(y, g, b0, n, bias, act, out, mask);
-            }
-        });
-    }
-    free(wf); free(scratch);
-    return 0;
+    std::vector<T> wf(g.filters * g.rows);
+    pack_flipped<T>(wv, g, wf.data());
+    return over_blocks<T>(g, (g.rows + g.filters) * len_max,
+                          [&](npy_intp, npy_intp b0, npy_intp n, T* work) {
+        T* col = work;
+        T* y = col + g.rows * len_max;
+        const int len = (int)(n * g.cols);
+        im2col<T>(xv, g, b0, n, col);
+        gemm_rm('N', 'N', (int)g.filters, len, (int)g.rows, (T)1, wf.data(), (int)g.rows,
+                col, len, (T)0, y, len);
+        pool_block<T>(y, g, b0, n, bias, act, out, mask);
+    });
 }
 
 template <typename T>
 static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8* mask,
                         const Geometry& g, T* dw) {
     const npy_intp len_max = g.block * g.cols, wsize = g.filters * g.rows;
-    const npy_intp per_thread = g.cells + (g.rows + g.filters) * len_max;
-    const int threads = worker_threads(g.blocks);
     /* one partial sum per block, added up in block order afterwards: the result does not
        depend on the number of threads */
-    T* partial = (T*)malloc(sizeof(T) * wsize * (g.blocks > 0 ? g.blocks : 1));
-    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
-    if (!partial || !scratch) {
-        free(partial); free(scratch);
-        PyErr_NoMemory();
+    std::vector<T> partial(wsize * (g.blocks > 0 ? g.blocks : 1));
+    if (over_blocks<T>(g, g.cells + (g.rows + g.filters) * len_max,
+                       [&](npy_intp blk, npy_intp b0, npy_intp n, T* work) {
+        T* plane = work;
+        T* col = plane + g.cells;
+        T* dy = col + g.rows * len_max;
+        const int len = (int)(n * g.cols);
+        im2col<T>(xv, g, b0, n, col);
+        unpool_block<T>(dz, mask, g, b0, n, dy, plane);
+        gemm_rm('N', 'T', (int)g.filters, (int)g.rows, len, (T)1, dy, len, col, len,
+                (T)0, partial.data() + blk * wsize, (int)g.rows);
+    }))
         return -1;
-    }
-    {
-        SerialBlas serial(threads);
-        run_threads(threads, [&](int t) {
-            T* plane = scratch + t * per_thread;
-            T* col = plane + g.cells;
-            T* dy = col + g.rows * len_max;
-            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
-                const npy_intp b0 = blk * g.block;
-                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.cols);
-                im2col<T>(xv, g, b0, n, col);
-                unpool_block<T>(dz, mask, g, b0, n, dy, plane);
-                gemm_rm('N', 'T', (int)g.filters, (int)g.rows, len, (T)1, dy, len, col, len,
-                        (T)0, partial + blk * wsize, (int)g.rows);
-            }
-        });
-    }
-    T* acc = partial;
-    if (g.blocks == 0) memset(acc, 0, sizeof(T) * wsize);
+    T* acc = partial.data();
     for (npy_intp blk = 1; blk < g.blocks; ++blk)
-        for (npy_intp e = 0; e < wsize; ++e) acc[e] += partial[blk * wsize + e];
+        for (npy_intp e = 0; e < wsize; ++e) acc[e] += acc[blk * wsize + e];
     /* back to the filters' layout, unflipped */
     for (npy_intp k = 0; k < g.filters; ++k)
         for (npy_intp c = 0; c < g.channels; ++c)
@@ -567,7 +563,6 @@ static int grad_weights(const View4<T>& xv, const View4<T>& dz, const npy_uint8*
                 for (npy_intp j = 0; j < g.fw; ++j)
                     dw[((k * g.channels + c) * g.fh + g.fh - 1 - i) * g.fw + g.fw - 1 - j] =
                         acc[((k * g.channels + c) * g.fh + i) * g.fw + j];
-    free(partial); free(scratch);
     return 0;
 }
 
@@ -575,37 +570,21 @@ template <typename T>
 static int grad_inputs(const View4<T>& wv, const View4<T>& dz, const npy_uint8* mask,
                        const Geometry& g, T* dx) {
     const npy_intp len_max = g.block * g.cols;
-    const npy_intp per_thread = g.cells + (g.rows + g.filters) * len_max;
     const npy_intp image = g.channels * g.height * g.width;
-    const int threads = worker_threads(g.blocks);
-    T* wf = (T*)malloc(sizeof(T) * g.filters * g.rows);
-    T* scratch = (T*)malloc(sizeof(T) * per_thread * threads);
-    if (!wf || !scratch) {
-        free(wf); free(scratch);
-        PyErr_NoMemory();
-        return -1;
-    }
-    pack_flipped<T>(wv, g, wf);
-    {
-        SerialBlas serial(threads);
-        run_threads(threads, [&](int t) {
-            T* plane = scratch + t * per_thread;
-            T* dcol = plane + g.cells;
-            T* dy = dcol + g.rows * len_max;
-            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
-                const npy_intp b0 = blk * g.block;
-                const npy_intp n = (g.batch - b0 < g.block) ? g.batch - b0 : g.block;
-                const int len = (int)(n * g.cols);
-                memset(dx + b0 * image, 0, sizeof(T) * n * image);
-                unpool_block<T>(dz, mask, g, b0, n, dy, plane);
-                gemm_rm('T', 'N', (int)g.rows, len, (int)g.filters, (T)1, wf, (int)g.rows,
-                        dy, len, (T)0, dcol, len);
-                col2im_add<T>(dcol, g, b0, n, dx);
-            }
-        });
-    }
-    free(wf); free(scratch);
-    return 0;
+    std::vector<T> wf(g.filters * g.rows);
+    pack_flipped<T>(wv, g, wf.data());
+    return over_blocks<T>(g, g.cells + (g.rows + g.filters) * len_max,
+                          [&](npy_intp, npy_intp b0, npy_intp n, T* work) {
+        T* plane = work;
+        T* dcol = plane + g.cells;
+        T* dy = dcol + g.rows * len_max;
+        const int len = (int)(n * g.cols);
+        memset(dx + b0 * image, 0, sizeof(T) * n * image);
+        unpool_block<T>(dz, mask, g, b0, n, dy, plane);
+        gemm_rm('T', 'N', (int)g.rows, len, (int)g.filters, (T)1, wf.data(), (int)g.rows,
+                dy, len, (T)0, dcol, len);
+        col2im_add<T>(dcol, g, b0, n, dx);
+    });
 }
 
 /* ---------------------------------------------------------------- checks and outputs */
@@ -701,9 +680,9 @@ static int check_grad(const Geometry& g, PyArrayObject* dz, PyArrayObject* mask,
 
 /* ---------------------------------------------------------------- entry points */
 
-static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* b0,
-                             PyArrayObject** out, PyArrayObject** mask, npy_intp ph,
-                             npy_intp pw, int act, long block_bytes, int typenum) {
+static int forward_checked(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* b0,
+                           PyArrayObject** out, PyArrayObject** mask, npy_intp ph, npy_intp pw,
+                           int act, long block_bytes, int typenum) {
     if (check_array(x0, 4, "the images") || check_array(w0, 4, "the filters") ||
         check_array(b0, 1, "the bias") || check_float(x0, typenum, "the images") ||
         check_float(w0, typenum, "the filters") || check_float(b0, typenum, "the bias"))
@@ -734,56 +713,59 @@ static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject
                            g, act, (double*)PyArray_DATA(*out), m);
 }
 
-/* The filters w0 only give their shape. */
-static int conv_pool_grad_weights(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* dz0,
-                                  PyArrayObject* mask0, PyArrayObject** dw, npy_intp ph,
-                                  npy_intp pw, long block_bytes, int typenum) {
+/* The gradient with respect to the filters (wrt_filters) or to the images, from the images x0
+   or the filters w0 respectively, the output gradient dz0 and the mask; the other one of x0 and
+   w0 only gives its shape. */
+static int grad_checked(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* dz0,
+                        PyArrayObject* mask0, PyArrayObject** out, npy_intp ph, npy_intp pw,
+                        long block_bytes, int typenum, int wrt_filters) {
+    PyArrayObject* data0 = wrt_filters ? x0 : w0;
     if (check_array(x0, 4, "the images") || check_array(w0, 4, "the filters") ||
-        check_float(x0, typenum, "the images"))
+        check_float(data0, typenum, wrt_filters ? "the images" : "the filters"))
         return -1;
     Geometry g;
     if (geometry(&g, PyArray_DIMS(x0), PyArray_DIMS(w0), ph, pw) ||
-        set_block(&g, PyArray_ITEMSIZE(x0), block_bytes) ||
+        set_block(&g, PyArray_ITEMSIZE(data0), block_bytes) ||
         check_grad(g, dz0, mask0, typenum) ||
-        prepare_output(dw, 4, PyArray_DIMS(w0), typenum))
+        prepare_output(out, 4, PyArray_DIMS(wrt_filters ? w0 : x0), typenum))
         return -1;
     Refs refs;
     PyArrayObject* mask = refs.a[0] = c_array(mask0);
-    PyArrayObject* x = refs.a[1] = aligned(x0);
+    PyArrayObject* data = refs.a[1] = aligned(data0);
     PyArrayObject* dz = refs.a[2] = aligned(dz0);
-    if (!mask || !x || !dz) return -1;
+    if (!mask || !data || !dz) return -1;
     const npy_uint8* m = (const npy_uint8*)PyArray_DATA(mask);
-    if (typenum == NPY_FLOAT32)
-        return grad_weights<float>(view4<float>(x), view4<float>(dz), m, g,
-                                   (float*)PyArray_DATA(*dw));
-    return grad_weights<double>(view4<double>(x), view4<double>(dz), m, g,
-                                (double*)PyArray_DATA(*dw));
+    if (typenum == NPY_FLOAT32) {
+        float* o = (float*)PyArray_DATA(*out);
+        return wrt_filters ? grad_weights<float>(view4<float>(data), view4<float>(dz), m, g, o)
+                           : grad_inputs<float>(view4<float>(data), view4<float>(dz), m, g, o);
+    }
+    double* o = (double*)PyArray_DATA(*out);
+    return wrt_filters ? grad_weights<double>(view4<double>(data), view4<double>(dz), m, g, o)
+                       : grad_inputs<double>(view4<double>(data), view4<double>(dz), m, g, o);
 }
 
-/* The images x0 only give their shape. */
-static int conv_pool_grad_inputs(PyArrayObject* w0, PyArrayObject* x0, PyArrayObject* dz0,
-                                 PyArrayObject* mask0, PyArrayObject** dx, npy_intp ph,
-                                 npy_intp pw, long block_bytes, int typenum) {
-    if (check_array(w0, 4, "the filters") || check_array(x0, 4, "the images") ||
-        check_float(w0, typenum, "the filters"))
+/* The entry points: the above, with C++'s out-of-memory exception turned into Python's. */
+static int conv_pool_forward(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* b0,
+                             PyArrayObject** out, PyArrayObject** mask, npy_intp ph,
+                             npy_intp pw, int act, long block_bytes, int typenum) {
+    try {
+        return forward_checked(x0, w0, b0, out, mask, ph, pw, act, block_bytes, typenum);
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
         return -1;
-    Geometry g;
-    if (geometry(&g, PyArray_DIMS(x0), PyArray_DIMS(w0), ph, pw) ||
-        set_block(&g, PyArray_ITEMSIZE(w0), block_bytes) ||
-        check_grad(g, dz0, mask0, typenum) ||
-        prepare_output(dx, 4, PyArray_DIMS(x0), typenum))
+    }
+}
+
+static int conv_pool_grad(PyArrayObject* x0, PyArrayObject* w0, PyArrayObject* dz0,
+                          PyArrayObject* mask0, PyArrayObject** out, npy_intp ph, npy_intp pw,
+                          long block_bytes, int typenum, int wrt_filters) {
+    try {
+        return grad_checked(x0, w0, dz0, mask0, out, ph, pw, block_bytes, typenum, wrt_filters);
+    } catch (const std::bad_alloc&) {
+        PyErr_NoMemory();
         return -1;
-    Refs refs;
-    PyArrayObject* mask = refs.a[0] = c_array(mask0);
-    PyArrayObject* w = refs.a[1] = aligned(w0);
-    PyArrayObject* dz = refs.a[2] = aligned(dz0);
-    if (!mask || !w || !dz) return -1;
-    const npy_uint8* m = (const npy_uint8*)PyArray_DATA(mask);
-    if (typenum == NPY_FLOAT32)
-        return grad_inputs<float>(view4<float>(w), view4<float>(dz), m, g,
-                                  (float*)PyArray_DATA(*dx));
-    return grad_inputs<double>(view4<double>(w), view4<double>(dz), m, g,
-                               (double*)PyArray_DATA(*dx));
+    }
 }
 
 }  // namespace dltut_conv
@@ -845,7 +827,8 @@ class _ConvOp(Op):
         return blas_headers.blas_header_text() + _threads_header() + SUPPORT_CODE
 
     def c_headers(self):
-        return ["<math.h>", "<string.h>", "<stdlib.h>", "<limits.h>", "<thread>", "<vector>"]
+        return ["<math.h>", "<string.h>", "<stdlib.h>", "<limits.h>", "<new>", "<thread>",
+                "<vector>"]
 
     def c_libraries(self):
         return ldflags()
@@ -982,14 +965,29 @@ class _ConvGradOp(_ConvOp):
         return [grad_not_implemented(self, i, v) for i, v in enumerate(inputs[:3])] + \
             [grad_undefined(self, 3, inputs[3], "the pooling mask is discrete")]
 
-    def _c_code(self, node, sub, inputs, output, entry):
+    _wrt_filters = None        # set by the two subclasses
+
+    def __str__(self):
+        return "%s{%dx%d}" % ((type(self).__name__,) + self.poolsize)
+
+    def perform(self, node, inputs, outputs):
         data, shape_only, g_z, mask = inputs
-        return self._c_template % dict(self._c_sub(node, sub), entry=entry, data=data,
-                                       shape_only=shape_only, g_z=g_z, mask=mask, out=output)
+        x, W = (data, shape_only) if self._wrt_filters else (shape_only, data)
+        check_shapes(x.shape, W.shape, self.poolsize)
+        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize, conv_shape(x.shape, W.shape))
+        result = np_conv_grad_weights(x, g_conv, W.shape) if self._wrt_filters else \
+            np_conv_grad_inputs(W, g_conv, x.shape)
+        outputs[0][0] = result.astype(node.outputs[0].dtype)
+
+    def c_code(self, node, name, inputs, outputs, sub):
+        data, shape_only, g_z, mask = inputs
+        x, W = (data, shape_only) if self._wrt_filters else (shape_only, data)
+        return self._c_template % dict(self._c_sub(node, sub), x=x, W=W, g_z=g_z, mask=mask,
+                                       out=outputs[0], wrt_filters=int(self._wrt_filters))
 
     _c_template = """
-    if (dltut_conv::%(entry)s(%(data)s, %(shape_only)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d,
-                              %(pw)d, %(block_bytes)dL, %(typenum)s)) {
+    if (dltut_conv::conv_pool_grad(%(x)s, %(W)s, %(g_z)s, %(mask)s, &%(out)s, %(ph)d, %(pw)d,
+                                   %(block_bytes)dL, %(typenum)s, %(wrt_filters)d)) {
         %(fail)s
     }
     """
@@ -998,39 +996,19 @@ class _ConvGradOp(_ConvOp):
 class ConvPoolGradWeights(_ConvGradOp):
     """``dW`` from the images ``x``, the filters ``W`` (for their shape), ``g_z`` and ``mask``."""
 
-    def __str__(self):
-        return "ConvPoolGradWeights{%dx%d}" % self.poolsize
+    _wrt_filters = True
 
     def make_node(self, x, W, g_z, mask):
         return self._make_node(x, W, g_z, mask)
-
-    def perform(self, node, inputs, outputs):
-        x, W, g_z, mask = inputs
-        check_shapes(x.shape, W.shape, self.poolsize)
-        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize, conv_shape(x.shape, W.shape))
-        outputs[0][0] = np_conv_grad_weights(x, g_conv, W.shape).astype(node.outputs[0].dtype)
-
-    def c_code(self, node, name, inputs, outputs, sub):
-        return self._c_code(node, sub, inputs, outputs[0], "conv_pool_grad_weights")
 
 
 class ConvPoolGradInputs(_ConvGradOp):
     """``dx`` from the filters ``W``, the images ``x`` (for their shape), ``g_z`` and ``mask``."""
 
-    def __str__(self):
-        return "ConvPoolGradInputs{%dx%d}" % self.poolsize
+    _wrt_filters = False
 
     def make_node(self, W, x, g_z, mask):
         return self._make_node(W, x, g_z, mask)
-
-    def perform(self, node, inputs, outputs):
-        W, x, g_z, mask = inputs
-        check_shapes(x.shape, W.shape, self.poolsize)
-        g_conv = np_unpool_kbhw(g_z, mask, self.poolsize, conv_shape(x.shape, W.shape))
-        outputs[0][0] = np_conv_grad_inputs(W, g_conv, x.shape).astype(node.outputs[0].dtype)
-
-    def c_code(self, node, name, inputs, outputs, sub):
-        return self._c_code(node, sub, inputs, outputs[0], "conv_pool_grad_inputs")
 
 
 # --------------------------------------------------------------------------- numpy versions
