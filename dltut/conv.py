@@ -100,14 +100,15 @@ static inline void gemm_rm(char ta, char tb, int M, int N, int K, double alpha,
 
 /* How many threads work on the blocks: the BLAS's thread count when its products can be made
    single-threaded meanwhile (OpenBLAS), else one (the BLAS then threads each product).
-   DLTUT_CONV_THREADS overrides it. */
+   DLTUT_CONV_THREADS overrides it, except with Theano's numpy-based stand-in for a BLAS, which
+   calls Python and so must stay on the calling thread. */
 static int worker_threads(npy_intp blocks) {
     int threads = 1;
 #if DLTUT_CONV_OPENBLAS
     threads = openblas_get_num_threads();
 #endif
     const char* env = getenv("DLTUT_CONV_THREADS");
-    if (env != NULL && atoi(env) > 0) threads = atoi(env);
+    if (DLTUT_CONV_LINKED_BLAS && env != NULL && atoi(env) > 0) threads = atoi(env);
     if (threads > blocks) threads = (int)blocks;
     return threads < 1 ? 1 : threads;
 }
@@ -781,9 +782,11 @@ def _source_version(*texts):
 def _threads_header():
     """C declarations that let the Ops run their blocks on the BLAS's threads (OpenBLAS only:
     its products can be made single-threaded meanwhile; any other BLAS threads each product)."""
-    if "openblas" in theano.config.blas.ldflags:
-        return blas_headers.openblas_threads_text() + "\n#define DLTUT_CONV_OPENBLAS 1\n"
-    return "\n#define DLTUT_CONV_OPENBLAS 0\n"
+    ldflags_text = theano.config.blas.ldflags
+    text = "\n#define DLTUT_CONV_LINKED_BLAS %d\n" % bool(ldflags_text.strip())
+    if "openblas" in ldflags_text:
+        return blas_headers.openblas_threads_text() + text + "#define DLTUT_CONV_OPENBLAS 1\n"
+    return text + "#define DLTUT_CONV_OPENBLAS 0\n"
 
 
 def _typenum(dtype):

@@ -325,7 +325,8 @@ def test_layer_default_implementation_and_switch(monkeypatch):
 
 
 def test_runs_with_theanos_fallback_blas():
-    """blas.ldflags empty: Theano's numpy-based gemm stands in for the BLAS (one thread)."""
+    """blas.ldflags empty: Theano's numpy-based gemm stands in for the BLAS.  It calls Python,
+    so the blocks stay on one thread even when DLTUT_CONV_THREADS asks for more."""
     code = textwrap.dedent("""
         import dltut, numpy, theano, theano.tensor as T
         from theano.tensor.nnet import conv2d
@@ -333,13 +334,13 @@ def test_runs_with_theanos_fallback_blas():
         from dltut.layers import max_pool
         assert theano.config.blas.ldflags == ""
         x, W, b = T.tensor4("x"), T.tensor4("W"), T.vector("b")
-        ours = conv.conv_pool(x, W, b)
+        ours = conv.conv_pool(x, W, b, block_bytes=1000)    # several blocks
         theirs = T.tanh(max_pool(conv2d(x, W), (2, 2)) + b.dimshuffle("x", 0, "x", "x"))
         outs = [ours, theirs]
         for g_ours, g_theirs in zip(T.grad(ours.sum(), [x, W]), T.grad(theirs.sum(), [x, W])):
             outs += [g_ours, g_theirs]
         rng = numpy.random.RandomState(0)
-        r = theano.function([x, W, b], outs)(rng.randn(3, 2, 9, 9), rng.randn(4, 2, 3, 3),
+        r = theano.function([x, W, b], outs)(rng.randn(7, 2, 9, 9), rng.randn(4, 2, 3, 3),
                                              rng.randn(4))
         for a, e in zip(r[::2], r[1::2]):
             numpy.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-11)
@@ -350,6 +351,7 @@ def test_runs_with_theanos_fallback_blas():
         [f for f in env.get("THEANO_FLAGS", "").split(",")
          if f.strip() and not f.strip().startswith(("blas.ldflags", "floatX"))]
         + ["blas.ldflags=", "floatX=float64"])
+    env["DLTUT_CONV_THREADS"] = "2"
     done = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
