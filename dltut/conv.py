@@ -74,6 +74,7 @@ SUPPORT_CODE = r"""
 #include <string.h>
 #include <stdlib.h>
 #include <limits.h>
+#include <atomic>
 #include <new>
 #include <thread>
 #include <vector>
@@ -493,8 +494,11 @@ static void unpool_block(const View4<T>& dz, const npy_uint8* __restrict__ mask,
 /* ---------------------------------------------------------------- the three computations */
 
 /* Calls block(index, b0, n, work) for every block of images [b0, b0 + n) on the worker threads,
-   work being the thread's per_thread scratch values, the BLAS single-threaded meanwhile.
-   -1 (MemoryError set) when the scratch cannot be had. */
+   work being the thread's per_thread scratch values, the BLAS single-threaded meanwhile.  Each
+   thread takes the next block not yet taken, so that a thread the system holds back (another
+   process on the core) leaves its share to the others instead of making them wait; nothing a
+   block computes depends on which thread computes it.  -1 (MemoryError set) when the scratch
+   cannot be had. */
 template <typename T, typename F>
 static int over_blocks(const Geometry& g, npy_intp per_thread, F block) {
     const int threads = worker_threads(g.blocks);
@@ -505,8 +509,9 @@ static int over_blocks(const Geometry& g, npy_intp per_thread, F block) {
     }
     {
         SerialBlas serial(threads);
+        std::atomic<npy_intp> next(0);
         run_threads(threads, [&](int t) {
-            for (npy_intp blk = t; blk < g.blocks; blk += threads) {
+            for (npy_intp blk = next++; blk < g.blocks; blk = next++) {
                 const npy_intp b0 = blk * g.block;
                 block(blk, b0, g.batch - b0 < g.block ? g.batch - b0 : g.block,
                       scratch + t * per_thread);
@@ -830,8 +835,8 @@ class _ConvOp(Op):
         return blas_headers.blas_header_text() + _threads_header() + SUPPORT_CODE
 
     def c_headers(self):
-        return ["<math.h>", "<string.h>", "<stdlib.h>", "<limits.h>", "<new>", "<thread>",
-                "<vector>"]
+        return ["<math.h>", "<string.h>", "<stdlib.h>", "<limits.h>", "<atomic>", "<new>",
+                "<thread>", "<vector>"]
 
     def c_libraries(self):
         return ldflags()
