@@ -117,7 +117,7 @@ def test_blocks_of_any_size_and_batches_1_to_n(dtype):
 def test_non_contiguous_inputs_and_gradients(dtype):
     """Transposed and strided views as images and filters, negative strides, and an output
     gradient that arrives transposed."""
-    x0, W0, b, _ = tensor(dtype, 4, "x0"), tensor(dtype, 4, "W0"), tensor(dtype, 1, "b"), None
+    x0, W0, b = tensor(dtype, 4, "x0"), tensor(dtype, 4, "W0"), tensor(dtype, 1, "b")
     G = tensor(dtype, 4, "G")
     x = x0.dimshuffle(0, 1, 3, 2)[:, :, ::2, :]           # non-contiguous views in the graph
     W = W0[:, :, ::-1, :]                                   # negative strides
