@@ -37,7 +37,11 @@ ROOT = os.path.dirname(HERE)
 EXPERIMENTS = {"logreg": "logistic_sgd", "mlp": "mlp", "lenet": "convolutional_mlp"}
 PROFILE_BATCHES = {"logreg": 83, "mlp": 1000, "lenet": 10}
 #: Variants that only change the convolutional layers.
-LENET_ONLY = {"legacy_conv", "batched_conv", "pool_2d", "slice_pool"}
+LENET_ONLY = {"legacy_conv", "theano_conv", "conv_threads1", "batched_conv", "pool_2d",
+              "slice_pool"}
+#: Patches that change the graph of Theano's convolution: they act on
+#: ``LeNetConvPoolLayer(implementation="theano")``, which they switch on.
+THEANO_CONV_PATCHES = {"theano_conv", "batched_conv", "pool_2d", "slice_pool"}
 
 
 # --------------------------------------------------------------------------- shared set-up
@@ -180,18 +184,25 @@ def variant_table(cpus, mkl_dir=None):
                   "single-threaded BLAS"),
         "fastmath": ({"gcc.cxxflags": "-ffast-math"}, {}, None,
                      "-ffast-math on Theano's C code (may change rounding)"),
-        "legacy_conv": ({"optimizer_excluding": "conv_gemm"}, {}, None,
-                        "Theano's old ConvOp instead of CorrMM (LeNet only)"),
+        "legacy_conv": ({"optimizer_excluding": "conv_gemm"}, {}, "theano_conv",
+                        "Theano's conv2d as its old ConvOp instead of CorrMM (LeNet only)"),
+        "theano_conv": ({}, {}, "theano_conv",
+                        "LeNetConvPoolLayer(implementation='theano'): Theano's conv2d (CorrMM, "
+                        "one product per image), max_pool, bias and tanh as separate nodes, "
+                        "instead of dltut.conv's ConvPool Ops"),
+        "conv_threads1": ({}, {"DLTUT_CONV_THREADS": "1"}, None,
+                          "dltut.conv's blocks of images on one thread (the BLAS then threads "
+                          "each product)"),
         "trust_input": ({}, {}, "trust_input", "train_model.trust_input + prebuilt 0-d index "
                                               "arrays in the loop (a train.py change)"),
         "batched_conv": ({}, {}, "batched_conv",
-                         "convolution as one im2col + one GEMM over the whole minibatch "
-                         "(a layers.py change)"),
+                         "theano_conv with the convolution as shifted slices + one T.dot over "
+                         "the whole minibatch (the graph-level prototype of dltut.conv)"),
         "pool_2d": ({}, {}, "pool_2d",
-                    "Theano's pool_2d and MaxPoolGrad (the tutorial's call) instead of "
-                    "dltut.layers.max_pool's reshape + max"),
+                    "theano_conv with Theano's pool_2d and MaxPoolGrad (the tutorial's call) "
+                    "instead of dltut.layers.max_pool's reshape + max"),
         "slice_pool": ({}, {}, "slice_pool",
-                       "max-pooling as T.maximum of the 4 strided slices (a layers.py change)"),
+                       "theano_conv with max-pooling as T.maximum of the 4 strided slices"),
     }
     mkl = _mkl_ldflags(mkl_dir)
     if mkl:
@@ -255,8 +266,13 @@ def variant_child(args):
 def apply_patches(spec):
     """Install the code patches named in ``spec`` ("a+b"); returns their names."""
     patches = [p for p in (spec or "").split("+") if p]
+    if THEANO_CONV_PATCHES.intersection(patches):
+        from dltut import layers
+        layers.CONV_IMPLEMENTATION = "theano"
     for patch in patches:
-        if patch == "batched_conv":
+        if patch == "theano_conv":
+            pass
+        elif patch == "batched_conv":
             install_batched_conv()
         elif patch == "pool_2d":
             install_theano_pool()
@@ -422,7 +438,8 @@ def main(argv=None):
     common(p, "minibatches to profile (0: logreg 83, mlp 1000, lenet 10)")
     p.add_argument("--top", type=int, default=12, help="op classes and apply nodes to list")
     p.add_argument("--patch", default=None,
-                   help="code patches to profile instead: pool_2d, slice_pool, batched_conv (a+b)")
+                   help="code patches to profile instead: theano_conv (the convolution "
+                        "before dltut.conv), pool_2d, slice_pool, batched_conv (a+b)")
     p = sub.add_parser("variants", help="flag and code variants vs the unchanged set-up")
     common(p, "minibatches per model (0: one full epoch)")
     p.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v],

@@ -10,6 +10,7 @@ import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d
 
+from . import conv
 from .init import floatX, init_bound, zeros
 
 #: Activations that may be given by name.  ``None``/"linear" means the identity.
@@ -22,6 +23,23 @@ ACTIVATIONS = {
 
 #: The initialisation each activation gets by default (see :data:`dltut.init.INIT_BOUNDS`).
 DEFAULT_INIT = {"tanh": "glorot", "sigmoid": "glorot_sigmoid", "relu": "he", "linear": "glorot"}
+
+#: How :class:`LeNetConvPoolLayer` computes: "dltut" (the Ops of :mod:`dltut.conv`: one matrix
+#: product per block of images, pooling, bias and tanh in the same Op) or "theano" (Theano's
+#: ``conv2d``, then :func:`max_pool`, the bias and the activation as separate nodes: the
+#: tutorial's graph, whose convolution Theano runs one image at a time on the CPU).
+CONV_IMPLEMENTATIONS = ("dltut", "theano")
+
+#: The implementation layers use when not told; None: "dltut" on the CPU, "theano" on a GPU
+#: (Theano moves its own convolution there; dltut's Ops are CPU code).
+CONV_IMPLEMENTATION = None
+
+
+def default_conv_implementation():
+    """The implementation a :class:`LeNetConvPoolLayer` built now uses when not told."""
+    if CONV_IMPLEMENTATION is not None:
+        return CONV_IMPLEMENTATION
+    return "dltut" if theano.config.device.startswith("cpu") else "theano"
 
 
 def resolve_activation(activation):
@@ -274,6 +292,9 @@ class LeNetConvPoolLayer(ParamsMixin):
         As for :class:`HiddenLayer`; tanh by default.
     W, b : optional
         Given filters (shape ``filter_shape``) and biases (shape ``(filter_shape[0],)``).
+    implementation : "dltut", "theano" or None
+        How to compute (see :data:`CONV_IMPLEMENTATIONS`); None takes
+        :func:`default_conv_implementation`.  Both compute the same function.
 
     Attributes
     ----------
@@ -283,7 +304,7 @@ class LeNetConvPoolLayer(ParamsMixin):
     """
 
     def __init__(self, rng, input, filter_shape, image_shape, poolsize=(2, 2),
-                 activation=T.tanh, W=None, b=None):
+                 activation=T.tanh, W=None, b=None, implementation=None):
         check_ndim(input, 4, "LeNetConvPoolLayer input")
         filter_shape, image_shape = tuple(filter_shape), tuple(image_shape)
         poolsize = tuple(poolsize)
@@ -302,6 +323,10 @@ class LeNetConvPoolLayer(ParamsMixin):
         self.filter_shape, self.image_shape, self.poolsize = filter_shape, image_shape, poolsize
         self.output_shape = out_shape
         self.activation, self.activation_name = resolve_activation(activation)
+        self.implementation = implementation or default_conv_implementation()
+        if self.implementation not in CONV_IMPLEMENTATIONS:
+            raise ValueError("unknown convolution implementation %r; choose one of %s"
+                             % (self.implementation, ", ".join(CONV_IMPLEMENTATIONS)))
         self.input = input
 
         if W is None:
@@ -316,14 +341,26 @@ class LeNetConvPoolLayer(ParamsMixin):
         self.b = as_shared_param(zeros((filter_shape[0],)) if b is None else b,
                                  (filter_shape[0],), "b")
 
-        # (batch, c, h, w) * (k, c, fh, fw) -> (batch, k, h - fh + 1, w - fw + 1)
-        conv_out = conv2d(input=input, filters=self.W, filter_shape=filter_shape,
-                          input_shape=image_shape)
-        # (batch, k, H, W) -> (batch, k, H // ph, W // pw)
-        pooled_out = max_pool(conv_out, poolsize)
-        lin_output = pooled_out + self.b.dimshuffle("x", 0, "x", "x")
-        self.output = lin_output if self.activation is None else self.activation(lin_output)
+        if self.implementation == "dltut":
+            self.output = self._dltut_output(input, poolsize)
+        else:
+            # (batch, c, h, w) * (k, c, fh, fw) -> (batch, k, h - fh + 1, w - fw + 1)
+            conv_out = conv2d(input=input, filters=self.W, filter_shape=filter_shape,
+                              input_shape=image_shape)
+            # (batch, k, H, W) -> (batch, k, H // ph, W // pw)
+            pooled_out = max_pool(conv_out, poolsize)
+            lin_output = pooled_out + self.b.dimshuffle("x", 0, "x", "x")
+            self.output = lin_output if self.activation is None else self.activation(lin_output)
         self.params = [self.W, self.b]
+
+    def _dltut_output(self, input, poolsize):
+        """The same output from one :class:`dltut.conv.ConvPool`: (batch, c, h, w) ->
+        (batch, k, (h - fh + 1) // ph, (w - fw + 1) // pw), tanh (or no activation) included;
+        any other activation is applied to its linear output."""
+        if self.activation is T.tanh or self.activation is None:
+            return conv.conv_pool(input, self.W, self.b, poolsize,
+                                  "tanh" if self.activation is T.tanh else "linear")
+        return self.activation(conv.conv_pool(input, self.W, self.b, poolsize, "linear"))
 
     def __repr__(self):
         return "LeNetConvPoolLayer(filter_shape=%s, image_shape=%s, poolsize=%s, activation=%s)" % (
