@@ -23,6 +23,9 @@ _EXPORTS = {
     "LeNetConvPoolLayer": "layers",
     "MLP": "models",
     "LeNet5": "models",
+    "RBM": "rbm",
+    "DBN": "rbm",
+    "HMC_sampler": "hmc",
     # helpers
     "floatX": "init",
     # data
