@@ -248,12 +248,15 @@ def gaussian_energy_fn(mu, cov_inv):
     return gaussian_energy
 
 
-def sample_gaussian(burnin=1000, n_samples=1000, dim=5, batchsize=3, seed=123, on_draw=None,
-                    **sampler_kwargs):
+def sample_gaussian(burnin=1000, n_samples=1000, dim=5, batchsize=3, target_seed=123,
+                    on_draw=None, **sampler_kwargs):
     """The tutorial's test: HMC on a correlated ``dim``-D Gaussian.
 
-    Builds :func:`gaussian_problem`, a sampler (``initial_stepsize=1e-3, stepsize_max=0.5``
-    unless ``sampler_kwargs`` say otherwise), discards ``burnin`` draws, keeps ``n_samples``.
+    Builds :func:`gaussian_problem` (from ``RandomState(target_seed)``) and a sampler
+    (``initial_stepsize=1e-3, stepsize_max=0.5`` unless ``sampler_kwargs``, the arguments of
+    :meth:`HMC_sampler.new_from_shared_positions`, say otherwise), discards ``burnin``
+    draws and keeps ``n_samples``; ``on_draw(sampler, draws_done, draws_in_all)`` is called
+    after each draw.
 
     Returns
     -------
@@ -263,7 +266,7 @@ def sample_gaussian(burnin=1000, n_samples=1000, dim=5, batchsize=3, seed=123, o
         ``_samples.T.reshape(dim, -1).T``).
     problem : (mu, cov, cov_inv)
     """
-    mu, cov, cov_inv, position = gaussian_problem(dim, seed, batchsize)
+    mu, cov, cov_inv, position = gaussian_problem(dim, target_seed, batchsize)
     kwargs = dict(initial_stepsize=1e-3, stepsize_max=0.5)
     kwargs.update(sampler_kwargs)
     sampler = HMC_sampler.new_from_shared_positions(
@@ -271,12 +274,12 @@ def sample_gaussian(burnin=1000, n_samples=1000, dim=5, batchsize=3, seed=123, o
     for r in range(burnin):
         sampler.draw()
         if on_draw is not None:
-            on_draw(r + 1, burnin + n_samples)
+            on_draw(sampler, r + 1, burnin + n_samples)
     draws = []
     for r in range(n_samples):
         draws.append(sampler.draw())
         if on_draw is not None:
-            on_draw(burnin + r + 1, burnin + n_samples)
+            on_draw(sampler, burnin + r + 1, burnin + n_samples)
     # (n_samples, batchsize, dim) -> (n_samples * batchsize, dim)
     samples = numpy.asarray(draws).T.reshape(dim, -1).T
     return sampler, samples, (mu, cov, cov_inv)
