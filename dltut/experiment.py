@@ -211,16 +211,25 @@ def build_parser(name):
                       help="a new best counts as significant below best * this")
     stop.add_argument("--validation-frequency", type=non_negative_int, default=0,
                       help="minibatches between validations (0: min(minibatches per epoch, patience // 2))")
+    add_run_flags(parser, name)
+    return parser
+
+
+def add_run_flags(parser, name, snapshots=True, changeable=CHANGEABLE_ON_RESUME):
+    """The "run" flags every training script shares: --out, --resume, --save-every (with
+    ``snapshots``), --checkpoint-every, --quiet, --device, --require-gpu; ``changeable``
+    names the settings a resumed run may change."""
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="RUN_DIR", default=None,
                      help="run folder for a new run: created if missing, refused if it holds a "
                           "run already (default: a new runs/%s-<timestamp>/)" % name)
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its checkpoint, with its settings "
-                          "(only --n-epochs, --save-every and --checkpoint-every may differ)")
-    run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
-                     help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
-                          "(for plot_run.py --snapshots); 0: never")
+                          "(only %s may differ)" % _flag_list(changeable))
+    if snapshots:
+        run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
+                         help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
+                              "(for plot_run.py --snapshots); 0: never")
     run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
                      metavar="SECONDS",
                      help="write a checkpoint inside an epoch once this many seconds have passed "
@@ -233,7 +242,7 @@ def build_parser(name):
                           "unusable GPU falls back to the CPU with a warning")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail (exit 3) instead of falling back to the CPU when the GPU is unusable")
-    return parser
+    return run
 
 
 def explicit_flags(parser, argv):
@@ -248,6 +257,12 @@ def explicit_flags(parser, argv):
         for action, default in saved:
             action.default = default
     return set(vars(probe))
+
+
+def _flag_list(names):
+    """"--a, --b and --c" for the destinations ``names``."""
+    flags = ["--" + name.replace("_", "-") for name in names]
+    return flags[0] if len(flags) == 1 else "%s and %s" % (", ".join(flags[:-1]), flags[-1])
 
 
 def _flag(action):
@@ -294,9 +309,10 @@ def _same_dataset(a, b):
         return False
 
 
-def restore_settings(parser, args, argv, config, run_dir):
+def restore_settings(parser, args, argv, config, run_dir, changeable=CHANGEABLE_ON_RESUME):
     """Put the settings of the run in ``run_dir`` (its ``config.json``, a dict) into
-    ``args``; refuse a value that is damaged, and a flag given now that disagrees."""
+    ``args``; refuse a value that is damaged, and a flag given now that disagrees (unless
+    its destination is in ``changeable``)."""
     saved = config["args"]
     given = explicit_flags(parser, argv)
     for action in parser._actions:
@@ -309,15 +325,14 @@ def restore_settings(parser, args, argv, config, run_dir):
             raise CLIError("cannot resume from %s: its config.json has %s = %s, which is not "
                            "a valid %s (%s); repair that value or start a new run with --out"
                            % (run_dir, key, _json_text(saved[key]), _flag(action), error))
-        if key in given and key not in CHANGEABLE_ON_RESUME:
+        if key in given and key not in changeable:
             now = getattr(args, key)
             same = _same_dataset(now, value) if key == "dataset" else now == value
             if not same:
                 raise CLIError("%s %s differs from the run's %s; a resumed run keeps its settings "
                                "(only %s may change): drop %s, or start a new run with --out"
                                % (_flag(action), _json_text(now), _json_text(value),
-                                  ", ".join("--" + k.replace("_", "-")
-                                            for k in CHANGEABLE_ON_RESUME), _flag(action)))
+                                  _flag_list(changeable).replace(" and ", ", "), _flag(action)))
         if key not in given:
             setattr(args, key, value)
 
@@ -330,24 +345,32 @@ def _json_text(value):
         return repr(value)
 
 
+def resume_settings(parser, args, argv, name, changeable=CHANGEABLE_ON_RESUME):
+    """With ``--resume RUN_DIR``: check the folder holds a run of experiment ``name`` and put
+    its saved settings into ``args`` (see :func:`restore_settings`); ``args.out`` becomes
+    the folder.  Without ``--resume``, nothing to do."""
+    if not args.resume:
+        return
+    from .rundir import RunDir
+    if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        parser.error("--out %s and --resume %s name different folders; a resumed run "
+                     "writes into its own folder: drop --out" % (args.out, args.resume))
+    if not os.path.isdir(args.resume):
+        raise CLIError("no run folder at %s to resume" % args.resume)
+    config = RunDir(args.resume).read_config()
+    if config.get("experiment", name) != name:
+        raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
+                       % (args.resume, config["experiment"], config["experiment"],
+                          args.resume))
+    restore_settings(parser, args, argv, config, args.resume, changeable)
+    args.out = args.resume
+
+
 def parse(name, argv):
     """``(parser, args)``; with ``--resume`` the run's saved settings are in ``args``."""
     parser = build_parser(name)
     args = parser.parse_args(argv)
-    if args.resume:
-        from .rundir import RunDir
-        if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
-            parser.error("--out %s and --resume %s name different folders; a resumed run "
-                         "writes into its own folder: drop --out" % (args.out, args.resume))
-        if not os.path.isdir(args.resume):
-            raise CLIError("no run folder at %s to resume" % args.resume)
-        config = RunDir(args.resume).read_config()
-        if config.get("experiment", name) != name:
-            raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
-                           % (args.resume, config["experiment"], config["experiment"],
-                              args.resume))
-        restore_settings(parser, args, argv, config, args.resume)
-        args.out = args.resume
+    resume_settings(parser, args, argv, name)
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
         parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
                      % (len(args.nkerns), " ".join(map(str, args.nkerns))))
@@ -506,11 +529,14 @@ def resume(prog, trainer, run_dir, say):
 
 
 def write_config(name, args, argv, config, model, run_dir, numerics):
+    """config.json: every setting (``args``), the command, the TrainConfig (``config``, or
+    None for a run without one) and the model's spec, and the numerics of this session."""
     import theano
     from .rundir import CONFIG
     run_dir.write_json(CONFIG, {
         "experiment": name, "args": {k: v for k, v in vars(args).items()},
-        "train_config": config.to_dict(), "model": model.spec(),
+        "train_config": config.to_dict() if config is not None else None,
+        "model": model.spec(),
         "command": " ".join(["python", "scripts/%s.py" % name] + [
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
         "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
@@ -552,11 +578,13 @@ def report(name, run_dir, compiled, result, session_started):
     return 0
 
 
-def _interrupted_message(name, run_dir, started):
+def interrupted_message(name, run_dir, started, checkpoint=None):
+    """What to say on Ctrl-C: that nothing was written, or how to go on from the run
+    folder's ``checkpoint`` (default ``checkpoint.npz``)."""
     from .rundir import CHECKPOINT
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
-    if run_dir.has(CHECKPOINT):
+    if run_dir.has(checkpoint or CHECKPOINT):
         return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
                 "--resume %s" % (name, run_dir))
     return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
@@ -605,7 +633,7 @@ def _run(name, argv):
         result = trainer.run()
         return report(name, run_dir, compiled, result, session_started)
     except KeyboardInterrupt:
-        raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
+        raise CLIError(interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
     except RunDirWriteError as error:
         raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
                        EXIT_IO) from None
@@ -615,6 +643,36 @@ def _run(name, argv):
                 run_dir.unlock()
             else:
                 run_dir.abandon()
+
+
+def pretrain(name, pretrainer, run_dir, resuming, say):
+    """Run the layer-wise ``pretrainer`` (a :class:`dltut.train.Pretrainer` writing into
+    ``run_dir``), first loading the folder's pre-training checkpoint when ``resuming`` and
+    there is one; returns its PretrainResult.  An interrupted or diverged run is a CLIError
+    (exit 130 or 4) saying how to go on."""
+    from .info import numerics_change
+    from .rundir import PRETRAINING_CHECKPOINT
+    if resuming and run_dir.has(PRETRAINING_CHECKPOINT):
+        saved = pretrainer.load_checkpoint()
+        st = pretrainer.state
+        if pretrainer.finished():
+            say("resumed from %s: pre-training is done" % run_dir)
+        else:
+            say("resumed pre-training from %s at %s, epoch %d, minibatch %d"
+                % (run_dir, pretrainer.layers[st.layer].name, st.epoch + 1, st.minibatch_index))
+        change = numerics_change(saved.get("numerics"), pretrainer.meta.get("numerics"))
+        if change:
+            print("%s.py: %s" % (name, change), file=sys.stderr, flush=True)
+    result = pretrainer.run()
+    if result.interrupted:
+        raise CLIError("interrupted during pre-training; resume with: python scripts/%s.py "
+                       "--resume %s" % (name, run_dir), EXIT_INTERRUPTED)
+    if result.diverged:
+        kept = ("the last good checkpoint in %s is kept" % run_dir
+                if run_dir.has(PRETRAINING_CHECKPOINT) else "no checkpoint had been written yet")
+        raise CLIError("pre-training diverged: %s; %s. Try a smaller learning rate"
+                       % (result.divergence, kept), EXIT_DIVERGED)
+    return result
 
 
 def run(name, argv=None):

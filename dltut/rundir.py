@@ -8,6 +8,7 @@ A run folder belongs to one training run::
     checkpoint.npz    everything needed to resume
     summary.json      how the run ended
     snapshots/        epoch_NNNN.npz, with --save-every
+    samples.png ...   what sampling scripts draw (rbm.py, hmc.py)
     .lock             locked (flock) by the process writing the folder; holds its pid
 
 Three rules keep what is in it safe:
@@ -49,6 +50,11 @@ LOCK = ".lock"
 #: Figures plot_run.py draws into the folder.
 CURVES = "learning_curves.png"
 FILTERS = "filters.png"
+#: What the sampling scripts draw and keep: scripts/rbm.py's chains (and its filters after
+#: each epoch, see :func:`epoch_filters_file`), scripts/hmc.py's samples and figure.
+SAMPLES_FIGURE = "samples.png"
+SAMPLES_ARRAYS = "samples.npz"
+HMC_FIGURE = "hmc.png"
 #: The log reproduce.py keeps beside a run.
 TRAIN_LOG = "train.log"
 #: What a training run writes: a folder holding any of them holds a run.
@@ -82,6 +88,12 @@ class RunDirWriteError(RunDirError, OSError):
 def snapshot_file(epoch):
     """The run-folder name of the ``--save-every`` snapshot after ``epoch``."""
     return os.path.join(SNAPSHOTS, "epoch_%04d.npz" % epoch)
+
+
+def epoch_filters_file(epoch):
+    """The run-folder name of the filters image after ``epoch`` (0-based, as the tutorial's
+    rbm.py names it)."""
+    return "filters_at_epoch_%d.png" % epoch
 
 
 def _regular_file(path):

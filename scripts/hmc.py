@@ -20,11 +20,6 @@ except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("hmc.py: interrupted", file=sys.stderr)
     sys.exit(130)
 
-#: Run-folder files this script writes besides config.json and summary.json.
-SAMPLES = "samples.npz"
-FIGURE = "hmc.png"
-
-
 def positive_fraction(text):
     value = ex.positive_float(text)
     if value >= 1:
@@ -102,7 +97,7 @@ def _run(argv):
         import theano
         from dltut import checkpoint, hmc
         from dltut.plot import save_hmc_figure
-        from dltut.rundir import CONFIG, SUMMARY
+        from dltut.rundir import CONFIG, HMC_FIGURE, SAMPLES_ARRAYS, SUMMARY
 
         command = " ".join(["python", "scripts/hmc.py"] + [
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])
@@ -131,13 +126,13 @@ def _run(argv):
         say("****** HMC INTERNALS ******")
         say("final stepsize", sampler.stepsize.get_value())
         say("final acceptance_rate", sampler.avg_acceptance_rate.get_value())
-        run_dir.write_with(SAMPLES, lambda path: checkpoint.save_arrays(
+        run_dir.write_with(SAMPLES_ARRAYS, lambda path: checkpoint.save_arrays(
             path, {"samples": samples, "mu": mu, "cov": cov,
                    "stepsize": numpy.asarray(trace["stepsize"]),
                    "acceptance_rate": numpy.asarray(trace["acceptance"])},
             {"burnin": args.burnin}))
         if args.dim >= 2:
-            run_dir.write_with(FIGURE, lambda path: save_hmc_figure(
+            run_dir.write_with(HMC_FIGURE, lambda path: save_hmc_figure(
                 samples, mu, cov, trace["stepsize"], trace["acceptance"], args.burnin,
                 args.target_acceptance_rate, path))
         summary = {
