@@ -548,8 +548,9 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
     })
 
 
-def report(name, run_dir, compiled, result, session_started):
-    """Write summary.json and print the last line; CLIError for a diverged or interrupted run."""
+def report(name, run_dir, compiled, result, session_started, extra=None):
+    """Write summary.json (with the facts in ``extra`` added) and print the last line;
+    CLIError for a diverged or interrupted run."""
     from .rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
@@ -564,6 +565,7 @@ def report(name, run_dir, compiled, result, session_started):
     }
     if result.diverged:
         summary["divergence"] = result.divergence
+    summary.update(extra or {})
     run_dir.write_json(SUMMARY, summary)
     if result.interrupted:
         raise CLIError("interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"

@@ -364,11 +364,12 @@ class DBN(Classifier):
         batch_begin = index * batch_size
         batch_end = batch_begin + batch_size
         pretrain_fns = []
-        for rbm in self.rbm_layers:
+        for i, rbm in enumerate(self.rbm_layers):
             cost, updates = rbm.get_cost_updates(learning_rate, persistent=None, k=k)
             pretrain_fns.append(theano.function(
                 inputs=[index, theano.In(learning_rate, value=floatX(0.1))], outputs=cost,
-                updates=updates, givens={self.x: train_set_x[batch_begin:batch_end]}))
+                updates=updates, givens={self.x: train_set_x[batch_begin:batch_end]},
+                name="pretrain_layer_%d" % i))
         return pretrain_fns
 
     def build_finetune_functions(self, datasets, batch_size, learning_rate, config=None):

@@ -1,11 +1,14 @@
 """scripts/hmc.py, scripts/rbm.py and scripts/DBN.py, end to end on small settings."""
 import json
+import os
+import signal
 
 import dltut  # noqa: F401  (Theano set-up first)
 import numpy
 import pytest
+import theano
 
-from _cli import call, lines_of
+from _cli import call, lines_of, write_dataset
 
 from dltut.checkpoint import load_arrays
 
@@ -44,3 +47,149 @@ def test_hmc_script_refuses_bad_settings_in_one_line(argv, message, tmp_path):
     assert code == 2 and stdout == ""
     assert len(lines_of(stderr)) == 1 and message in stderr and stderr.startswith("hmc.py: error:")
     assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- rbm.py and DBN.py
+RBM_TINY = ["--n-hidden", "10", "--k", "2", "--n-chains", "3", "--n-samples", "2",
+            "--plot-every", "5", "--quiet"]
+DBN_TINY = ["--hidden-layers-sizes", "12", "8", "--pretraining-epochs", "2",
+            "--training-epochs", "3", "--batch-size", "20", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pkl.gz"
+    write_dataset(path)
+    return path
+
+
+class InterruptAt:
+    """Wraps the compiled functions named ``name``: after ``at`` calls of them in all, a
+    Ctrl-C (SIGINT to this process), as a user would press it."""
+
+    def __init__(self, monkeypatch, name, at):
+        self.calls, self.at = 0, at
+        compile_function = theano.function
+
+        def function(*args, **kwargs):
+            compiled = compile_function(*args, **kwargs)
+            return self.wrap(compiled) if kwargs.get("name", "").startswith(name) else compiled
+        monkeypatch.setattr(theano, "function", function)
+
+    def wrap(self, compiled):
+        def call(*args, **kwargs):
+            out = compiled(*args, **kwargs)
+            self.calls += 1
+            if self.calls == self.at:
+                os.kill(os.getpid(), signal.SIGINT)
+            return out
+        call.maker = compiled.maker
+        return call
+
+
+def records(path):
+    with open(path) as handle:
+        return [{k: v for k, v in json.loads(line).items() if k != "elapsed"}
+                for line in handle if line.strip()]
+
+
+def same_arrays(a, b):
+    left, _ = load_arrays(a)
+    right, _ = load_arrays(b)
+    return sorted(left) == sorted(right) and all(numpy.array_equal(left[k], right[k]) for k in left)
+
+
+@pytest.fixture(scope="module")
+def rbm_straight(tiny, tmp_path_factory):
+    """A run of 3 epochs: (folder, printed lines)."""
+    out = tmp_path_factory.mktemp("rbm") / "straight"
+    code, stdout, stderr = call("rbm", ["--dataset", tiny, "--out", out, "--training-epochs",
+                                        "3"] + RBM_TINY[:-1])
+    assert code == 0, stderr
+    return out, lines_of(stdout)
+
+
+def test_rbm_script_prints_the_tutorial_lines_and_draws_its_figures(rbm_straight):
+    out, lines = rbm_straight
+    history = records(out / "pretraining.jsonl")
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    # the tutorial's line: two spaces, the mean of the epoch's costs as numpy prints it
+    assert lines[1:4] == ["Training epoch %d, cost is  %s" % (i, numpy.float64(r["cost"]))
+                          for i, r in enumerate(history)]
+    assert lines[4].startswith("Training took ") and lines[4].endswith(" minutes")
+    assert lines[5:7] == [" ... plotting sample 0", " ... plotting sample 1"]
+    for name in ("filters_at_epoch_0.png", "filters_at_epoch_2.png", "samples.png"):
+        assert (out / name).stat().st_size > 1000
+    arrays, meta = load_arrays(out / "samples.npz")
+    assert arrays["vis_mf"].shape == (2, 3, 784) and meta["plot_every"] == 5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["costs"] == [r["cost"] for r in history] and summary["stopped_by"] == "n_epochs"
+
+
+def test_rbm_script_interrupted_mid_epoch_resumes_to_the_straight_runs_end(
+        rbm_straight, tiny, tmp_path, monkeypatch):
+    """Ctrl-C in epoch 2 (minibatch 3 of 10), then --resume: the same parameters, chain,
+    random streams, printed costs and samples as a run never interrupted.  A resume keeps
+    the run's settings (only the number of epochs and the checkpoint interval may change)."""
+    straight, _ = rbm_straight
+    resumed = tmp_path / "resumed"
+    with monkeypatch.context() as patch:
+        InterruptAt(patch, "train_rbm", 13)
+        code, _, stderr = call("rbm", ["--dataset", tiny, "--out", resumed, "--training-epochs",
+                                       "3"] + RBM_TINY)
+    assert code == 130 and "resume with: python scripts/rbm.py --resume" in stderr, stderr
+    assert not (resumed / "samples.png").exists()
+    code, _, stderr = call("rbm", ["--resume", resumed, "--learning-rate", "0.5"])
+    assert code == 2 and "--learning-rate 0.5 differs from the run's 0.1" in stderr
+    assert "only --training-epochs, --checkpoint-every may change" in stderr
+    code, stdout, stderr = call("rbm", ["--resume", resumed])
+    assert code == 0, stderr
+    assert "resumed pre-training from %s at rbm, epoch 2, minibatch 3" % resumed in stdout
+    assert records(resumed / "pretraining.jsonl") == records(straight / "pretraining.jsonl")
+    for name in ("pretraining.npz", "samples.npz", "layers/00.npz"):
+        assert same_arrays(straight / name, resumed / name), name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-chains", "61"], "--n-chains 61 is more than the 60 test examples"),
+    (["--batch-size", "201"], "--batch-size 201 is larger than the training set (200 examples)"),
+    (["--k", "0"], "argument --k: must be a positive integer, got 0"),
+])
+def test_rbm_script_refuses_bad_settings_in_one_line(argv, message, tiny, tmp_path):
+    code, stdout, stderr = call("rbm", ["--dataset", tiny, "--out", tmp_path / "run"] + argv)
+    assert code == 2 and len(lines_of(stderr)) == 1 and message in stderr, stderr
+    assert stderr.startswith("rbm.py: error:")
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_dbn_script_interrupted_in_pretraining_resumes_to_the_straight_runs_end(
+        tiny, tmp_path, monkeypatch):
+    """The tutorial's log lines; a Ctrl-C in layer 1's first epoch, then --resume: the same
+    pre-training records, pre-trained layers, fine-tuning history and best model as a run
+    never interrupted."""
+    straight = tmp_path / "straight"
+    code, stdout, stderr = call("DBN", ["--dataset", tiny, "--out", straight] + DBN_TINY[:-1])
+    assert code == 0, stderr
+    lines = lines_of(stdout)
+    pre = records(straight / "pretraining.jsonl")
+    expected = ["Pre-training layer %d, epoch %d, cost  %r" % (r["layer"], r["epoch"] - 1, r["cost"])
+                for r in pre]
+    assert [line for line in lines if line.startswith("Pre-training layer")] == expected
+    assert len(pre) == 4 and "... finetuning the model" in lines
+    assert lines[-1].startswith("Optimization complete: best validation error")
+    assert any(line.startswith("epoch 3, minibatch 10/10, validation error") for line in lines)
+
+    resumed = tmp_path / "resumed"
+    with monkeypatch.context() as patch:
+        InterruptAt(patch, "pretrain_layer", 24)      # layer 1, epoch 1, minibatch 4
+        code, _, stderr = call("DBN", ["--dataset", tiny, "--out", resumed] + DBN_TINY)
+    assert code == 130 and "resume with: python scripts/DBN.py --resume" in stderr, stderr
+    code, stdout, stderr = call("DBN", ["--resume", resumed])
+    assert code == 0, stderr
+    assert "resumed pre-training from %s at layer 1, epoch 1, minibatch 4" % resumed in stdout
+    assert records(resumed / "pretraining.jsonl") == pre
+    assert records(resumed / "history.jsonl") == records(straight / "history.jsonl")
+    for name in ("pretraining.npz", "layers/00.npz", "layers/01.npz", "best_model.npz"):
+        assert same_arrays(straight / name, resumed / name), name
+    summary = json.loads((resumed / "summary.json").read_text())
+    assert summary["pretraining_epochs"] == [2, 2] and summary["stopped_by"] == "n_epochs"

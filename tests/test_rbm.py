@@ -10,6 +10,8 @@
 * the tutorial's initial weights and seeding, and a DBN's weight sharing.
 """
 import itertools
+import os
+import signal
 
 import dltut  # noqa: F401  (Theano set-up first)
 import numpy
@@ -18,9 +20,11 @@ import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 
+from dltut.checkpoint import load_checkpoint
 from dltut.init import glorot_bound
 from dltut.rbm import DBN, RBM, build_sampler, persistent_chain, random_streams
-from dltut.train import TrainConfig, Trainer
+from dltut.rundir import PRETRAINING_CHECKPOINT
+from dltut.train import PretrainLayer, Pretrainer, TrainConfig, Trainer, updated_shared_variables
 
 from test_compat import _uses_compiled_scan
 
@@ -414,3 +418,68 @@ def test_dbn_fine_tunes_through_the_trainer():
 def test_dbn_bad_sizes_are_named(sizes, message):
     with pytest.raises(ValueError, match=message):
         DBN(numpy.random.RandomState(0), n_ins=4, hidden_layers_sizes=sizes, n_outs=2)
+
+
+# --------------------------------------------------------------------------- PCD in the pre-training loop
+class InterruptAt:
+    """A train_fn that presses Ctrl-C (SIGINT to this process) after its ``at``-th call."""
+
+    def __init__(self, fn, at):
+        self.fn, self.at, self.calls = fn, at, 0
+
+    def __call__(self, *args, **kwargs):
+        out = self.fn(*args, **kwargs)
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+
+def pcd_layer(seed, n_train=80, batch=10):
+    """An RBM trained by PCD-3 as the pre-training loop's one layer, all from ``seed``."""
+    data = (numpy.random.RandomState(0).rand(n_train, 12) > 0.6).astype(FLOATX)
+    train_x = theano.shared(data)
+    rng = numpy.random.RandomState(seed)
+    theano_rng = random_streams(rng)
+    chain = persistent_chain(batch, 5)
+    index, x = T.lscalar("index"), T.matrix("x")
+    rbm = RBM(x, 12, 5, numpy_rng=rng, theano_rng=theano_rng)
+    cost, updates = rbm.get_cost_updates(lr=0.1, persistent=chain, k=3)
+    fn = theano.function([index], cost, updates=updates,
+                         givens={x: train_x[index * batch:(index + 1) * batch]})
+    state = [v for v in updated_shared_variables(fn) if v not in rbm.params]
+    return rbm, chain, fn, state, n_train // batch
+
+
+def test_pcd_checkpoint_holds_the_chain_and_resumes_bit_for_bit(tmp_path):
+    """The persistent chain, the pseudo-likelihood's bit index and the random streams are
+    what a PCD update changes besides the parameters; a checkpoint written by a Ctrl-C in
+    the middle of an epoch holds them, and a run resumed from it in a freshly built model
+    (other seed) ends exactly where a straight run ends: parameters, chain, streams and
+    every epoch's cost."""
+    rbm, chain, fn, state, n_batches = pcd_layer(seed=1)
+    assert any(v is chain for v in state) and any(v is rbm.bit_i_idx for v in state)
+    assert len(state) == 4   # + the two streams of the Gibbs step (h|v, v|h)
+    straight = Pretrainer([PretrainLayer("rbm", fn, rbm.params, state=state)], n_batches, 3,
+                          run_dir=str(tmp_path / "straight"), log=None, progress=False)
+    expected = straight.run()
+    final = [v.get_value() for v in rbm.params + state]
+
+    rbm, chain, fn, state, _ = pcd_layer(seed=1)
+    first = Pretrainer([PretrainLayer("rbm", InterruptAt(fn, 13), rbm.params, state=state)],
+                       n_batches, 3, run_dir=str(tmp_path / "resumed"), log=None, progress=False)
+    assert first.run().interrupted and first.state.epoch == 1 and first.state.minibatch_index == 5
+    saved, _ = load_checkpoint(str(tmp_path / "resumed" / PRETRAINING_CHECKPOINT))
+    stored = saved["shared"]
+    assert any(value.shape == chain.get_value().shape
+               and numpy.array_equal(value, chain.get_value()) for value in stored)
+    assert any(value.shape == () and value == 13 % 12 for value in stored)   # bit index
+
+    rbm, chain, fn, state, _ = pcd_layer(seed=99)
+    second = Pretrainer([PretrainLayer("rbm", fn, rbm.params, state=state)], n_batches, 3,
+                        run_dir=str(tmp_path / "resumed"), log=None, progress=False)
+    second.load_checkpoint()
+    result = second.run()
+    for got, want in zip([v.get_value() for v in rbm.params + state], final):
+        assert numpy.array_equal(got, want)
+    assert [r["cost"] for r in result.history] == [r["cost"] for r in expected.history]
