@@ -44,6 +44,9 @@ _EXPORTS = {
     "Trainer": "train",
     "TrainState": "train",
     "compile_functions": "train",
+    "Pretrainer": "train",
+    "PretrainLayer": "train",
+    "PretrainResult": "train",
     # run folders
     "RunDir": "rundir",
     # checkpoints
