@@ -59,6 +59,34 @@ PUBLISHED = {
         note="the Fashion-MNIST README's table of submitted benchmarks (not re-tested by its "
              "maintainers): '2 Conv+pooling', no preprocessing, test accuracy 0.876 and 0.916 "
              "(two submissions; error 12.4 % and 8.4 %), trained on all 60,000 training images"),
+    ("DBN", "mnist"): dict(
+        figures="1.27 % / 1.34 % after 46 fine-tuning epochs",
+        errors=(1.27, 1.34), digits=2, iteration=None,
+        note="DBN.txt: 'a minimal validation error of 1.27 with corresponding test error of "
+             "1.34 after 46 supervised epochs' (100 pre-training epochs per layer took 615 "
+             "minutes, fine-tuning 101, on a 4-core Xeon X5560 with MKL)"),
+    ("rbm", "mnist"): dict(
+        figures="cost per epoch -90.65, -81.24, -74.91, -73.02, -68.41, ..., -62.76 (15 epochs)",
+        costs=[-90.6507246003, -81.235857373, -74.9120966945, -73.0213216101, -68.4098570497,
+               -63.2693021647, -65.99578971, -68.1236650015, -68.3207365087, -64.2949797113,
+               -61.5194867893, -61.6539369402, -63.5465278086, -63.3787093527, -62.755739271],
+        note="rbm.txt: the output of rbm.py (PCD-15, learning rate 0.1, batch 20, 15 epochs), "
+             "'Training took 122.466000 minutes' on a Xeon E5430 with single-threaded "
+             "GotoBLAS"),
+}
+# What the unmodified tutorial scripts print when run on this project's machine (Theano 1.0.5
+# through dltut.compat, float32, OpenBLAS): the reference a dltut run must equal.
+ORIGINAL_HERE = {
+    ("rbm", "mnist"): dict(
+        source="lisa-lab/DeepLearningTutorials' code/rbm.py (commit 11c4651) run on this "
+               "machine in float32",
+        costs={0: "-90.023155"}),
+    ("DBN", "mnist"): dict(
+        source="lisa-lab/DeepLearningTutorials' code/DBN.py (commit 11c4651) run on this "
+               "machine in float32 with pretraining_epochs=1, training_epochs=1",
+        pretraining={(0, 0): "-98.53650726013184", (1, 0): "-330.2866812225342",
+                     (2, 0): "-74.45195023880005"},
+        points={1: (4.75, 5.72)}),
 }
 # Per-epoch (validation %, test % of the best model) printed by public runs of the unmodified
 # tutorial scripts: a measured curve is checked against them up to where the two part.
@@ -76,7 +104,13 @@ PUBLISHED_CURVES = {
         points={1: (9.23, 9.54), 2: (6.17, 6.48), 3: (4.64, 4.84), 200: (0.94, None)}),
 }
 ORDER = [("logistic_sgd", "mnist"), ("mlp", "mnist"), ("convolutional_mlp", "mnist"),
-         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist")]
+         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist"), ("rbm", "mnist"),
+         ("DBN", "mnist")]
+#: Runs without a validation error: reported in a table of their own.
+UNSUPERVISED = {("rbm", "mnist")}
+#: Extra flags per script (the supervised scripts keep parameter snapshots for plot_run.py).
+EXTRA_FLAGS = {"logistic_sgd": ["--save-every", "10"], "mlp": ["--save-every", "10"],
+               "convolutional_mlp": ["--save-every", "10"], "DBN": ["--save-every", "10"]}
 
 
 def run_dir(runs, script, dataset):
@@ -103,8 +137,8 @@ def status(folder):
 
 
 def command_for(script, dataset, folder, resume):
-    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset,
-           "--save-every", "10"]
+    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset]
+    cmd += EXTRA_FLAGS.get(script, [])
     folder = os.path.relpath(folder, ROOT)
     cmd += ["--resume", folder] if resume else ["--out", folder]
     return cmd
@@ -127,7 +161,8 @@ def train(script, dataset, folder, floatx):
         for line in process.stdout:
             log.write(line)
             log.flush()
-            if "error" in line or "Optimization" in line:
+            if "error" in line or "Optimization" in line or line.startswith(
+                    ("Training epoch", "Pre-training layer")):
                 print("  " + line.rstrip(), flush=True)
         return process.wait()
 
@@ -168,6 +203,8 @@ def progress(folder):
     if status(folder) != "partial":
         return "not run yet"
     if not os.path.exists(os.path.join(folder, rundir.CHECKPOINT)):
+        if os.path.exists(os.path.join(folder, rundir.PRETRAINING_CHECKPOINT)):
+            return pretraining_progress(folder)
         return "started, no checkpoint yet"
     from dltut.checkpoint import CheckpointError
     try:
@@ -180,6 +217,25 @@ def progress(folder):
             "iteration %s" % (state["epoch"], meta["config"]["n_epochs"],
                               fmt(as_percent(state.get("best_validation_loss")), 2),
                               fmt(as_percent(state.get("test_score")), 2), state.get("best_iteration")))
+
+
+def pretraining_progress(folder):
+    """Where a layer-wise pre-training stands, from its checkpoint and records."""
+    from dltut.checkpoint import CheckpointError
+    try:
+        state, meta = rundir.RunDir(folder).load_checkpoint(rundir.PRETRAINING_CHECKPOINT)
+        state, config = state["state"], meta["config"]
+        layers, n_epochs = config["layers"], config["n_epochs"]
+    except (CheckpointError, KeyError, TypeError):
+        return "pre-training in progress (checkpoint unreadable)"
+    if state["layer"] >= len(layers):
+        return "pre-training done (%d layers x %d epochs), fine-tuning not started" % (
+            len(layers), n_epochs)
+    done = state["layer"] * n_epochs + state["epoch"]
+    return ("pre-training in progress, resumable: %s of %d, epoch %d of %d done (%d of %d "
+            "layer-epochs, %.0f %%)" % (layers[state["layer"]], len(layers), state["epoch"],
+                                        n_epochs, done, len(layers) * n_epochs,
+                                        100.0 * done / (len(layers) * n_epochs)))
 
 
 def as_percent(fraction):
@@ -201,6 +257,9 @@ def compare(published, summary, has_curve=False):
     text = ("validation %.*f %%, test %.*f %%: %s the published figures to the %d decimals they were "
             "printed with" % (digits, measured[0], digits, measured[1],
                               "equal to" if same else "different from", digits))
+    if published["iteration"] is None:
+        return text + "; the best model came at epoch %s (%s)." % (summary["best_epoch"],
+                                                                   published["figures"])
     if summary["best_iteration"] == published["iteration"]:
         return text + ", at the same iteration (%d)." % published["iteration"]
     text += "; the best model came at iteration %s instead of %d" % (summary["best_iteration"],
@@ -310,6 +369,112 @@ def curve_check(script, dataset, folder, n_valid, n_test):
     return ["Curve check against %s: %s." % (curve["source"], verdict), ""] + table + [""]
 
 
+def original_check(script, dataset, folder):
+    """Markdown comparing what a run printed with what the unmodified tutorial script printed
+    on this machine (:data:`ORIGINAL_HERE`), for the epochs both have; [] if none."""
+    original = ORIGINAL_HERE.get((script, dataset))
+    if not original:
+        return []
+    rows = []
+    if "costs" in original:
+        measured = {r["epoch"] - 1: r.get("cost") for r in load_records_named(
+            folder, rundir.PRETRAINING_HISTORY)}
+        for epoch, text in sorted(original["costs"].items()):
+            if epoch in measured:
+                rows.append(("training epoch %d, cost" % epoch, text, repr(measured[epoch])))
+    if "pretraining" in original:
+        measured = {(r["layer"], r["epoch"] - 1): r.get("cost") for r in load_records_named(
+            folder, rundir.PRETRAINING_HISTORY)}
+        for key, text in sorted(original["pretraining"].items()):
+            if key in measured:
+                rows.append(("pre-training layer %d, epoch %d, cost" % key, text,
+                             repr(measured[key])))
+    history = load_history(folder)
+    for epoch, (valid, test) in sorted(original.get("points", {}).items()):
+        if epoch in history:
+            record = history[epoch]
+            rows.append(("fine-tuning epoch %d, validation / test error" % epoch,
+                         "%.6f %% / %.6f %%" % (valid, test), "%.6f %% / %s" % (
+                             record["validation_error"] * 100,
+                             "—" if record.get("test_error") is None
+                             else "%.6f %%" % (record["test_error"] * 100))))
+    if not rows:
+        return []
+    same = sum(1 for _, want, got in rows if float(want.split()[0]) == float(got.split()[0])
+               and want.split()[-2:] == got.split()[-2:])
+    table = ["Check against %s: %d of %d printed figures equal, to the last digit." % (
+        original["source"], same, len(rows)), "",
+        "| printed line | original code | dltut |", "| --- | --- | --- |"]
+    table += ["| %s | %s | %s |" % row for row in rows]
+    return table + [""]
+
+
+def load_records_named(folder, name):
+    try:
+        return rundir.RunDir(folder).read_history(name)
+    except rundir.RunDirError:
+        return []
+
+
+def copy_figure(folder, name, target, where):
+    """A figure of a run folder copied to <where>/results/<target>; its path relative to
+    ``where``, or None when the run has not drawn it."""
+    source = os.path.join(folder, name)
+    if not os.path.exists(source):
+        return None
+    os.makedirs(os.path.join(where, "results"), exist_ok=True)
+    shutil.copyfile(source, os.path.join(where, "results", target))
+    return os.path.join("results", target)
+
+
+def rbm_report(runs, where, floatx):
+    """``(table lines, detail lines)`` for the RBM: its per-epoch costs against the
+    published ones and the original code's, its samples and filters."""
+    script, dataset = "rbm", "mnist"
+    folder = run_dir(runs, script, dataset)
+    published = PUBLISHED[(script, dataset)]
+    records = load_records_named(folder, rundir.PRETRAINING_HISTORY)
+    summary = load_json(folder, rundir.SUMMARY)
+    config = load_json(folder, rundir.CONFIG) or {}
+    table = ["| model | dataset | published cost, epochs 0-4 (last) | measured cost, epochs "
+             "0-4 (last) | epochs run | s/epoch | total |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    pub = ", ".join("%.2f" % c for c in published["costs"][:5]) + " (%.2f)" % published["costs"][-1]
+    done = summary and summary.get("stopped_by") not in (None, "interrupted")
+    if not records:
+        table.append("| RBM 784-500, PCD-15 | %s | %s | %s | | | |" % (dataset, pub, progress(folder)))
+        return table, []
+    costs = [r["cost"] for r in records]
+    measured = ", ".join("%.2f" % c for c in costs[:5]) + (" (%.2f)" % costs[-1] if len(costs) > 5 else "")
+    seconds = [r["elapsed"] for r in records]
+    per_epoch = (seconds[-1] / len(seconds)) if seconds else float("nan")
+    table.append("| RBM 784-500, PCD-15 | %s | %s | %s | %d%s | %.0f | %.1f min |" % (
+        dataset, pub, measured, len(costs), "" if done else " (in progress, resumable)",
+        per_epoch, seconds[-1] / 60.0 if seconds else float("nan")))
+    details = ["## rbm on mnist", "", "Published: %s." % published["note"], ""]
+    rows = ["| epoch | published | dltut |", "| --- | --- | --- |"]
+    rows += ["| %d | %.4f | %s |" % (epoch, published["costs"][epoch] if epoch < len(
+        published["costs"]) else float("nan"), cost) for epoch, cost in enumerate(costs)]
+    details += ["Measured: %d of %d epochs%s; the cost printed each epoch (the pseudo-likelihood "
+                "proxy, higher is better):" % (len(costs), config.get("args", {}).get(
+                    "training_epochs", 15), "" if done else " so far"), ""] + rows + [""]
+    details += original_check(script, dataset, folder)
+    details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+        floatx, config.get("command", "python scripts/rbm.py --dataset mnist")), ""]
+    samples = copy_figure(folder, rundir.SAMPLES_FIGURE, "rbm-mnist-samples.png", where)
+    if samples:
+        details += ["![samples of the RBM: 20 Gibbs chains, 1000 steps between rows](%s)"
+                    % samples, ""]
+    filters = [name for name in sorted(os.listdir(folder)) if name.startswith("filters_at_epoch_")] \
+        if os.path.isdir(folder) else []
+    if filters:
+        last = max(filters, key=lambda name: int(name.rsplit("_", 1)[1].split(".")[0]))
+        figure = copy_figure(folder, last, "rbm-mnist-filters.png", where)
+        epoch = int(last.rsplit("_", 1)[1].split(".")[0])
+        details += ["![filters of the RBM (the first 100 hidden units) after epoch %d](%s)"
+                    % (epoch, figure), ""]
+    return table, details
+
+
 def report(runs, path, floatx):
     """Write the report to ``path``; figures go to results/ beside it, and results/notes.md
     (hand-written remarks on the runs), when present, is included at the end."""
@@ -327,6 +492,8 @@ def report(runs, path, floatx):
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     details = []
     for script, dataset in ORDER:
+        if (script, dataset) in UNSUPERVISED:
+            continue
         folder = run_dir(runs, script, dataset)
         published = PUBLISHED[(script, dataset)]
         summary = load_json(folder, rundir.SUMMARY)
@@ -334,6 +501,10 @@ def report(runs, path, floatx):
         pub = published["figures"]
         if not summary or summary.get("stopped_by") in (None, "interrupted"):
             lines.append("| %s | %s | %s | %s | | | | |" % (script, dataset, pub, progress(folder)))
+            check = original_check(script, dataset, folder)
+            if check:
+                details += ["## %s on %s (in progress)" % (script, dataset), "",
+                            "Published: %s." % published["note"], ""] + check
             continue
         if summary.get("stopped_by") == "diverged":
             lines.append("| %s | %s | %s | diverged: %s | | | | |"
@@ -352,10 +523,15 @@ def report(runs, path, floatx):
                     "Published: %s." % published["note"], "",
                     "Measured: %s%s" % (compare(published, summary, has_curve=bool(curve)),
                                         patience_story(folder, summary, config)), ""]
-        details += curve + ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+        details += curve + original_check(script, dataset, folder)
+        details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
             floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))), ""]
         if figure:
             details += ["![learning curves of %s on %s](%s)" % (script, dataset, figure), ""]
+    table, rbm_details = rbm_report(runs, where, floatx)
+    lines += ["", "Unsupervised models (no validation error; the printed training cost per "
+              "epoch):", ""] + table
+    details += rbm_details
     notes = os.path.join(where, "results", "notes.md")
     if os.path.exists(notes):
         with open(notes) as handle:

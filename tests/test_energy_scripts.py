@@ -2,15 +2,18 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import dltut  # noqa: F401  (Theano set-up first)
 import numpy
 import pytest
 import theano
 
-from _cli import call, lines_of, write_dataset
+from _cli import call, child_env, lines_of, script, write_dataset
 
 from dltut.checkpoint import load_arrays
+from dltut.data import default_mnist_path
 
 
 # --------------------------------------------------------------------------- hmc.py
@@ -184,6 +187,9 @@ def test_dbn_script_interrupted_in_pretraining_resumes_to_the_straight_runs_end(
         InterruptAt(patch, "pretrain_layer", 24)      # layer 1, epoch 1, minibatch 4
         code, _, stderr = call("DBN", ["--dataset", tiny, "--out", resumed] + DBN_TINY)
     assert code == 130 and "resume with: python scripts/DBN.py --resume" in stderr, stderr
+    assert script("reproduce").progress(str(resumed)) == (
+        "pre-training in progress, resumable: layer 1 of 2, epoch 0 of 2 done (2 of 4 "
+        "layer-epochs, 50 %)")
     code, stdout, stderr = call("DBN", ["--resume", resumed])
     assert code == 0, stderr
     assert "resumed pre-training from %s at layer 1, epoch 1, minibatch 4" % resumed in stdout
@@ -193,3 +199,67 @@ def test_dbn_script_interrupted_in_pretraining_resumes_to_the_straight_runs_end(
         assert same_arrays(straight / name, resumed / name), name
     summary = json.loads((resumed / "summary.json").read_text())
     assert summary["pretraining_epochs"] == [2, 2] and summary["stopped_by"] == "n_epochs"
+
+
+def test_reproduce_reports_the_rbm_with_its_samples_and_the_original_codes_check(
+        rbm_straight, tmp_path):
+    import shutil
+    reproduce = script("reproduce")
+    runs = tmp_path / "runs"
+    shutil.copytree(str(rbm_straight[0]), str(runs / "rbm-mnist"))
+    reproduce.report(str(runs), str(tmp_path / "RESULTS.md"), "float64")
+    text = (tmp_path / "RESULTS.md").read_text()
+    costs = [r["cost"] for r in records(runs / "rbm-mnist" / "pretraining.jsonl")]
+    row = [line for line in text.splitlines() if line.startswith("| RBM 784-500, PCD-15 |")]
+    assert len(row) == 1 and "| %s | 3 |" % ", ".join("%.2f" % c for c in costs) in row[0], row
+    assert "| DBN | mnist | 1.27 % / 1.34 % after 46 fine-tuning epochs | not run yet |" in text
+    # the tiny run is not the original's MNIST run: the check says so
+    assert "0 of 1 printed figures equal" in text
+    assert (tmp_path / "results" / "rbm-mnist-samples.png").stat().st_size > 1000
+    assert "](results/rbm-mnist-filters.png)" in text and "after epoch 2" in text
+    with open(runs / "rbm-mnist" / "pretraining.jsonl", "w") as handle:
+        handle.write(json.dumps({"layer": 0, "epoch": 1, "cost": -90.023155}) + "\n")
+    assert "1 of 1 printed figures equal" in "\n".join(
+        reproduce.original_check("rbm", "mnist", str(runs / "rbm-mnist")))
+
+
+# --------------------------------------------------------------------------- the original code's numbers
+ORIGINAL_PREFIX = """
+import numpy, theano, theano.tensor as T
+from dltut.data import load_dataset, shared_datasets
+from dltut.rbm import DBN, RBM, persistent_chain, random_streams
+(train_x, _), _, _ = shared_datasets(load_dataset(%r))
+index, x = T.lscalar(), T.matrix("x")
+rng = numpy.random.RandomState(123)
+theano_rng = random_streams(rng)
+rbm = RBM(input=x, n_visible=784, n_hidden=500, numpy_rng=rng, theano_rng=theano_rng)
+cost, updates = rbm.get_cost_updates(lr=0.1, persistent=persistent_chain(20, 500), k=15)
+train = theano.function([index], cost, updates=updates,
+                        givens={x: train_x[index * 20:(index + 1) * 20]})
+print(numpy.mean([train(i) for i in range(100)]))
+dbn = DBN(numpy.random.RandomState(123), n_ins=784, hidden_layers_sizes=[1000, 1000, 1000],
+          n_outs=10)
+layer0 = dbn.pretraining_functions(train_x, 10, 1)[0]
+print(numpy.mean([layer0(index=i, lr=0.01) for i in range(200)], dtype="float64"))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist():
+    """The first 100 PCD-15 updates of rbm.py's default run and the first 200 CD-1 updates of
+    DBN.py's first layer, in float32 with one OpenBLAS thread: the mean costs the unmodified
+    tutorial code (lisa-lab/DeepLearningTutorials at 11c4651) printed for the same prefix on
+    this project's machine.  (With two threads OpenBLAS rounds the RBM's products otherwise,
+    a sampled unit flips, and the RBM's mean becomes -25.872053, in dltut and, the same way,
+    in the original.)"""
+    path = default_mnist_path()
+    if not path.is_file():
+        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
+    env = child_env()
+    env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=float32"]))
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    done = subprocess.run([sys.executable, "-c", ORIGINAL_PREFIX % str(path)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert lines_of(done.stdout) == ["-26.582338", "-160.77540435791016"]
