@@ -580,42 +580,87 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
     return 0
 
 
-def interrupted_message(name, run_dir, started, checkpoint=None):
-    """What to say on Ctrl-C: that nothing was written, or how to go on from the run
-    folder's ``checkpoint`` (default ``checkpoint.npz``)."""
+def _has_checkpoint(run_dir, checkpoints):
     from .rundir import CHECKPOINT
+    return any(run_dir.has(name) for name in (checkpoints or (CHECKPOINT,)))
+
+
+def interrupted_message(name, run_dir, started, checkpoints=None):
+    """What to say on Ctrl-C: that nothing was written, or how to go on from the run
+    folder's checkpoint (any of the file names ``checkpoints``; ``checkpoint.npz`` by
+    default)."""
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
-    if run_dir.has(checkpoint or CHECKPOINT):
+    if _has_checkpoint(run_dir, checkpoints):
         return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
                 "--resume %s" % (name, run_dir))
     return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
             "--resume %s" % (name, run_dir))
 
 
-def _write_failure_message(error, name, run_dir, started, resuming):
-    from .rundir import CHECKPOINT
+def _write_failure_message(error, name, run_dir, started, resuming, checkpoints=None):
     if not started and resuming:
         return ("%s; a run folder must be writable to continue its run: copy it somewhere "
                 "writable and resume the copy" % error)
     if not started:
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
-    if run_dir.has(CHECKPOINT):
+    if _has_checkpoint(run_dir, checkpoints):
         return ("%s; the files written before are intact: make room (or fix the permissions) and "
                 "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
     return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "
             "--resume %s" % (error, name, run_dir))
 
 
+class RunSession:
+    """A script's hold on its run folder, as a context manager.
+
+    ``with RunSession(name, args) as session:`` claims the folder (``--resume``'s, or a new
+    one: ``--out`` or ``runs/<name>-<timestamp>``) and locks it; ``session.run_dir`` is the
+    :class:`~dltut.rundir.RunDir`.  The script sets ``session.started = True`` once the
+    folder is the run's (a resumed run's at once).  On the way out the lock is released,
+    or, for a run that never started, the claim is undone (its files and the folders made
+    for it removed).  A Ctrl-C or a failed write inside becomes a :class:`CLIError` saying
+    how to go on from the folder's checkpoint (any of the file names ``checkpoints``).
+    """
+
+    def __init__(self, name, args, checkpoints=None):
+        self.name, self.args, self.checkpoints = name, args, checkpoints
+        self.run_dir, self.started = None, False
+
+    def __enter__(self):
+        try:
+            self.run_dir = claim_run_dir(self.name, self.args)
+        except KeyboardInterrupt:
+            raise CLIError(interrupted_message(self.name, None, False),
+                           EXIT_INTERRUPTED) from None
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        from .rundir import RunDirWriteError
+        try:
+            if kind is not None and issubclass(kind, KeyboardInterrupt):
+                raise CLIError(interrupted_message(self.name, self.run_dir, self.started,
+                                                   self.checkpoints),
+                               EXIT_INTERRUPTED) from None
+            if kind is not None and issubclass(kind, RunDirWriteError):
+                raise CLIError(_write_failure_message(
+                    error, self.name, self.run_dir, self.started, bool(self.args.resume),
+                    self.checkpoints), EXIT_IO) from None
+        finally:
+            if self.started:
+                self.run_dir.unlock()
+            else:
+                self.run_dir.abandon()
+        return False
+
+
 def _run(name, argv):
-    from .rundir import RunDirWriteError
     parser, args = parse(name, argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     choose_device(args)
     config = train_config(args)
-    run_dir, started = None, False
-    try:
-        run_dir = claim_run_dir(name, args)
+    with RunSession(name, args) as session:
+        run_dir = session.run_dir
         data = load_data(args)
         import theano
         splits, n_in, n_out, _ = data
@@ -626,25 +671,14 @@ def _run(name, argv):
         model, compiled = build_and_compile(name, args, config, data, say)
         trainer = make_trainer(name, args, config, run_dir, model, compiled, say)
         if args.resume:
-            started = True  # from here on the folder is the run's, whatever happens
+            session.started = True  # from here on the folder is the run's, whatever happens
             resume(parser.prog, trainer, run_dir, say)
         if not trainer.finished():
             write_config(name, args, argv, config, model, run_dir, trainer.meta["numerics"])
-        started = True
+        session.started = True
         session_started = time.perf_counter()
         result = trainer.run()
         return report(name, run_dir, compiled, result, session_started)
-    except KeyboardInterrupt:
-        raise CLIError(interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
-    except RunDirWriteError as error:
-        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
-                       EXIT_IO) from None
-    finally:
-        if run_dir is not None:
-            if started:
-                run_dir.unlock()
-            else:
-                run_dir.abandon()
 
 
 def pretrain(name, pretrainer, run_dir, resuming, say):

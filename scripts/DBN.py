@@ -76,9 +76,8 @@ def _run(argv):
     parser, args = parse(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     ex.choose_device(args)
-    run_dir, started = None, False
-    try:
-        run_dir = ex.claim_run_dir(NAME, args)
+    with ex.RunSession(NAME, args, (CHECKPOINT, PRETRAINING_CHECKPOINT)) as session:
+        run_dir = session.run_dir
         splits, n_in, n_out, image_shape = ex.load_data(args)
         import theano
         n_train = len(splits[0][1])
@@ -90,12 +89,13 @@ def _run(argv):
             "classes; device %s, floatX %s; run folder %s" % (
                 args.dataset, n_train, len(splits[1][1]), len(splits[2][1]), n_in, n_out,
                 theano.config.device, theano.config.floatX, run_dir))
+        session.started = bool(args.resume)
         run = DBNRun(args, splits, n_in, n_out, image_shape, run_dir, say)
         summary = run_dir.read_json(SUMMARY) if args.resume else None
         if not summary or summary.get("stopped_by") in (None, "interrupted", "diverged"):
             ex.write_config(NAME, args, argv, run.config, run.dbn, run_dir,
                             run.meta["numerics"])
-        started = True
+        session.started = True
         session_started = time.perf_counter()
         say("... pre-training the model")
         pretraining = ex.pretrain(NAME, run.pretrainer, run_dir, bool(args.resume), say)
@@ -113,17 +113,6 @@ def _run(argv):
                          extra={"pretraining_epochs": pretraining.epochs,
                                 "pretraining_minutes": pretraining.wall_seconds / 60.0,
                                 "pretraining_costs": [r.get("cost") for r in pretraining.history]})
-    except KeyboardInterrupt:
-        checkpoint = CHECKPOINT if run_dir is not None and run_dir.has(
-            CHECKPOINT) else PRETRAINING_CHECKPOINT
-        raise ex.CLIError(ex.interrupted_message(NAME, run_dir, started, checkpoint),
-                          ex.EXIT_INTERRUPTED) from None
-    finally:
-        if run_dir is not None:
-            if started:
-                run_dir.unlock()
-            else:
-                run_dir.abandon()
 
 
 class DBNRun:

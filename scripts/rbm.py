@@ -75,9 +75,9 @@ def _run(argv):
     parser, args = parse(argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     ex.choose_device(args)
-    run_dir, started = None, False
-    try:
-        run_dir = ex.claim_run_dir(NAME, args)
+    from dltut.rundir import PRETRAINING_CHECKPOINT
+    with ex.RunSession(NAME, args, (PRETRAINING_CHECKPOINT,)) as session:
+        run_dir = session.run_dir
         splits, n_in, _, image_shape = ex.load_data(args)
         import theano
         n_test = len(splits[2][1])
@@ -90,26 +90,17 @@ def _run(argv):
         say("... loading data: %s, %d train / %d test examples of %d pixels; device %s, "
             "floatX %s; run folder %s" % (args.dataset, len(splits[0][1]), n_test, n_in,
                                           theano.config.device, theano.config.floatX, run_dir))
+        session.started = bool(args.resume)
         run = RBMRun(args, splits, n_in, image_shape or (1, n_in), run_dir, say)
         if not run.pretrainer.finished():
             ex.write_config(NAME, args, argv, None, run.rbm, run_dir, run.meta["numerics"])
-        started = True
+        session.started = True
         session_started = time.perf_counter()
         result = ex.pretrain(NAME, run.pretrainer, run_dir, bool(args.resume), say)
         say("Training took %f minutes" % (result.wall_seconds / 60.))
         run.sample()
         run.write_summary(result, time.perf_counter() - session_started)
         return 0
-    except KeyboardInterrupt:
-        from dltut.rundir import PRETRAINING_CHECKPOINT
-        raise ex.CLIError(ex.interrupted_message(NAME, run_dir, started, PRETRAINING_CHECKPOINT),
-                          ex.EXIT_INTERRUPTED) from None
-    finally:
-        if run_dir is not None:
-            if started:
-                run_dir.unlock()
-            else:
-                run_dir.abandon()
 
 
 class RBMRun:
