@@ -23,6 +23,11 @@ _EXPORTS = {
     "LeNetConvPoolLayer": "layers",
     "MLP": "models",
     "LeNet5": "models",
+    "dA": "autoencoders",
+    "cA": "autoencoders",
+    "SdA": "autoencoders",
+    "LogisticRegressionCG": "cg",
+    "CGOptimizer": "cg",
     # helpers
     "floatX": "init",
     # data
