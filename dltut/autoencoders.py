@@ -182,8 +182,9 @@ class cA(TiedAutoencoder):
     input, n_visible, n_hidden, W, bhid, bvis :
         See :class:`TiedAutoencoder`.
     n_batchsize : int
-        The tutorial's minibatch size, kept for its signature; the Jacobian and its mean
-        are computed for whatever number of examples a minibatch holds.
+        Examples per minibatch: the Jacobian is shaped, and its norm averaged, for
+        minibatches of exactly this many examples (as in the tutorial, whose numbers this
+        reproduces to the last digit; a graph that takes any size rounds differently).
 
     Attributes
     ----------
@@ -195,16 +196,20 @@ class cA(TiedAutoencoder):
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
                  W=None, bhid=None, bvis=None):
         self.n_batchsize = int(n_batchsize)
+        if self.n_batchsize < 1:
+            raise ValueError("n_batchsize must be a positive integer, got %r" % (n_batchsize,))
         super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
 
     def get_jacobian(self, hidden, W):
-        """The Jacobian of the encoder at each example: (n, n_visible, n_hidden).
+        """The Jacobian of the encoder at each example: (n_batchsize, n_visible, n_hidden).
 
         ``J[k, i, j] = hidden[k, j] * (1 - hidden[k, j]) * W[i, j]``: the derivative of
-        hidden unit ``j`` with respect to input ``i`` for example ``k``.
+        hidden unit ``j`` with respect to input ``i`` for example ``k``.  ``hidden`` must
+        hold ``n_batchsize`` rows.
         """
         # (n, n_hidden) -> (n, 1, n_hidden)  *  (n_visible, n_hidden) -> (1, n_visible, n_hidden)
-        return (hidden * (1 - hidden)).dimshuffle(0, "x", 1) * W.dimshuffle("x", 0, 1)
+        return T.reshape(hidden * (1 - hidden), (self.n_batchsize, 1, self.n_hidden)) * \
+            T.reshape(W, (1, self.n_visible, self.n_hidden))
 
     def get_cost_updates(self, contraction_level, learning_rate):
         """``(cost, updates)`` of one SGD step on reconstruction + contraction.
@@ -220,8 +225,7 @@ class cA(TiedAutoencoder):
         # the squared Frobenius norm summed over the minibatch, divided by its size.  (The
         # tutorial's Python 3 port divides with `//`, a floor whose gradient is zero, which
         # silently turns the penalty off; its Python 2 original, and this, divide.)
-        n = T.cast(y.shape[0], theano.config.floatX)
-        self.L_jacob = T.sum(J ** 2) / n
+        self.L_jacob = T.sum(J ** 2) / self.n_batchsize
         cost = T.mean(self.L_rec) + contraction_level * T.mean(self.L_jacob)
         gparams = T.grad(cost, self.params)
         return cost, sgd_updates(self.params, gparams, learning_rate)

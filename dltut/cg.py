@@ -35,7 +35,8 @@ from . import checkpoint as ckpt
 from .init import zeros
 from .layers import LogisticRegression
 from .rundir import CHECKPOINT, as_run_dir
-from .train import TrainConfig, TrainResult, _checked, _InterruptFlag, compile_functions, evaluate
+from .train import (TrainConfig, TrainResult, TrainState, _InterruptFlag, checked_state,
+                    compile_functions, evaluate)
 
 #: How a conjugate-gradient run ends.
 CG_STOP_REASONS = ("n_epochs", "converged", "interrupted", "diverged")
@@ -97,23 +98,9 @@ class CGState:
 
     @classmethod
     def from_dict(cls, values):
-        if not isinstance(values, dict):
-            raise ValueError("the state must be an object, got %s" % type(values).__name__)
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in values and name != "divergence"]
-        if missing:
-            raise ValueError("the state lacks %s" % ", ".join(missing))
-        got = {name: values.get(name) for name in names}
-        _checked(got["iterations"], "iterations", "int", 0)
-        _checked(got["best_iteration"], "best_iteration", "int", 0, none=True)
-        for name in ("best_validation_loss", "best_validation_loss_all", "test_score",
-                     "test_score_all"):
-            got[name] = math.inf if got[name] is None else _checked(got[name], name, "number", 0)
-        _checked(got["elapsed"], "elapsed", "number", 0)
-        if got["stopped_by"] not in CG_STOP_REASONS + (None,):
-            raise ValueError("stopped_by must be one of %s or null, got %r"
-                             % (", ".join(CG_STOP_REASONS), got["stopped_by"]))
-        return cls(**got)
+        """A CGState from :meth:`to_dict`'s dict, every field checked (ValueError)."""
+        return cls(**checked_state(cls, values, CG_STOP_REASONS, ("iterations",),
+                                   ("best_iteration",), TrainState._LOSSES))
 
 
 class _Stop(Exception):
@@ -269,16 +256,11 @@ class CGOptimizer:
 
     def _result(self):
         st = self.state
-        return TrainResult(
-            best_validation_loss=float(st.best_validation_loss),
-            best_validation_loss_all=float(st.best_validation_loss_all),
-            best_iteration=st.best_iteration, best_epoch=st.best_iteration,
-            test_score=float(st.test_score), test_score_all=float(st.test_score_all),
-            epochs=st.iterations, iterations=st.iterations, stopped_by=st.stopped_by,
-            wall_seconds=st.elapsed,
+        return TrainResult.of(
+            st, best_epoch=st.best_iteration, epochs=st.iterations,
             seconds_per_epoch=st.elapsed / st.iterations if st.iterations else float("nan"),
             compile_seconds=self.fns.compile_seconds, learning_rate=float("nan"),
-            history=list(self.history), divergence=st.divergence)
+            history=list(self.history))
 
     # ----------------------------------------------------------------- state and files
     def _meta(self):

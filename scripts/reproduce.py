@@ -6,7 +6,8 @@
     python scripts/reproduce.py --report-only         # rewrite RESULTS.md from the finished runs
 
 Each experiment runs the unchanged script with the tutorial's defaults in its own folder
-(``runs/reproduce/<script>-<dataset>/``).  It is resumable: a run that was stopped (Ctrl-C,
+(``runs/reproduce/<script>-<dataset>/``): the first three chapters on MNIST and
+Fashion-MNIST, then logistic_cg, dA, cA and SdA on MNIST.  It is resumable: a run that was stopped (Ctrl-C,
 a closed session) continues from its checkpoint the next time, and a finished run is not
 run again.  RESULTS.md gets, for each model, the published and the measured numbers, the
 time taken, the machine, and the exact command; the learning curves go to results/.
@@ -60,6 +61,47 @@ PUBLISHED = {
              "maintainers): '2 Conv+pooling', no preprocessing, test accuracy 0.876 and 0.916 "
              "(two submissions; error 12.4 % and 8.4 %), trained on all 60,000 training images"),
 }
+PUBLISHED.update({
+    ("logistic_cg", "mnist"): dict(
+        figures="— (no published run)",
+        note="the logistic-regression page only points to logistic_cg.py as an example of "
+             "SciPy's conjugate-gradient solver; it publishes no figures. The reference is the "
+             "tutorial's own logistic_cg.py, run on this machine (see the curve check)"),
+    ("dA", "mnist"): dict(
+        figures="filter images after 15 epochs, 0 % and 30 % corruption",
+        images=("filters_corruption_0.png", "filters_corruption_30.png"),
+        note="the dA page shows the filters of the first 100 hidden units after the default "
+             "run (15 epochs each, 0 % and 30 % corruption): without noise they look like "
+             "unstructured noise, with 30 % corruption most are localised stroke and blob "
+             "detectors; the page prints no numbers"),
+    ("cA", "mnist"): dict(
+        figures="— (no published figure)",
+        images=("filters_ca.png",),
+        note="the contractive autoencoder has no tutorial page; its code saves the filters as "
+             "cae_filters.png"),
+    ("SdA", "mnist"): dict(
+        figures="1.39 % / 1.3 % after 15 pre-training epochs per layer and 36 fine-tuning epochs",
+        errors=(1.39, 1.3), digits=2, epochs=36,
+        note="the SdA page: 'Pre-training takes 585.01 minutes, with an average of 13 minutes "
+             "per epoch. Fine-tuning is completed after 36 epochs in 444.2 minutes ... The final "
+             "validation score is 1.39% with a testing score of 1.3%' (Xeon E5430, "
+             "single-threaded GotoBLAS)"),
+})
+#: What the tutorial's own code (lisa-lab/DeepLearningTutorials) printed when run on this
+#: machine in float32 (OPENBLAS_NUM_THREADS=1), for a curve check of the pre-training runs:
+#: {(layer name, epoch (1-based)): the printed value}.  dA.py ran unchanged; cA.py with the
+#: division of its Python 2 original restored and its print fixed to the epoch means (see
+#: RESULTS.md); SdA.py with --pretraining-epochs shortened.
+ORIGINAL_CODE_CURVES = {
+    ("dA", "mnist"): dict(
+        key="cost", digits=None,
+        source="the tutorial's dA.py run unchanged on this machine (float32, one OpenBLAS thread)",
+        points={("corruption 0%", e + 1): v for e, v in enumerate([
+            "63.28916908111572", "55.78665654144287", "54.76311697235107", "54.242053451538084",
+            "53.88867074279785", "53.62035068664551", "53.403746051025394", "53.22199783172607",
+            "53.065801152038574", "52.929559783935545", "52.8094165222168", "52.702436849975584",
+            "52.60631027374268", "52.51916951599121", "52.439524198913574"])}),
+}
 # Per-epoch (validation %, test % of the best model) printed by public runs of the unmodified
 # tutorial scripts: a measured curve is checked against them up to where the two part.
 PUBLISHED_CURVES = {
@@ -76,7 +118,12 @@ PUBLISHED_CURVES = {
         points={1: (9.23, 9.54), 2: (6.17, 6.48), 3: (4.64, 4.84), 200: (0.94, None)}),
 }
 ORDER = [("logistic_sgd", "mnist"), ("mlp", "mnist"), ("convolutional_mlp", "mnist"),
-         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist")]
+         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist"),
+         ("logistic_cg", "mnist"), ("dA", "mnist"), ("cA", "mnist"), ("SdA", "mnist")]
+#: The scripts that have no --save-every (nothing to snapshot per epoch).
+NO_SNAPSHOTS = ("logistic_cg", "dA", "cA", "SdA")
+#: The scripts whose runs are pre-training only (no classifier, no error rates).
+PRETRAINING_ONLY = ("dA", "cA")
 
 
 def run_dir(runs, script, dataset):
@@ -103,8 +150,9 @@ def status(folder):
 
 
 def command_for(script, dataset, folder, resume):
-    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset,
-           "--save-every", "10"]
+    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset]
+    if script not in NO_SNAPSHOTS:
+        cmd += ["--save-every", "10"]
     folder = os.path.relpath(folder, ROOT)
     cmd += ["--resume", folder] if resume else ["--out", folder]
     return cmd
@@ -127,7 +175,7 @@ def train(script, dataset, folder, floatx):
         for line in process.stdout:
             log.write(line)
             log.flush()
-            if "error" in line or "Optimization" in line:
+            if "error" in line or "Optimization" in line or "complete" in line:
                 print("  " + line.rstrip(), flush=True)
         return process.wait()
 
@@ -151,10 +199,15 @@ def plot(folder, name, where):
     relative to ``where`` (the report's folder)."""
     subprocess.run([sys.executable, os.path.join("scripts", "plot_run.py"), folder], cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.makedirs(os.path.join(where, "results"), exist_ok=True)
+    for extra in sorted(os.listdir(folder)):  # pre-training: its curves, each layer's filters
+        if extra == rundir.PRETRAINING_CURVES or (extra.startswith("filters_") and
+                                                   extra.endswith(".png") and "epoch" not in extra):
+            shutil.copyfile(os.path.join(folder, extra), os.path.join(
+                where, "results", "%s-%s" % (name, extra.replace("_curves", ""))))
     source = os.path.join(folder, rundir.CURVES)
     if not os.path.exists(source):
         return None
-    os.makedirs(os.path.join(where, "results"), exist_ok=True)
     target = os.path.join("results", name + ".png")
     shutil.copyfile(source, os.path.join(where, target))
     filters = os.path.join(folder, rundir.FILTERS)
@@ -163,10 +216,32 @@ def plot(folder, name, where):
     return target
 
 
+def pretraining_progress(folder):
+    """Where an unfinished pre-training stands, from its checkpoint; None when it is done
+    (or there is no pre-training checkpoint)."""
+    from dltut.checkpoint import CheckpointError
+    try:
+        state, meta = rundir.RunDir(folder).load_checkpoint(rundir.PRETRAINING_CHECKPOINT)
+        st, config = state["state"], meta["config"]
+        layers, n_epochs = config["layers"], config["n_epochs"]
+        if st["layer"] >= len(layers):
+            return None
+        return ("in progress, resumable: pre-training %s (%d of %d), %d of %d epochs done%s"
+                % (layers[st["layer"]], st["layer"] + 1, len(layers), st["epoch"], n_epochs,
+                   ", %d minibatches into the next" % st["minibatch_index"]
+                   if st["minibatch_index"] else ""))
+    except (CheckpointError, KeyError, TypeError, IndexError):
+        return "in progress (pre-training checkpoint unreadable)"
+
+
 def progress(folder):
     """Where an unfinished run stands, from its checkpoint."""
     if status(folder) != "partial":
         return "not run yet"
+    if os.path.exists(os.path.join(folder, rundir.PRETRAINING_CHECKPOINT)):
+        pretraining = pretraining_progress(folder)
+        if pretraining:
+            return pretraining
     if not os.path.exists(os.path.join(folder, rundir.CHECKPOINT)):
         return "started, no checkpoint yet"
     from dltut.checkpoint import CheckpointError
@@ -201,6 +276,12 @@ def compare(published, summary, has_curve=False):
     text = ("validation %.*f %%, test %.*f %%: %s the published figures to the %d decimals they were "
             "printed with" % (digits, measured[0], digits, measured[1],
                               "equal to" if same else "different from", digits))
+    if "iteration" not in published:
+        text += ("; the published run ended after %d fine-tuning epochs, this one after %d "
+                 "(stopped by %s, best at epoch %s)" % (published["epochs"], summary["epochs"],
+                                                       summary["stopped_by"],
+                                                       summary["best_epoch"]))
+        return text + "."
     if summary["best_iteration"] == published["iteration"]:
         return text + ", at the same iteration (%d)." % published["iteration"]
     text += "; the best model came at iteration %s instead of %d" % (summary["best_iteration"],
@@ -310,6 +391,48 @@ def curve_check(script, dataset, folder, n_valid, n_test):
     return ["Curve check against %s: %s." % (curve["source"], verdict), ""] + table + [""]
 
 
+def pretraining_row(script, dataset, published, summary):
+    """The table row of a finished pre-training-only run (dA, cA): each layer's last figures."""
+    figures = "; ".join("%s: %s" % (layer, ", ".join(
+        "%s %.4f" % (key.replace("_", " "), value) for key, value in (last or {}).items()))
+        for layer, last in zip(summary["layers"], summary["last"]))
+    seconds = summary.get("seconds_per_epoch")
+    return "| %s | %s | %s | %s | — | %s, %s | %s | %.1f min |" % (
+        script, dataset, published["figures"], figures, " + ".join(map(str, summary["epochs"])),
+        summary["stopped_by"], "%.2f" % seconds if isinstance(seconds, (int, float)) else "—",
+        summary["train_seconds"] / 60.0)
+
+
+def original_code_check(script, dataset, folder):
+    """Markdown comparing a run's pre-training figures with what the tutorial's own code
+    printed on this machine (ORIGINAL_CODE_CURVES)."""
+    curve = ORIGINAL_CODE_CURVES.get((script, dataset))
+    if not curve:
+        return []
+    try:
+        records = rundir.RunDir(folder).read_history(rundir.PRETRAINING_HISTORY)
+    except rundir.RunDirError:
+        return []
+    measured = {(r.get("name"), r.get("epoch")): r.get(curve["key"]) for r in records}
+    table = ["| layer | epoch | the tutorial's code printed | dltut printed |", "| --- | --- | --- | --- |"]
+    compared = differing = 0
+    for (layer, epoch), printed in sorted(curve["points"].items(),
+                                          key=lambda item: (item[0][0], item[0][1])):
+        value = measured.get((layer, epoch))
+        if value is None:
+            continue
+        ours = repr(float(value)) if curve["digits"] is None else "%.*f" % (curve["digits"], value)
+        compared += 1
+        differing += ours != printed
+        table.append("| %s | %d | %s | %s |" % (layer, epoch - 1, printed, ours))
+    if not compared:
+        return []
+    verdict = ("all %d compared epochs print the same number, to the last digit" % compared
+               if not differing else "%d of the %d compared epochs differ" % (differing, compared))
+    return ["Check against %s (epochs numbered as both print them, from 0): %s." % (
+        curve["source"], verdict), ""] + table + [""]
+
+
 def report(runs, path, floatx):
     """Write the report to ``path``; figures go to results/ beside it, and results/notes.md
     (hand-written remarks on the runs), when present, is included at the end."""
@@ -334,10 +457,33 @@ def report(runs, path, floatx):
         pub = published["figures"]
         if not summary or summary.get("stopped_by") in (None, "interrupted"):
             lines.append("| %s | %s | %s | %s | | | | |" % (script, dataset, pub, progress(folder)))
+            check = original_code_check(script, dataset, folder)
+            if check:  # a run in progress already has epochs to compare
+                details += ["## %s on %s (in progress)" % (script, dataset), "",
+                            "Published: %s." % published["note"], "", "Where it stands: %s. "
+                            "Continue it with `python scripts/reproduce.py --only %s --datasets %s`"
+                            " (or `python scripts/%s.py --resume %s`)." % (
+                                progress(folder), script, dataset, script,
+                                os.path.relpath(folder, ROOT)), ""] + check
             continue
         if summary.get("stopped_by") == "diverged":
             lines.append("| %s | %s | %s | diverged: %s | | | | |"
                          % (script, dataset, pub, summary.get("divergence")))
+            continue
+        if script in PRETRAINING_ONLY:
+            lines.append(pretraining_row(script, dataset, published, summary))
+            plot(folder, "%s-%s" % (script, dataset), where)
+            details += ["## %s on %s" % (script, dataset), "",
+                        "Published: %s." % published["note"], ""]
+            details += original_code_check(script, dataset, folder)
+            details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+                floatx, config.get("command", "python scripts/%s.py" % script)), ""]
+            name = "%s-%s" % (script, dataset)
+            details += ["![%s on %s: %s](results/%s-%s)" % (
+                script, dataset, image.replace("_", " ").replace(".png", ""), name, image)
+                for image in ("pretraining.png",) + published.get("images", ())
+                if os.path.exists(os.path.join(where, "results", "%s-%s" % (name, image)))]
+            details += [""]
             continue
         lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
@@ -352,10 +498,14 @@ def report(runs, path, floatx):
                     "Published: %s." % published["note"], "",
                     "Measured: %s%s" % (compare(published, summary, has_curve=bool(curve)),
                                         patience_story(folder, summary, config)), ""]
-        details += curve + ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+        details += curve + original_code_check(script, dataset, folder)
+        details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
             floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))), ""]
         if figure:
             details += ["![learning curves of %s on %s](%s)" % (script, dataset, figure), ""]
+        if os.path.exists(os.path.join(where, "results", "%s-%s-pretraining.png" % (script, dataset))):
+            details += ["![pre-training of %s on %s](results/%s-%s-pretraining.png)"
+                        % (script, dataset, script, dataset), ""]
     notes = os.path.join(where, "results", "notes.md")
     if os.path.exists(notes):
         with open(notes) as handle:
