@@ -7,6 +7,7 @@ MNIST for an epoch and compare the printed numbers with those the tutorial's own
 printed on this machine (float32)."""
 import json
 import re
+import shutil
 
 import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
 import numpy
@@ -31,6 +32,28 @@ def dataset(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def da_run(dataset, tmp_path_factory):
+    """A tiny dA.py run: two dAs (0 % and 30 %), 2 epochs each; (folder, stdout)."""
+    run_dir = tmp_path_factory.mktemp("dA") / "run"
+    code, out, err = call("dA", ["--dataset", dataset, "--out", run_dir, "--n-hidden", 16,
+                                 "--training-epochs", 2, "--corruption-level", 0, 0.3])
+    assert code == 0, err
+    return run_dir, out
+
+
+@pytest.fixture(scope="module")
+def sda_run(dataset, tmp_path_factory):
+    """A tiny SdA.py run: 12-8 hidden units, 2 pre-training and 3 fine-tuning epochs."""
+    run_dir = tmp_path_factory.mktemp("SdA") / "run"
+    code, out, err = call("SdA", ["--dataset", dataset, "--out", run_dir,
+                                  "--hidden-layers-sizes", 12, 8, "--corruption-levels", 0.1, 0.2,
+                                  "--pretraining-epochs", 2, "--training-epochs", 3,
+                                  "--batch-size", 20, "--pretrain-lr", 0.01])
+    assert code == 0, err
+    return run_dir, out
+
+
 def records(run_dir, name=rundir.PRETRAINING_HISTORY):
     with open(str(run_dir / name)) as handle:
         return [json.loads(line) for line in handle if line.strip()]
@@ -40,11 +63,8 @@ def sigmoid(z):
     return 1.0 / (1.0 + numpy.exp(-z))
 
 
-def test_dA_trains_one_dA_per_level_and_draws_their_filters(dataset, tmp_path):
-    run_dir = tmp_path / "run"
-    code, out, err = call("dA", ["--dataset", dataset, "--out", run_dir, "--n-hidden", 16,
-                                 "--training-epochs", 2, "--corruption-level", 0, 0.3])
-    assert code == 0, err
+def test_dA_trains_one_dA_per_level_and_draws_their_filters(da_run, dataset):
+    run_dir, out = da_run
     printed = [DA_LINE.match(line) for line in lines_of(out) if line.startswith("Training epoch")]
     assert [int(m.group(1)) for m in printed] == [0, 1, 0, 1]
     saved = records(run_dir)
@@ -91,13 +111,8 @@ def test_cA_resumed_with_more_epochs_equals_a_straight_run(dataset, tmp_path):
             numpy.testing.assert_array_equal(x, y)
 
 
-def test_SdA_pretrains_each_layer_then_finetunes(dataset, tmp_path):
-    run_dir = tmp_path / "run"
-    code, out, err = call("SdA", ["--dataset", dataset, "--out", run_dir,
-                                  "--hidden-layers-sizes", 12, 8, "--corruption-levels", 0.1, 0.2,
-                                  "--pretraining-epochs", 2, "--training-epochs", 3,
-                                  "--batch-size", 20, "--pretrain-lr", 0.01])
-    assert code == 0, err
+def test_SdA_pretrains_each_layer_then_finetunes(sda_run):
+    run_dir, out = sda_run
     lines = lines_of(out)
     pre = [SDA_LINE.match(l).groups() for l in lines if l.startswith("Pre-training layer")]
     assert [(int(a), int(b)) for a, b, _ in pre] == [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -121,10 +136,6 @@ def test_SdA_pretrains_each_layer_then_finetunes(dataset, tmp_path):
     for name in (rundir.PRETRAINING_CURVES, "filters_layer_0.png", rundir.CURVES, rundir.FILTERS):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "filters_layer_1.png").exists()  # layer 1 sees features, not images
-    # resuming the finished run trains nothing more
-    code, out, err = call("SdA", ["--resume", run_dir])
-    assert code == 0, err
-    assert "already finished" in out
 
 
 def test_logistic_cg_prints_a_validation_line_per_iteration(dataset, tmp_path):
@@ -159,16 +170,29 @@ def test_bad_settings_are_one_line_and_exit_2(script, argv, pattern, dataset, tm
     assert "Traceback" not in err
 
 
-def test_resuming_a_finished_dA_run_with_more_epochs_is_refused(dataset, tmp_path):
+def test_resuming_a_finished_dA_run_with_more_epochs_is_refused(da_run, tmp_path):
     run_dir = tmp_path / "run"
-    flags = ["--dataset", dataset, "--n-hidden", 4, "--training-epochs", 1]
-    assert call("dA", flags + ["--out", run_dir])[0] == 0
-    code, out, err = call("dA", ["--resume", run_dir, "--training-epochs", 2])
+    shutil.copytree(str(da_run[0]), str(run_dir))
+    code, out, err = call("dA", ["--resume", run_dir, "--training-epochs", 3])
     assert code == 2 and "same number of epochs" in err, err
     code, out, err = call("dA", ["--resume", run_dir, "--learning-rate", 0.5])
     assert code == 2 and "--learning-rate 0.5 differs from the run's 0.1" in err, err
     code, out, err = call("SdA", ["--resume", run_dir])
     assert code == 2 and "holds a dA run" in err, err
+
+
+def test_resuming_a_finished_SdA_run_trains_nothing(sda_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(str(sda_run[0]), str(run_dir))
+    before, _ = ckpt.load_params(run_dir / rundir.BEST_MODEL)
+    history = (run_dir / rundir.HISTORY).read_text()
+    code, out, err = call("SdA", ["--resume", run_dir])
+    assert code == 0, err
+    assert "pre-training is done" in out and "already finished" in out
+    after, _ = ckpt.load_params(run_dir / rundir.BEST_MODEL)
+    for a, b in zip(before, after):
+        numpy.testing.assert_array_equal(a, b)
+    assert (run_dir / rundir.HISTORY).read_text() == history
 
 
 # ------------------------------------------------------------------ real MNIST (slow)
@@ -191,3 +215,42 @@ def test_dA_first_epoch_prints_the_tutorials_numbers(tmp_path):
     printed = [line for line in lines_of(out) if line.startswith("Training epoch 0")]
     assert printed == ["Training epoch 0, cost %s" % TUTORIAL_DA_EPOCH_0[name]
                        for name in ("corruption 0%", "corruption 30%")]
+
+
+# ------------------------------------------------------------------ reproduce.py on these runs
+def test_reproduce_reports_pretraining_runs_and_checks_them_against_the_tutorials_code(
+        da_run, sda_run, tmp_path, monkeypatch):
+    from _cli import script
+    reproduce = script("reproduce")
+    runs = tmp_path / "runs"
+    done = runs / "dA-mnist"
+    shutil.copytree(str(da_run[0]), str(done))
+    saved = records(done)
+    # the tutorial's code "printed" these run's numbers but one
+    points = {(r["name"], r["epoch"], "cost"): repr(r["cost"]) for r in saved}
+    points[("corruption 30%", 2, "cost")] = "1.0"
+    monkeypatch.setitem(reproduce.ORIGINAL_CODE_CURVES, ("dA", "mnist"),
+                        dict(fmt="repr", source="a test", points=points))
+    check = "\n".join(reproduce.original_code_check("dA", "mnist", str(done)))
+    assert "1 of the 4 compared figures differ" in check, check
+    assert "| corruption 0%% | 1 | cost | %r | %r |" % (saved[0]["cost"], saved[0]["cost"]) in check
+    # an SdA stopped in its second layer's pre-training: where it stands
+    partial = runs / "SdA-mnist"
+    shutil.copytree(str(sda_run[0]), str(partial))
+    state, meta = ckpt.load_checkpoint(partial / rundir.PRETRAINING_CHECKPOINT)
+    state["state"].update(layer=1, epoch=0, minibatch_index=3, stopped_by="interrupted")
+    state["costs"] = [numpy.zeros(3, dtype=theano.config.floatX)]
+    ckpt.save_checkpoint(partial / rundir.PRETRAINING_CHECKPOINT, state, meta)
+    for name in (rundir.SUMMARY, rundir.CHECKPOINT):
+        (partial / name).unlink()
+    assert reproduce.progress(str(partial)) == (
+        "in progress, resumable: pre-training layer 1 (2 of 2), 0 of 2 epochs done, "
+        "3 minibatches into the next")
+    reproduce.report(str(runs), str(tmp_path / "RESULTS.md"), "float64")
+    text = (tmp_path / "RESULTS.md").read_text()
+    row = [line for line in text.splitlines() if line.startswith("| dA | mnist |")][0]
+    assert "corruption 0%%: cost %.4f" % saved[1]["cost"] in row and "| 2 + 2, n_epochs |" in row
+    assert "| SdA | mnist | 1.39 % / 1.3 %" in text and "pre-training layer 1 (2 of 2)" in text
+    for image in ("dA-mnist-pretraining.png", "dA-mnist-filters_corruption_30.png"):
+        assert (tmp_path / "results" / image).is_file(), image
+        assert "](results/%s)" % image in text
