@@ -26,6 +26,11 @@ _EXPORTS = {
     "RBM": "rbm",
     "DBN": "rbm",
     "HMC_sampler": "hmc",
+    "dA": "autoencoders",
+    "cA": "autoencoders",
+    "SdA": "autoencoders",
+    "LogisticRegressionCG": "cg",
+    "CGOptimizer": "cg",
     # helpers
     "floatX": "init",
     # data

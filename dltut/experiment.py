@@ -159,11 +159,7 @@ def build_parser(name):
     d = EXPERIMENTS[name]
     parser = OneLineParser(prog=name + ".py", description=d["description"],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="mnist",
-                      help="'mnist' (data/mnist.pkl.gz, fetched with `python -m dltut.data fetch`), "
-                           "'fashion-mnist' (Debian's dataset-fashion-mnist), or a path to a "
-                           ".pkl.gz of the same structure or a folder of IDX files")
+    add_dataset_flag(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--seed", type=seed_int, default=d["seed"],
                        help="seed of the numpy RandomState the weights are drawn from")
@@ -188,6 +184,15 @@ def build_parser(name):
                      help="weight of the L1 penalty sum(|W|)")
     opt.add_argument("--L2-reg", type=non_negative_float, default=d["L2_reg"],
                      help="weight of the squared L2 penalty sum(W**2)")
+    add_schedule_flags(opt)
+    add_stopping_flags(parser, positive_int, d["patience"],
+                       "look at this many minibatches regardless")
+    add_run_flags(parser, name, CHANGEABLE_ON_RESUME)
+    return parser
+
+
+def add_schedule_flags(opt):
+    """``--momentum`` and the learning-rate schedule's flags, into argument group ``opt``."""
     opt.add_argument("--momentum", type=finite_float, default=0.0,
                      help="classical momentum in [0, 1); 0 is the tutorial's plain SGD")
     opt.add_argument("--schedule", choices=("constant", "inverse", "plateau"), default="constant",
@@ -202,22 +207,38 @@ def build_parser(name):
                      help="plateau schedule: divide the rate by this (2 = halve, 10 is also common)")
     opt.add_argument("--min-lr-fraction", type=finite_float, default=1.0 / 1024,
                      help="plateau schedule: stop once the rate would fall below eta0 times this")
-    stop = parser.add_argument_group("early stopping")
-    stop.add_argument("--patience", type=positive_int, default=d["patience"],
-                      help="look at this many minibatches regardless")
+
+
+def add_stopping_flags(parser, patience_type, patience, patience_help, title="early stopping"):
+    """The early-stopping group: ``--patience`` (of ``patience_type``, default ``patience``),
+    ``--patience-increase``, ``--improvement-threshold``, ``--validation-frequency``."""
+    stop = parser.add_argument_group(title)
+    stop.add_argument("--patience", type=patience_type, default=patience, help=patience_help)
     stop.add_argument("--patience-increase", type=finite_float, default=2,
                       help="on a significant new best, patience = max(patience, iteration * this)")
     stop.add_argument("--improvement-threshold", type=finite_float, default=0.995,
                       help="a new best counts as significant below best * this")
     stop.add_argument("--validation-frequency", type=non_negative_int, default=0,
                       help="minibatches between validations (0: min(minibatches per epoch, patience // 2))")
-    add_run_flags(parser, name)
-    return parser
 
 
-def add_run_flags(parser, name, snapshots=True, changeable=CHANGEABLE_ON_RESUME):
-    """The "run" flags every training script shares: --out, --resume, --save-every (with
-    ``snapshots``), --checkpoint-every, --quiet, --device, --require-gpu; ``changeable``
+def add_dataset_flag(parser):
+    """The ``data`` group: ``--dataset``."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default="mnist",
+                      help="'mnist' (data/mnist.pkl.gz, fetched with `python -m dltut.data fetch`), "
+                           "'fashion-mnist' (Debian's dataset-fashion-mnist), or a path to a "
+                           ".pkl.gz of the same structure or a folder of IDX files")
+
+
+def _flag_list(names):
+    flags = ["--" + key.replace("_", "-") for key in names]
+    return flags[0] if len(flags) == 1 else "%s and %s" % (", ".join(flags[:-1]), flags[-1])
+
+
+def add_run_flags(parser, name, changeable, save_every=True, checkpoint_every=True):
+    """The ``run`` group every script shares: ``--out``, ``--resume``, (``--save-every``,
+    ``--checkpoint-every``,) ``--quiet``, ``--device``, ``--require-gpu``; ``changeable``
     names the settings a resumed run may change."""
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="RUN_DIR", default=None,
@@ -226,15 +247,16 @@ def add_run_flags(parser, name, snapshots=True, changeable=CHANGEABLE_ON_RESUME)
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its checkpoint, with its settings "
                           "(only %s may differ)" % _flag_list(changeable))
-    if snapshots:
+    if save_every:
         run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
                          help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
                               "(for plot_run.py --snapshots); 0: never")
-    run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
-                     metavar="SECONDS",
-                     help="write a checkpoint inside an epoch once this many seconds have passed "
-                          "since the last one (every epoch's end writes one too); 0: only at "
-                          "epoch ends")
+    if checkpoint_every:
+        run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
+                         metavar="SECONDS",
+                         help="write a checkpoint inside an epoch once this many seconds have "
+                              "passed since the last one (every epoch's end writes one too); 0: "
+                              "only at epoch ends")
     run.add_argument("--quiet", action="store_true",
                      help="print only the final summary (no per-validation lines, no progress bar)")
     run.add_argument("--device", default=None,
@@ -242,7 +264,6 @@ def add_run_flags(parser, name, snapshots=True, changeable=CHANGEABLE_ON_RESUME)
                           "unusable GPU falls back to the CPU with a warning")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail (exit 3) instead of falling back to the CPU when the GPU is unusable")
-    return run
 
 
 def explicit_flags(parser, argv):
@@ -257,12 +278,6 @@ def explicit_flags(parser, argv):
         for action, default in saved:
             action.default = default
     return set(vars(probe))
-
-
-def _flag_list(names):
-    """"--a, --b and --c" for the destinations ``names``."""
-    flags = ["--" + name.replace("_", "-") for name in names]
-    return flags[0] if len(flags) == 1 else "%s and %s" % (", ".join(flags[:-1]), flags[-1])
 
 
 def _flag(action):
@@ -311,8 +326,8 @@ def _same_dataset(a, b):
 
 def restore_settings(parser, args, argv, config, run_dir, changeable=CHANGEABLE_ON_RESUME):
     """Put the settings of the run in ``run_dir`` (its ``config.json``, a dict) into
-    ``args``; refuse a value that is damaged, and a flag given now that disagrees (unless
-    its destination is in ``changeable``)."""
+    ``args``; refuse a value that is damaged, and a flag given now that disagrees (the
+    settings named in ``changeable`` may differ)."""
     saved = config["args"]
     given = explicit_flags(parser, argv)
     for action in parser._actions:
@@ -332,7 +347,8 @@ def restore_settings(parser, args, argv, config, run_dir, changeable=CHANGEABLE_
                 raise CLIError("%s %s differs from the run's %s; a resumed run keeps its settings "
                                "(only %s may change): drop %s, or start a new run with --out"
                                % (_flag(action), _json_text(now), _json_text(value),
-                                  _flag_list(changeable).replace(" and ", ", "), _flag(action)))
+                                  ", ".join("--" + k.replace("_", "-") for k in changeable),
+                                  _flag(action)))
         if key not in given:
             setattr(args, key, value)
 
@@ -345,10 +361,22 @@ def _json_text(value):
         return repr(value)
 
 
-def resume_settings(parser, args, argv, name, changeable=CHANGEABLE_ON_RESUME):
-    """With ``--resume RUN_DIR``: check the folder holds a run of experiment ``name`` and put
-    its saved settings into ``args`` (see :func:`restore_settings`); ``args.out`` becomes
-    the folder.  Without ``--resume``, nothing to do."""
+def parse(name, argv):
+    """``(parser, args)``; with ``--resume`` the run's saved settings are in ``args``."""
+    parser = build_parser(name)
+    args = parser.parse_args(argv)
+    restore_resumed(name, parser, args, argv)
+    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
+        parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
+                     % (len(args.nkerns), " ".join(map(str, args.nkerns))))
+    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.n_hidden) != 1:
+        parser.error("--n-hidden takes one value for LeNet5, got %s" % args.n_hidden)
+    return parser, args
+
+
+def restore_resumed(name, parser, args, argv, changeable=CHANGEABLE_ON_RESUME):
+    """With ``--resume``: check the folder holds a run of experiment ``name`` and put its
+    saved settings into ``args`` (see :func:`restore_settings`)."""
     if not args.resume:
         return
     from .rundir import RunDir
@@ -366,31 +394,16 @@ def resume_settings(parser, args, argv, name, changeable=CHANGEABLE_ON_RESUME):
     args.out = args.resume
 
 
-def parse(name, argv):
-    """``(parser, args)``; with ``--resume`` the run's saved settings are in ``args``."""
-    parser = build_parser(name)
-    args = parser.parse_args(argv)
-    resume_settings(parser, args, argv, name)
-    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
-        parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
-                     % (len(args.nkerns), " ".join(map(str, args.nkerns))))
-    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.n_hidden) != 1:
-        parser.error("--n-hidden takes one value for LeNet5, got %s" % args.n_hidden)
-    return parser, args
-
-
-def train_config(args):
-    """The TrainConfig of parsed ``args``; CLIError for a value it refuses."""
+def train_config(args, **settings):
+    """The TrainConfig of parsed ``args`` (every field from the flag of its name, or from
+    ``settings``, which take precedence); CLIError for a value it refuses."""
+    import dataclasses
     from .train import TrainConfig
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if hasattr(args, f.name)}
+    values.update(settings)
     try:
-        return TrainConfig(
-            learning_rate=args.learning_rate, batch_size=args.batch_size, n_epochs=args.n_epochs,
-            L1_reg=args.L1_reg, L2_reg=args.L2_reg, momentum=args.momentum,
-            patience=args.patience, patience_increase=args.patience_increase,
-            improvement_threshold=args.improvement_threshold,
-            validation_frequency=args.validation_frequency, schedule=args.schedule,
-            decay=args.decay, plateau_n=args.plateau_n, plateau_factor=args.plateau_factor,
-            min_lr_fraction=args.min_lr_fraction)
+        return TrainConfig(**values)
     except ValueError as error:
         raise CLIError("%s (see --help)" % error) from None
 
@@ -529,14 +542,12 @@ def resume(prog, trainer, run_dir, say):
 
 
 def write_config(name, args, argv, config, model, run_dir, numerics):
-    """config.json: every setting (``args``), the command, the TrainConfig (``config``, or
-    None for a run without one) and the model's spec, and the numerics of this session."""
     import theano
     from .rundir import CONFIG
     run_dir.write_json(CONFIG, {
         "experiment": name, "args": {k: v for k, v in vars(args).items()},
-        "train_config": config.to_dict() if config is not None else None,
-        "model": model.spec(),
+        "train_config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "model": model.spec() if hasattr(model, "spec") else model,
         "command": " ".join(["python", "scripts/%s.py" % name] + [
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
         "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
@@ -549,8 +560,8 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
 
 
 def report(name, run_dir, compiled, result, session_started, extra=None):
-    """Write summary.json (with the facts in ``extra`` added) and print the last line;
-    CLIError for a diverged or interrupted run."""
+    """Write summary.json (with ``extra`` facts added) and print the last line; CLIError for
+    a diverged or interrupted run."""
     from .rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
@@ -580,87 +591,43 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
     return 0
 
 
-def _has_checkpoint(run_dir, checkpoints):
-    from .rundir import CHECKPOINT
-    return any(run_dir.has(name) for name in (checkpoints or (CHECKPOINT,)))
+def _has_checkpoint(run_dir):
+    from .rundir import CHECKPOINT, PRETRAINING_CHECKPOINT
+    return run_dir.has(CHECKPOINT) or run_dir.has(PRETRAINING_CHECKPOINT)
 
 
-def interrupted_message(name, run_dir, started, checkpoints=None):
-    """What to say on Ctrl-C: that nothing was written, or how to go on from the run
-    folder's checkpoint (any of the file names ``checkpoints``; ``checkpoint.npz`` by
-    default)."""
+def _interrupted_message(name, run_dir, started):
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
-    if _has_checkpoint(run_dir, checkpoints):
+    if _has_checkpoint(run_dir):
         return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
                 "--resume %s" % (name, run_dir))
     return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
             "--resume %s" % (name, run_dir))
 
 
-def _write_failure_message(error, name, run_dir, started, resuming, checkpoints=None):
+def _write_failure_message(error, name, run_dir, started, resuming):
     if not started and resuming:
         return ("%s; a run folder must be writable to continue its run: copy it somewhere "
                 "writable and resume the copy" % error)
     if not started:
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
-    if _has_checkpoint(run_dir, checkpoints):
+    if _has_checkpoint(run_dir):
         return ("%s; the files written before are intact: make room (or fix the permissions) and "
                 "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
     return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "
             "--resume %s" % (error, name, run_dir))
 
 
-class RunSession:
-    """A script's hold on its run folder, as a context manager.
-
-    ``with RunSession(name, args) as session:`` claims the folder (``--resume``'s, or a new
-    one: ``--out`` or ``runs/<name>-<timestamp>``) and locks it; ``session.run_dir`` is the
-    :class:`~dltut.rundir.RunDir`.  The script sets ``session.started = True`` once the
-    folder is the run's (a resumed run's at once).  On the way out the lock is released,
-    or, for a run that never started, the claim is undone (its files and the folders made
-    for it removed).  A Ctrl-C or a failed write inside becomes a :class:`CLIError` saying
-    how to go on from the folder's checkpoint (any of the file names ``checkpoints``).
-    """
-
-    def __init__(self, name, args, checkpoints=None):
-        self.name, self.args, self.checkpoints = name, args, checkpoints
-        self.run_dir, self.started = None, False
-
-    def __enter__(self):
-        try:
-            self.run_dir = claim_run_dir(self.name, self.args)
-        except KeyboardInterrupt:
-            raise CLIError(interrupted_message(self.name, None, False),
-                           EXIT_INTERRUPTED) from None
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        from .rundir import RunDirWriteError
-        try:
-            if kind is not None and issubclass(kind, KeyboardInterrupt):
-                raise CLIError(interrupted_message(self.name, self.run_dir, self.started,
-                                                   self.checkpoints),
-                               EXIT_INTERRUPTED) from None
-            if kind is not None and issubclass(kind, RunDirWriteError):
-                raise CLIError(_write_failure_message(
-                    error, self.name, self.run_dir, self.started, bool(self.args.resume),
-                    self.checkpoints), EXIT_IO) from None
-        finally:
-            if self.started:
-                self.run_dir.unlock()
-            else:
-                self.run_dir.abandon()
-        return False
-
-
 def _run(name, argv):
+    from .rundir import RunDirWriteError
     parser, args = parse(name, argv)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     choose_device(args)
     config = train_config(args)
-    with RunSession(name, args) as session:
-        run_dir = session.run_dir
+    run_dir, started = None, False
+    try:
+        run_dir = claim_run_dir(name, args)
         data = load_data(args)
         import theano
         splits, n_in, n_out, _ = data
@@ -671,44 +638,25 @@ def _run(name, argv):
         model, compiled = build_and_compile(name, args, config, data, say)
         trainer = make_trainer(name, args, config, run_dir, model, compiled, say)
         if args.resume:
-            session.started = True  # from here on the folder is the run's, whatever happens
+            started = True  # from here on the folder is the run's, whatever happens
             resume(parser.prog, trainer, run_dir, say)
         if not trainer.finished():
             write_config(name, args, argv, config, model, run_dir, trainer.meta["numerics"])
-        session.started = True
+        started = True
         session_started = time.perf_counter()
         result = trainer.run()
         return report(name, run_dir, compiled, result, session_started)
-
-
-def pretrain(name, pretrainer, run_dir, resuming, say):
-    """Run the layer-wise ``pretrainer`` (a :class:`dltut.train.Pretrainer` writing into
-    ``run_dir``), first loading the folder's pre-training checkpoint when ``resuming`` and
-    there is one; returns its PretrainResult.  An interrupted or diverged run is a CLIError
-    (exit 130 or 4) saying how to go on."""
-    from .info import numerics_change
-    from .rundir import PRETRAINING_CHECKPOINT
-    if resuming and run_dir.has(PRETRAINING_CHECKPOINT):
-        saved = pretrainer.load_checkpoint()
-        st = pretrainer.state
-        if pretrainer.finished():
-            say("resumed from %s: pre-training is done" % run_dir)
-        else:
-            say("resumed pre-training from %s at %s, epoch %d, minibatch %d"
-                % (run_dir, pretrainer.layers[st.layer].name, st.epoch + 1, st.minibatch_index))
-        change = numerics_change(saved.get("numerics"), pretrainer.meta.get("numerics"))
-        if change:
-            print("%s.py: %s" % (name, change), file=sys.stderr, flush=True)
-    result = pretrainer.run()
-    if result.interrupted:
-        raise CLIError("interrupted during pre-training; resume with: python scripts/%s.py "
-                       "--resume %s" % (name, run_dir), EXIT_INTERRUPTED)
-    if result.diverged:
-        kept = ("the last good checkpoint in %s is kept" % run_dir
-                if run_dir.has(PRETRAINING_CHECKPOINT) else "no checkpoint had been written yet")
-        raise CLIError("pre-training diverged: %s; %s. Try a smaller learning rate"
-                       % (result.divergence, kept), EXIT_DIVERGED)
-    return result
+    except KeyboardInterrupt:
+        raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
+    except RunDirWriteError as error:
+        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
+                       EXIT_IO) from None
+    finally:
+        if run_dir is not None:
+            if started:
+                run_dir.unlock()
+            else:
+                run_dir.abandon()
 
 
 def run(name, argv=None):

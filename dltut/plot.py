@@ -462,6 +462,65 @@ def save_learning_curves(history, path, title=None):
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
 
 
+#: Keys of a pre-training record that are bookkeeping, not figures to plot.
+PRETRAINING_KEYS = ("layer", "name", "epoch", "iteration", "elapsed")
+
+
+def save_pretraining_curves(history, path, title=None):
+    """Plot each layer's per-epoch figures from a pre-training history; return ``path``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One record per epoch of a layer (:class:`dltut.train.Pretrainer`'s): ``layer``
+        (index), ``name``, ``epoch`` (1-based) and the epoch's figures, e.g. ``cost`` (the
+        mean reconstruction cost) or ``reconstruction_cost`` and ``jacobian_norm``.
+    path : str or path-like
+        Where to write the PNG (800 x 600 pixels; its folder is created).
+    title : str, optional
+
+    One panel per figure, one line per layer, against the epoch.
+    """
+    records = list(history)
+    if not records:
+        raise ValueError("history is empty: nothing to plot")
+    for i, record in enumerate(records):
+        missing = [k for k in ("layer", "epoch") if k not in record]
+        if missing:
+            raise ValueError("pre-training record %d lacks %s" % (i, ", ".join(missing)))
+    keys = []
+    for record in records:
+        for key, value in record.items():
+            if key not in PRETRAINING_KEYS and key not in keys and isinstance(value, (int, float)):
+                keys.append(key)
+    if not keys:
+        raise ValueError("the pre-training records hold no figures to plot")
+    layers = []
+    for record in records:
+        if record["layer"] not in [layer for layer, _ in layers]:
+            layers.append((record["layer"], record.get("name") or "layer %s" % record["layer"]))
+
+    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, key in zip(axes, keys):
+        for layer, name in layers:
+            points = [(r["epoch"], float(r[key])) for r in records
+                      if r["layer"] == layer and isinstance(r.get(key), (int, float))]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=3,
+                        label=name)
+        ax.set_ylabel("%s\n(epoch mean)" % key.replace("_", " "))
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small")
+    axes[-1].set_xlabel("epoch (of each layer)")
+    from matplotlib.ticker import MaxNLocator
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+
+
 # ---------------------------------------------------------------------------------------
 # convolution demo
 

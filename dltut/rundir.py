@@ -34,6 +34,7 @@ import datetime
 import errno
 import json
 import os
+import re
 import stat
 
 from . import checkpoint as ckpt
@@ -110,9 +111,12 @@ def layer_file(index):
     return os.path.join(LAYERS, "%02d.npz" % index)
 
 
-def layer_filters_file(index):
-    """The run-folder name of the filter image of pre-trained layer ``index``."""
-    return "filters_layer_%02d.png" % index
+def layer_filters_file(name):
+    """The run-folder name of the filter image of the pre-trained layer called ``name``:
+    ``filters_<name>.png``, the name in lower case with runs of other characters than
+    letters and digits as one ``_`` ("corruption 30%" -> ``filters_corruption_30.png``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "layer"
+    return "filters_%s.png" % slug
 
 
 def _regular_file(path):

@@ -381,6 +381,17 @@ class TrainResult:
     history: list = field(default_factory=list)
     divergence: Optional[str] = None     # what went non-finite, and where, when stopped_by is "diverged"
 
+    @classmethod
+    def of(cls, state, **fields):
+        """A TrainResult whose scores, iterations, stop and time come from ``state`` (a
+        :class:`TrainState` or anything with the same fields); the other fields are given."""
+        return cls(best_validation_loss=float(state.best_validation_loss),
+                   best_validation_loss_all=float(state.best_validation_loss_all),
+                   best_iteration=state.best_iteration,
+                   test_score=float(state.test_score), test_score_all=float(state.test_score_all),
+                   iterations=state.iterations, stopped_by=state.stopped_by,
+                   wall_seconds=state.elapsed, divergence=state.divergence, **fields)
+
     @property
     def interrupted(self):
         return self.stopped_by == "interrupted"
@@ -417,6 +428,40 @@ def _checked(value, name, kind, minimum=None, none=False):
     return value
 
 
+def checked_state(cls, values, stop_reasons, ints=(), nullable_ints=(), losses=()):
+    """The fields of dataclass ``cls`` from ``values`` (a dict read back from a file), each
+    checked: ``ints`` are integers >= 0, ``nullable_ints`` the same or null, ``losses``
+    numbers >= 0 (null is inf); ``elapsed``, ``epoch_seconds`` (when ``cls`` has them),
+    ``stopped_by`` (one of ``stop_reasons`` or null) and ``divergence`` (text or null; it
+    may be missing) are checked whenever present.  ValueError names the first field that is
+    missing or of the wrong type."""
+    if not isinstance(values, dict):
+        raise ValueError("the state must be an object, got %s" % type(values).__name__)
+    names = [f.name for f in dataclasses.fields(cls)]
+    missing = [name for name in names if name not in values and name != "divergence"]
+    if missing:
+        raise ValueError("the state lacks %s" % ", ".join(missing))
+    got = {name: values.get(name) for name in names}
+    for name in ints:
+        _checked(got[name], name, "int", 0)
+    for name in nullable_ints:
+        _checked(got[name], name, "int", 0, none=True)
+    for name in losses:
+        got[name] = math.inf if got[name] is None else _checked(got[name], name, "number", 0)
+    _checked(got["elapsed"], "elapsed", "number", 0)
+    if "epoch_seconds" in got:
+        if not isinstance(got["epoch_seconds"], list):
+            raise ValueError("epoch_seconds must be a list, got %r" % (got["epoch_seconds"],))
+        for seconds in got["epoch_seconds"]:
+            _checked(seconds, "epoch_seconds", "number", 0)
+    if got["stopped_by"] not in tuple(stop_reasons) + (None,):
+        raise ValueError("stopped_by must be one of %s or null, got %r"
+                         % (", ".join(stop_reasons), got["stopped_by"]))
+    if got["divergence"] is not None and not isinstance(got["divergence"], str):
+        raise ValueError("divergence must be text or null, got %r" % (got["divergence"],))
+    return got
+
+
 @dataclass
 class TrainState:
     """Where a run stands, besides its arrays, its :class:`Patience` and its schedule.
@@ -450,30 +495,9 @@ class TrainState:
     def from_dict(cls, values):
         """A TrainState from :meth:`to_dict`'s dict (read back from a file), every field
         checked; ValueError names the first one that is missing or of the wrong type."""
-        if not isinstance(values, dict):
-            raise ValueError("the state must be an object, got %s" % type(values).__name__)
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in values and name != "divergence"]
-        if missing:
-            raise ValueError("the state lacks %s" % ", ".join(missing))
-        got = {name: values.get(name) for name in names}
-        for name in cls._INTS:
-            _checked(got[name], name, "int", 0)
-        for name in ("best_iteration", "best_epoch"):
-            _checked(got[name], name, "int", 0, none=True)
-        for name in cls._LOSSES:
-            got[name] = math.inf if got[name] is None else _checked(got[name], name, "number", 0)
+        got = checked_state(cls, values, STOP_REASONS, cls._INTS,
+                            ("best_iteration", "best_epoch"), cls._LOSSES)
         _checked(got["cost_sum"], "cost_sum", "number")
-        _checked(got["elapsed"], "elapsed", "number", 0)
-        if not isinstance(got["epoch_seconds"], list):
-            raise ValueError("epoch_seconds must be a list, got %r" % (got["epoch_seconds"],))
-        for seconds in got["epoch_seconds"]:
-            _checked(seconds, "epoch_seconds", "number", 0)
-        if got["stopped_by"] not in STOP_REASONS + (None,):
-            raise ValueError("stopped_by must be one of %s or null, got %r"
-                             % (", ".join(STOP_REASONS), got["stopped_by"]))
-        if got["divergence"] is not None and not isinstance(got["divergence"], str):
-            raise ValueError("divergence must be text or null, got %r" % (got["divergence"],))
         return cls(**got)
 
 
@@ -740,17 +764,11 @@ class Trainer:
     def _result(self):
         st = self.state
         seconds = st.epoch_seconds
-        return TrainResult(
-            best_validation_loss=float(st.best_validation_loss),
-            best_validation_loss_all=float(st.best_validation_loss_all),
-            best_iteration=st.best_iteration, best_epoch=st.best_epoch,
-            test_score=float(st.test_score), test_score_all=float(st.test_score_all),
-            epochs=st.epoch, iterations=st.iterations, stopped_by=st.stopped_by,
-            wall_seconds=st.elapsed,
+        return TrainResult.of(
+            st, best_epoch=st.best_epoch, epochs=st.epoch,
             seconds_per_epoch=float(numpy.mean(seconds)) if seconds else float("nan"),
             compile_seconds=self.fns.compile_seconds,
-            learning_rate=float(self.fns.learning_rate.get_value()),
-            history=list(self.history), divergence=st.divergence)
+            learning_rate=float(self.fns.learning_rate.get_value()), history=list(self.history))
 
     # ----------------------------------------------------------------- state
     def state_dict(self):
@@ -1031,26 +1049,7 @@ class PretrainState:
     def from_dict(cls, values):
         """A PretrainState from :meth:`to_dict`'s dict, every field checked; ValueError
         names the first one that is missing or of the wrong type."""
-        if not isinstance(values, dict):
-            raise ValueError("the state must be an object, got %s" % type(values).__name__)
-        names = [f.name for f in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in values and name != "divergence"]
-        if missing:
-            raise ValueError("the state lacks %s" % ", ".join(missing))
-        got = {name: values.get(name) for name in names}
-        for name in cls._INTS:
-            _checked(got[name], name, "int", 0)
-        _checked(got["elapsed"], "elapsed", "number", 0)
-        if not isinstance(got["epoch_seconds"], list):
-            raise ValueError("epoch_seconds must be a list, got %r" % (got["epoch_seconds"],))
-        for seconds in got["epoch_seconds"]:
-            _checked(seconds, "epoch_seconds", "number", 0)
-        if got["stopped_by"] not in PRETRAIN_STOP_REASONS + (None,):
-            raise ValueError("stopped_by must be one of %s or null, got %r"
-                             % (", ".join(PRETRAIN_STOP_REASONS), got["stopped_by"]))
-        if got["divergence"] is not None and not isinstance(got["divergence"], str):
-            raise ValueError("divergence must be text or null, got %r" % (got["divergence"],))
-        return cls(**got)
+        return cls(**checked_state(cls, values, PRETRAIN_STOP_REASONS, cls._INTS))
 
 
 @dataclass

@@ -117,11 +117,14 @@ def test_rbm_script_prints_the_tutorial_lines_and_draws_its_figures(rbm_straight
     history = records(out / "pretraining.jsonl")
     assert [r["epoch"] for r in history] == [1, 2, 3]
     # the tutorial's line: two spaces, the mean of the epoch's costs as numpy prints it
-    assert lines[1:4] == ["Training epoch %d, cost is  %s" % (i, numpy.float64(r["cost"]))
-                          for i, r in enumerate(history)]
-    assert lines[4].startswith("Training took ") and lines[4].endswith(" minutes")
-    assert lines[5:7] == [" ... plotting sample 0", " ... plotting sample 1"]
-    for name in ("filters_at_epoch_0.png", "filters_at_epoch_2.png", "samples.png"):
+    first = [i for i, line in enumerate(lines) if line.startswith("Training epoch")][0]
+    assert lines[first:first + 3] == ["Training epoch %d, cost is  %s" % (i, numpy.float64(r["cost"]))
+                                      for i, r in enumerate(history)]
+    assert lines[first + 3].startswith("Training took ") and lines[first + 3].endswith(" minutes")
+    assert lines[first + 4:first + 6] == [" ... plotting sample 0", " ... plotting sample 1"]
+    assert lines[-1].startswith("Training complete: RBM (PCD, k=2) after 3 epochs")
+    for name in ("filters_at_epoch_0.png", "filters_at_epoch_2.png", "filters_rbm.png",
+                 "samples.png", "pretraining_curves.png"):
         assert (out / name).stat().st_size > 1000
     arrays, meta = load_arrays(out / "samples.npz")
     assert arrays["vis_mf"].shape == (2, 3, 784) and meta["plot_every"] == 5
@@ -147,14 +150,14 @@ def test_rbm_script_interrupted_mid_epoch_resumes_to_the_straight_runs_end(
     assert "only --training-epochs, --checkpoint-every may change" in stderr
     code, stdout, stderr = call("rbm", ["--resume", resumed])
     assert code == 0, stderr
-    assert "resumed pre-training from %s at rbm, epoch 2, minibatch 3" % resumed in stdout
+    assert "resumed from %s at rbm, epoch 2, minibatch 3" % resumed in stdout
     assert records(resumed / "pretraining.jsonl") == records(straight / "pretraining.jsonl")
     for name in ("pretraining.npz", "samples.npz", "layers/00.npz"):
         assert same_arrays(straight / name, resumed / name), name
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--n-chains", "61"], "--n-chains 61 is more than the 60 test examples"),
+    (["--n-chains", "61"], "--n-chains 61 is more than the 60 test images"),
     (["--batch-size", "201"], "--batch-size 201 is larger than the training set (200 examples)"),
     (["--k", "0"], "argument --k: must be a positive integer, got 0"),
 ])
@@ -188,17 +191,17 @@ def test_dbn_script_interrupted_in_pretraining_resumes_to_the_straight_runs_end(
         code, _, stderr = call("DBN", ["--dataset", tiny, "--out", resumed] + DBN_TINY)
     assert code == 130 and "resume with: python scripts/DBN.py --resume" in stderr, stderr
     assert script("reproduce").progress(str(resumed)) == (
-        "pre-training in progress, resumable: layer 1 of 2, epoch 0 of 2 done (2 of 4 "
-        "layer-epochs, 50 %)")
+        "in progress, resumable: pre-training layer 1 (2 of 2), 0 of 2 epochs done, 4 "
+        "minibatches into the next")
     code, stdout, stderr = call("DBN", ["--resume", resumed])
     assert code == 0, stderr
-    assert "resumed pre-training from %s at layer 1, epoch 1, minibatch 4" % resumed in stdout
+    assert "resumed from %s at layer 1, epoch 1, minibatch 4" % resumed in stdout
     assert records(resumed / "pretraining.jsonl") == pre
     assert records(resumed / "history.jsonl") == records(straight / "history.jsonl")
     for name in ("pretraining.npz", "layers/00.npz", "layers/01.npz", "best_model.npz"):
         assert same_arrays(straight / name, resumed / name), name
     summary = json.loads((resumed / "summary.json").read_text())
-    assert summary["pretraining_epochs"] == [2, 2] and summary["stopped_by"] == "n_epochs"
+    assert summary["pretraining"]["epochs"] == [2, 2] and summary["stopped_by"] == "n_epochs"
 
 
 def test_reproduce_reports_the_rbm_with_its_samples_and_the_original_codes_check(
@@ -210,17 +213,20 @@ def test_reproduce_reports_the_rbm_with_its_samples_and_the_original_codes_check
     reproduce.report(str(runs), str(tmp_path / "RESULTS.md"), "float64")
     text = (tmp_path / "RESULTS.md").read_text()
     costs = [r["cost"] for r in records(runs / "rbm-mnist" / "pretraining.jsonl")]
-    row = [line for line in text.splitlines() if line.startswith("| RBM 784-500, PCD-15 |")]
-    assert len(row) == 1 and "| %s | 3 |" % ", ".join("%.2f" % c for c in costs) in row[0], row
-    assert "| DBN | mnist | 1.27 % / 1.34 % after 46 fine-tuning epochs | not run yet |" in text
+    row = [line for line in text.splitlines() if line.startswith("| rbm | mnist |")]
+    assert len(row) == 1 and "| rbm: cost %.4f | — | 3, n_epochs |" % costs[-1] in row[0], row
+    assert "| 2 | -74.9121 | %r |" % costs[2] in text and "| 3 | -73.0213 | — |" in text
+    assert "| DBN | mnist | 1.27 % / 1.34 % after 100 pre-training epochs per layer and 46 " \
+           "fine-tuning epochs | not run yet |" in text
     # the tiny run is not the original's MNIST run: the check says so
-    assert "0 of 3 printed figures equal" in text
-    assert (tmp_path / "results" / "rbm-mnist-samples.png").stat().st_size > 1000
-    assert "](results/rbm-mnist-filters.png)" in text and "after epoch 2" in text
+    assert "3 of the 3 compared figures differ" in text
+    for image in ("samples", "filters_rbm", "pretraining"):
+        assert (tmp_path / "results" / ("rbm-mnist-%s.png" % image)).stat().st_size > 1000
+        assert "](results/rbm-mnist-%s.png)" % image in text
     with open(runs / "rbm-mnist" / "pretraining.jsonl", "w") as handle:
-        handle.write(json.dumps({"layer": 0, "epoch": 1, "cost": -90.023155}) + "\n")
-    assert "1 of 1 printed figures equal" in "\n".join(
-        reproduce.original_check("rbm", "mnist", str(runs / "rbm-mnist")))
+        handle.write(json.dumps({"layer": 0, "name": "rbm", "epoch": 1, "cost": -90.023155}) + "\n")
+    assert "all 1 compared figures are printed the same" in "\n".join(
+        reproduce.original_code_check("rbm", "mnist", str(runs / "rbm-mnist")))
 
 
 # --------------------------------------------------------------------------- the original code's numbers

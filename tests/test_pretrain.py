@@ -29,6 +29,7 @@ from dltut import rundir
 from dltut.checkpoint import CheckpointError
 from dltut.data import shared_dataset
 from dltut.train import (PretrainLayer, Pretrainer, PretrainState, updated_shared_variables)
+from test_resume import assert_same_arrays, read_jsonl, without_elapsed
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 BATCH = 20
@@ -75,24 +76,8 @@ def pretrainer(run_dir=None, seed=7, n_epochs=3, log=None, **kwargs):
     return trainer, params
 
 
-def without_elapsed(history):
-    return [{k: v for k, v in record.items() if k != "elapsed"} for record in history]
-
-
-def read_jsonl(path):
-    with open(str(path)) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
 def values(shared):
     return [v.get_value() for v in shared]
-
-
-def assert_same_arrays(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        numpy.testing.assert_array_equal(x, y)
 
 
 def assert_same_run(trainer_a, result_a, dir_a, trainer_b, result_b, dir_b):
@@ -218,20 +203,26 @@ def test_the_run_folder_gets_records_layer_files_and_a_checkpoint(straight):
 
 
 # ------------------------------------------------------------------ exact resume
-def test_resume_between_layers_equals_the_straight_run(straight, tmp_path):
-    trainer_a, result_a, dir_a, _ = straight
-    # stop after layer 0: a run with one layer in its list cannot do that; instead the
-    # checkpoint written when layer 0 finished is resumed
-    first, _ = pretrainer(tmp_path)
+def keep_checkpoints(trainer):
+    """``{(layer, epoch, minibatch_index): bytes}`` of every checkpoint ``trainer`` writes."""
     saved = {}
-    save = first.run_dir.save_checkpoint
+    save = trainer.run_dir.save_checkpoint
 
     def keep(state, meta=None, name=rundir.CHECKPOINT):
         path = save(state, meta, name=name)
         key = (state["state"]["layer"], state["state"]["epoch"], state["state"]["minibatch_index"])
         saved[key] = open(path, "rb").read()
         return path
-    first.run_dir.save_checkpoint = keep
+    trainer.run_dir.save_checkpoint = keep
+    return saved
+
+
+def test_resume_between_layers_equals_the_straight_run(straight, tmp_path):
+    trainer_a, result_a, dir_a, _ = straight
+    # stop after layer 0: a run with one layer in its list cannot do that; instead the
+    # checkpoint written when layer 0 finished is resumed
+    first, _ = pretrainer(tmp_path)
+    saved = keep_checkpoints(first)
     first.run()
     assert (1, 0, 0) in saved and (0, 2, 0) in saved, sorted(saved)
     for key in ((1, 0, 0), (0, 2, 0)):
@@ -253,15 +244,7 @@ def test_mid_epoch_checkpoints_resume_to_the_same_run(straight, tmp_path):
     the first layer, or of the second, walks the straight run's path exactly."""
     trainer_a, result_a, dir_a, _ = straight
     first, _ = pretrainer(tmp_path / "a", checkpoint_seconds=1e-9)
-    saved = {}
-    save = first.run_dir.save_checkpoint
-
-    def keep(state, meta=None, name=rundir.CHECKPOINT):
-        path = save(state, meta, name=name)
-        key = (state["state"]["layer"], state["state"]["epoch"], state["state"]["minibatch_index"])
-        saved[key] = open(path, "rb").read()
-        return path
-    first.run_dir.save_checkpoint = keep
+    saved = keep_checkpoints(first)
     first.run()
     for key in ((0, 0, 3), (0, 2, 7), (1, 1, 5)):
         assert key in saved, sorted(saved)
