@@ -23,6 +23,14 @@ _EXPORTS = {
     "LeNetConvPoolLayer": "layers",
     "MLP": "models",
     "LeNet5": "models",
+    "RBM": "rbm",
+    "DBN": "rbm",
+    "HMC_sampler": "hmc",
+    "dA": "autoencoders",
+    "cA": "autoencoders",
+    "SdA": "autoencoders",
+    "LogisticRegressionCG": "cg",
+    "CGOptimizer": "cg",
     # helpers
     "floatX": "init",
     # data
@@ -41,6 +49,9 @@ _EXPORTS = {
     "Trainer": "train",
     "TrainState": "train",
     "compile_functions": "train",
+    "Pretrainer": "train",
+    "PretrainLayer": "train",
+    "PretrainResult": "train",
     # run folders
     "RunDir": "rundir",
     # checkpoints

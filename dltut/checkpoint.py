@@ -268,8 +268,10 @@ def load_into(model, path):
 # --------------------------------------------------------------------------- training checkpoints
 #: The JSON parts of a trainer's state_dict(), stored in the checkpoint's meta as they are.
 _STATE_DOCUMENTS = ("state", "patience", "schedule", "history", "config", "model")
-#: The array lists of a trainer's state_dict() and their prefixes in the archive.
-_STATE_ARRAYS = (("params", "param"), ("optimizer_state", "opt"), ("best_params", "best"))
+#: The array lists of a trainer's state_dict() and their prefixes in the archive (the
+#: pre-training loop's shared variables and its epoch's minibatch costs so far last).
+_STATE_ARRAYS = (("params", "param"), ("optimizer_state", "opt"), ("best_params", "best"),
+                 ("shared", "shared"), ("costs", "costs"))
 
 
 def save_checkpoint(path, state, meta=None):

@@ -159,11 +159,7 @@ def build_parser(name):
     d = EXPERIMENTS[name]
     parser = OneLineParser(prog=name + ".py", description=d["description"],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="mnist",
-                      help="'mnist' (data/mnist.pkl.gz, fetched with `python -m dltut.data fetch`), "
-                           "'fashion-mnist' (Debian's dataset-fashion-mnist), or a path to a "
-                           ".pkl.gz of the same structure or a folder of IDX files")
+    add_dataset_flag(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--seed", type=seed_int, default=d["seed"],
                        help="seed of the numpy RandomState the weights are drawn from")
@@ -188,6 +184,15 @@ def build_parser(name):
                      help="weight of the L1 penalty sum(|W|)")
     opt.add_argument("--L2-reg", type=non_negative_float, default=d["L2_reg"],
                      help="weight of the squared L2 penalty sum(W**2)")
+    add_schedule_flags(opt)
+    add_stopping_flags(parser, positive_int, d["patience"],
+                       "look at this many minibatches regardless")
+    add_run_flags(parser, name, CHANGEABLE_ON_RESUME)
+    return parser
+
+
+def add_schedule_flags(opt):
+    """``--momentum`` and the learning-rate schedule's flags, into argument group ``opt``."""
     opt.add_argument("--momentum", type=finite_float, default=0.0,
                      help="classical momentum in [0, 1); 0 is the tutorial's plain SGD")
     opt.add_argument("--schedule", choices=("constant", "inverse", "plateau"), default="constant",
@@ -202,30 +207,56 @@ def build_parser(name):
                      help="plateau schedule: divide the rate by this (2 = halve, 10 is also common)")
     opt.add_argument("--min-lr-fraction", type=finite_float, default=1.0 / 1024,
                      help="plateau schedule: stop once the rate would fall below eta0 times this")
-    stop = parser.add_argument_group("early stopping")
-    stop.add_argument("--patience", type=positive_int, default=d["patience"],
-                      help="look at this many minibatches regardless")
+
+
+def add_stopping_flags(parser, patience_type, patience, patience_help, title="early stopping"):
+    """The early-stopping group: ``--patience`` (of ``patience_type``, default ``patience``),
+    ``--patience-increase``, ``--improvement-threshold``, ``--validation-frequency``."""
+    stop = parser.add_argument_group(title)
+    stop.add_argument("--patience", type=patience_type, default=patience, help=patience_help)
     stop.add_argument("--patience-increase", type=finite_float, default=2,
                       help="on a significant new best, patience = max(patience, iteration * this)")
     stop.add_argument("--improvement-threshold", type=finite_float, default=0.995,
                       help="a new best counts as significant below best * this")
     stop.add_argument("--validation-frequency", type=non_negative_int, default=0,
                       help="minibatches between validations (0: min(minibatches per epoch, patience // 2))")
+
+
+def add_dataset_flag(parser):
+    """The ``data`` group: ``--dataset``."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default="mnist",
+                      help="'mnist' (data/mnist.pkl.gz, fetched with `python -m dltut.data fetch`), "
+                           "'fashion-mnist' (Debian's dataset-fashion-mnist), or a path to a "
+                           ".pkl.gz of the same structure or a folder of IDX files")
+
+
+def _flag_list(names):
+    flags = ["--" + key.replace("_", "-") for key in names]
+    return flags[0] if len(flags) == 1 else "%s and %s" % (", ".join(flags[:-1]), flags[-1])
+
+
+def add_run_flags(parser, name, changeable, save_every=True, checkpoint_every=True):
+    """The ``run`` group every script shares: ``--out``, ``--resume``, (``--save-every``,
+    ``--checkpoint-every``,) ``--quiet``, ``--device``, ``--require-gpu``; ``changeable``
+    names the settings a resumed run may change."""
     run = parser.add_argument_group("run")
     run.add_argument("--out", metavar="RUN_DIR", default=None,
                      help="run folder for a new run: created if missing, refused if it holds a "
                           "run already (default: a new runs/%s-<timestamp>/)" % name)
     run.add_argument("--resume", metavar="RUN_DIR", default=None,
                      help="continue the run in RUN_DIR from its checkpoint, with its settings "
-                          "(only --n-epochs, --save-every and --checkpoint-every may differ)")
-    run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
-                     help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
-                          "(for plot_run.py --snapshots); 0: never")
-    run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
-                     metavar="SECONDS",
-                     help="write a checkpoint inside an epoch once this many seconds have passed "
-                          "since the last one (every epoch's end writes one too); 0: only at "
-                          "epoch ends")
+                          "(only %s may differ)" % _flag_list(changeable))
+    if save_every:
+        run.add_argument("--save-every", type=non_negative_int, default=0, metavar="N",
+                         help="also save the parameters every N epochs into RUN_DIR/snapshots/ "
+                              "(for plot_run.py --snapshots); 0: never")
+    if checkpoint_every:
+        run.add_argument("--checkpoint-every", type=non_negative_float, default=300.0,
+                         metavar="SECONDS",
+                         help="write a checkpoint inside an epoch once this many seconds have "
+                              "passed since the last one (every epoch's end writes one too); 0: "
+                              "only at epoch ends")
     run.add_argument("--quiet", action="store_true",
                      help="print only the final summary (no per-validation lines, no progress bar)")
     run.add_argument("--device", default=None,
@@ -233,7 +264,6 @@ def build_parser(name):
                           "unusable GPU falls back to the CPU with a warning")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail (exit 3) instead of falling back to the CPU when the GPU is unusable")
-    return parser
 
 
 def explicit_flags(parser, argv):
@@ -294,9 +324,10 @@ def _same_dataset(a, b):
         return False
 
 
-def restore_settings(parser, args, argv, config, run_dir):
+def restore_settings(parser, args, argv, config, run_dir, changeable=CHANGEABLE_ON_RESUME):
     """Put the settings of the run in ``run_dir`` (its ``config.json``, a dict) into
-    ``args``; refuse a value that is damaged, and a flag given now that disagrees."""
+    ``args``; refuse a value that is damaged, and a flag given now that disagrees (the
+    settings named in ``changeable`` may differ)."""
     saved = config["args"]
     given = explicit_flags(parser, argv)
     for action in parser._actions:
@@ -309,15 +340,15 @@ def restore_settings(parser, args, argv, config, run_dir):
             raise CLIError("cannot resume from %s: its config.json has %s = %s, which is not "
                            "a valid %s (%s); repair that value or start a new run with --out"
                            % (run_dir, key, _json_text(saved[key]), _flag(action), error))
-        if key in given and key not in CHANGEABLE_ON_RESUME:
+        if key in given and key not in changeable:
             now = getattr(args, key)
             same = _same_dataset(now, value) if key == "dataset" else now == value
             if not same:
                 raise CLIError("%s %s differs from the run's %s; a resumed run keeps its settings "
                                "(only %s may change): drop %s, or start a new run with --out"
                                % (_flag(action), _json_text(now), _json_text(value),
-                                  ", ".join("--" + k.replace("_", "-")
-                                            for k in CHANGEABLE_ON_RESUME), _flag(action)))
+                                  ", ".join("--" + k.replace("_", "-") for k in changeable),
+                                  _flag(action)))
         if key not in given:
             setattr(args, key, value)
 
@@ -334,20 +365,7 @@ def parse(name, argv):
     """``(parser, args)``; with ``--resume`` the run's saved settings are in ``args``."""
     parser = build_parser(name)
     args = parser.parse_args(argv)
-    if args.resume:
-        from .rundir import RunDir
-        if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
-            parser.error("--out %s and --resume %s name different folders; a resumed run "
-                         "writes into its own folder: drop --out" % (args.out, args.resume))
-        if not os.path.isdir(args.resume):
-            raise CLIError("no run folder at %s to resume" % args.resume)
-        config = RunDir(args.resume).read_config()
-        if config.get("experiment", name) != name:
-            raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
-                           % (args.resume, config["experiment"], config["experiment"],
-                              args.resume))
-        restore_settings(parser, args, argv, config, args.resume)
-        args.out = args.resume
+    restore_resumed(name, parser, args, argv)
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
         parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
                      % (len(args.nkerns), " ".join(map(str, args.nkerns))))
@@ -356,18 +374,36 @@ def parse(name, argv):
     return parser, args
 
 
-def train_config(args):
-    """The TrainConfig of parsed ``args``; CLIError for a value it refuses."""
+def restore_resumed(name, parser, args, argv, changeable=CHANGEABLE_ON_RESUME):
+    """With ``--resume``: check the folder holds a run of experiment ``name`` and put its
+    saved settings into ``args`` (see :func:`restore_settings`)."""
+    if not args.resume:
+        return
+    from .rundir import RunDir
+    if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        parser.error("--out %s and --resume %s name different folders; a resumed run "
+                     "writes into its own folder: drop --out" % (args.out, args.resume))
+    if not os.path.isdir(args.resume):
+        raise CLIError("no run folder at %s to resume" % args.resume)
+    config = RunDir(args.resume).read_config()
+    if config.get("experiment", name) != name:
+        raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
+                       % (args.resume, config["experiment"], config["experiment"],
+                          args.resume))
+    restore_settings(parser, args, argv, config, args.resume, changeable)
+    args.out = args.resume
+
+
+def train_config(args, **settings):
+    """The TrainConfig of parsed ``args`` (every field from the flag of its name, or from
+    ``settings``, which take precedence); CLIError for a value it refuses."""
+    import dataclasses
     from .train import TrainConfig
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+              if hasattr(args, f.name)}
+    values.update(settings)
     try:
-        return TrainConfig(
-            learning_rate=args.learning_rate, batch_size=args.batch_size, n_epochs=args.n_epochs,
-            L1_reg=args.L1_reg, L2_reg=args.L2_reg, momentum=args.momentum,
-            patience=args.patience, patience_increase=args.patience_increase,
-            improvement_threshold=args.improvement_threshold,
-            validation_frequency=args.validation_frequency, schedule=args.schedule,
-            decay=args.decay, plateau_n=args.plateau_n, plateau_factor=args.plateau_factor,
-            min_lr_fraction=args.min_lr_fraction)
+        return TrainConfig(**values)
     except ValueError as error:
         raise CLIError("%s (see --help)" % error) from None
 
@@ -510,7 +546,8 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
     from .rundir import CONFIG
     run_dir.write_json(CONFIG, {
         "experiment": name, "args": {k: v for k, v in vars(args).items()},
-        "train_config": config.to_dict(), "model": model.spec(),
+        "train_config": config.to_dict() if hasattr(config, "to_dict") else config,
+        "model": model.spec() if hasattr(model, "spec") else model,
         "command": " ".join(["python", "scripts/%s.py" % name] + [
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
         "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
@@ -522,8 +559,9 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
     })
 
 
-def report(name, run_dir, compiled, result, session_started):
-    """Write summary.json and print the last line; CLIError for a diverged or interrupted run."""
+def report(name, run_dir, compiled, result, session_started, extra=None):
+    """Write summary.json (with ``extra`` facts added) and print the last line; CLIError for
+    a diverged or interrupted run."""
     from .rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
@@ -538,6 +576,7 @@ def report(name, run_dir, compiled, result, session_started):
     }
     if result.diverged:
         summary["divergence"] = result.divergence
+    summary.update(extra or {})
     run_dir.write_json(SUMMARY, summary)
     if result.interrupted:
         raise CLIError("interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"
@@ -552,11 +591,15 @@ def report(name, run_dir, compiled, result, session_started):
     return 0
 
 
+def _has_checkpoint(run_dir):
+    from .rundir import CHECKPOINT, PRETRAINING_CHECKPOINT
+    return run_dir.has(CHECKPOINT) or run_dir.has(PRETRAINING_CHECKPOINT)
+
+
 def _interrupted_message(name, run_dir, started):
-    from .rundir import CHECKPOINT
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
-    if run_dir.has(CHECKPOINT):
+    if _has_checkpoint(run_dir):
         return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
                 "--resume %s" % (name, run_dir))
     return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
@@ -564,13 +607,12 @@ def _interrupted_message(name, run_dir, started):
 
 
 def _write_failure_message(error, name, run_dir, started, resuming):
-    from .rundir import CHECKPOINT
     if not started and resuming:
         return ("%s; a run folder must be writable to continue its run: copy it somewhere "
                 "writable and resume the copy" % error)
     if not started:
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
-    if run_dir.has(CHECKPOINT):
+    if _has_checkpoint(run_dir):
         return ("%s; the files written before are intact: make room (or fix the permissions) and "
                 "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
     return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "

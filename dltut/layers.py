@@ -67,10 +67,19 @@ def check_ndim(variable, ndim, what):
 
 
 def as_shared_param(value, shape, name):
-    """A floatX shared variable of the given shape from an ndarray or a shared variable."""
+    """A floatX shared variable of the given shape from an ndarray or a shared variable.
+
+    A symbolic expression of ``len(shape)`` dimensions is taken as it is (a view of another
+    parameter, e.g. a slice of one flat ``theta``); its shape is known only when it runs.
+    """
     if isinstance(value, theano.compile.SharedVariable):
         shared = value
         actual = shared.get_value(borrow=True).shape
+    elif isinstance(value, theano.Variable):
+        if value.ndim != len(shape):
+            raise ValueError("%s is a %d-D expression but this layer needs shape %s"
+                             % (name, value.ndim, tuple(shape)))
+        return value
     else:
         # a copy: the layer must not share memory with the caller's array (training
         # updates it in place)

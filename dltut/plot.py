@@ -462,6 +462,65 @@ def save_learning_curves(history, path, title=None):
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
 
 
+#: Keys of a pre-training record that are bookkeeping, not figures to plot.
+PRETRAINING_KEYS = ("layer", "name", "epoch", "iteration", "elapsed")
+
+
+def save_pretraining_curves(history, path, title=None):
+    """Plot each layer's per-epoch figures from a pre-training history; return ``path``.
+
+    Parameters
+    ----------
+    history : sequence of dict
+        One record per epoch of a layer (:class:`dltut.train.Pretrainer`'s): ``layer``
+        (index), ``name``, ``epoch`` (1-based) and the epoch's figures, e.g. ``cost`` (the
+        mean reconstruction cost) or ``reconstruction_cost`` and ``jacobian_norm``.
+    path : str or path-like
+        Where to write the PNG (800 x 600 pixels; its folder is created).
+    title : str, optional
+
+    One panel per figure, one line per layer, against the epoch.
+    """
+    records = list(history)
+    if not records:
+        raise ValueError("history is empty: nothing to plot")
+    for i, record in enumerate(records):
+        missing = [k for k in ("layer", "epoch") if k not in record]
+        if missing:
+            raise ValueError("pre-training record %d lacks %s" % (i, ", ".join(missing)))
+    keys = []
+    for record in records:
+        for key, value in record.items():
+            if key not in PRETRAINING_KEYS and key not in keys and isinstance(value, (int, float)):
+                keys.append(key)
+    if not keys:
+        raise ValueError("the pre-training records hold no figures to plot")
+    layers = []
+    for record in records:
+        if record["layer"] not in [layer for layer, _ in layers]:
+            layers.append((record["layer"], record.get("name") or "layer %s" % record["layer"]))
+
+    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, key in zip(axes, keys):
+        for layer, name in layers:
+            points = [(r["epoch"], float(r[key])) for r in records
+                      if r["layer"] == layer and isinstance(r.get(key), (int, float))]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=3,
+                        label=name)
+        ax.set_ylabel("%s\n(epoch mean)" % key.replace("_", " "))
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small")
+    axes[-1].set_xlabel("epoch (of each layer)")
+    from matplotlib.ticker import MaxNLocator
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+
+
 # ---------------------------------------------------------------------------------------
 # convolution demo
 
@@ -518,5 +577,130 @@ def save_conv_demo_figure(img, filtered, pooled, path):
     """
     fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
     draw_conv_demo(fig, img, filtered, pooled)
+    fig.tight_layout()
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CONV_DEMO_DPI))
+
+
+# ---------------------------------------------------------------------------------------
+# sampling: an RBM's Gibbs chains, HMC on a Gaussian
+
+#: Samples figure: inches per tile (a 28 x 28 image) and resolution.
+SAMPLES_TILE_INCHES = 0.6
+SAMPLES_DPI = 100
+
+
+def save_samples(rows, path, img_shape=(28, 28), steps_between=None, title=None):
+    """The tutorial's samples figure: the chains side by side, one row per sampling step.
+
+    Parameters
+    ----------
+    rows : sequence of ndarray, each (n_chains, h * w)
+        What the chains show after each sampling step (the tutorial plots the visible
+        units' probabilities); each image is scaled to [0, 1] on its own, as the tutorial's
+        :func:`tile_raster_images` call does.
+    path : str or path-like
+        Where to write the PNG (its folder is created).
+    img_shape : (h, w)
+    steps_between : int, optional
+        Gibbs steps between two rows; labels the rows with the step count.
+    title : str, optional
+
+    The image is the tutorial's layout (1-pixel black lines between tiles), with chains
+    numbered along the x axis and the sampling step along the y axis.
+    """
+    rows = [numpy.asarray(r) for r in rows]
+    if not rows:
+        raise ValueError("no samples to plot")
+    n_chains = rows[0].shape[0]
+    if any(r.ndim != 2 or r.shape[0] != n_chains for r in rows):
+        raise ValueError("every row of samples must be (n_chains=%d, pixels), got shapes %s"
+                         % (n_chains, [r.shape for r in rows]))
+    h, w = _check_pair("img_shape", img_shape, 1)
+    image = numpy.vstack([
+        numpy.vstack([tile_raster_images(r, (h, w), (1, n_chains), (1, 1)),
+                      numpy.zeros((1, n_chains * (w + 1) - 1), dtype=numpy.uint8)])
+        for r in rows])[:-1]
+    n = len(rows)
+    width = max(4.0, SAMPLES_TILE_INCHES * n_chains + 1.2)
+    height = max(2.0, SAMPLES_TILE_INCHES * n + 1.0)
+    fig = _new_figure((width, height), SAMPLES_DPI)
+    ax = fig.add_axes([0.9 / width, 0.6 / height, 1 - 1.1 / width, 1 - 1.0 / height])
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
+    ax.set_xticks([(w + 1) * i + w / 2 - 0.5 for i in range(n_chains)])
+    ax.set_xticklabels([str(i + 1) if n_chains <= 20 or i % 5 == 4 or i == 0 else ""
+                        for i in range(n_chains)], fontsize="x-small")
+    ax.set_yticks([(h + 1) * i + h / 2 - 0.5 for i in range(n)])
+    ax.set_yticklabels(["%d" % ((i + 1) * steps_between) if steps_between else str(i + 1)
+                        for i in range(n)], fontsize="x-small")
+    ax.set_xlabel("chain")
+    ax.set_ylabel("Gibbs steps" if steps_between else "sample")
+    if title:
+        ax.set_title(title, fontsize="small")
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=SAMPLES_DPI))
+
+
+def _ellipse(mean, cov, n_std, points=200):
+    """x, y of the ``n_std`` contour of a 2-D Gaussian."""
+    values, vectors = numpy.linalg.eigh(numpy.asarray(cov, dtype=numpy.float64))
+    angle = numpy.linspace(0, 2 * numpy.pi, points)
+    circle = numpy.vstack([numpy.cos(angle), numpy.sin(angle)])
+    curve = vectors @ (n_std * numpy.sqrt(numpy.maximum(values, 0))[:, None] * circle)
+    return curve[0] + mean[0], curve[1] + mean[1]
+
+
+def save_hmc_figure(samples, mu, cov, stepsizes, acceptance_rates, burnin, target, path,
+                    dims=(0, 1)):
+    """HMC on a Gaussian: the kept samples of two dimensions against the target's contours,
+    and the step size and running acceptance rate over the draws; returns ``path``.
+
+    Parameters
+    ----------
+    samples : ndarray, (n, d)
+    mu, cov : the target's mean (d,) and covariance (d, d)
+    stepsizes, acceptance_rates : sequences, one value after each draw (burn-in included)
+    burnin : int, draws discarded before ``samples`` were kept
+    target : float, the target acceptance rate
+    dims : the two dimensions to scatter
+    """
+    samples = numpy.asarray(samples, dtype=numpy.float64)
+    i, j = dims
+    if samples.ndim != 2 or max(i, j) >= samples.shape[1]:
+        raise ValueError("samples must be (n, d) with d > %d, got shape %s"
+                         % (max(i, j), samples.shape))
+    mu = numpy.asarray(mu, dtype=numpy.float64)
+    cov = numpy.asarray(cov, dtype=numpy.float64)
+    fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
+    ax_scatter, ax_trace = fig.subplots(1, 2)
+    ax_scatter.plot(samples[:, i], samples[:, j], ".", markersize=2, alpha=0.4,
+                    color="tab:blue", label="HMC samples (%d)" % len(samples))
+    sub = cov[numpy.ix_([i, j], [i, j])]
+    for n_std, style in ((1, "-"), (2, "--")):
+        ax_scatter.plot(*_ellipse(mu[[i, j]], sub, n_std), style, color="black",
+                        label="target, %d standard deviation%s" % (n_std, "" if n_std == 1 else "s"))
+    ax_scatter.plot(*samples[:, [i, j]].mean(axis=0), "x", color="tab:red", markersize=10,
+                    label="sample mean")
+    ax_scatter.plot(mu[i], mu[j], "+", color="black", markersize=12, label="target mean")
+    ax_scatter.set_xlabel("x%d" % i)
+    ax_scatter.set_ylabel("x%d" % j)
+    ax_scatter.set_aspect("equal", adjustable="datalim")
+    ax_scatter.grid(True, alpha=0.3)
+    ax_scatter.legend(loc="upper left", fontsize="x-small")
+    ax_scatter.set_title("samples of dimensions %d and %d" % (i, j), fontsize="small")
+
+    draws = numpy.arange(1, len(stepsizes) + 1)
+    ax_trace.plot(draws, stepsizes, color="tab:green", label="step size")
+    ax_trace.set_xlabel("draw")
+    ax_trace.set_ylabel("step size")
+    ax_trace.axvspan(0, burnin, color="0.9", label="burn-in")
+    ax_rate = ax_trace.twinx()
+    ax_rate.plot(draws, acceptance_rates, color="tab:orange", label="acceptance rate (running)")
+    ax_rate.axhline(target, color="tab:orange", linestyle=":", label="target %.2f" % target)
+    ax_rate.set_ylabel("acceptance rate")
+    ax_rate.set_ylim(0, 1.05)
+    handles = ax_trace.get_legend_handles_labels()
+    more = ax_rate.get_legend_handles_labels()
+    ax_trace.legend(handles[0] + more[0], handles[1] + more[1], loc="lower right",
+                    fontsize="x-small")
+    ax_trace.set_title("adaptation", fontsize="small")
     fig.tight_layout()
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CONV_DEMO_DPI))

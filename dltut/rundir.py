@@ -8,6 +8,10 @@ A run folder belongs to one training run::
     checkpoint.npz    everything needed to resume
     summary.json      how the run ended
     snapshots/        epoch_NNNN.npz, with --save-every
+    pretraining.jsonl one strict-JSON record per pre-training epoch (per layer)
+    pretraining.npz   everything needed to resume layer-wise pre-training
+    layers/           NN.npz: each pre-trained layer's parameters, written when it is done
+    samples.png ...   what sampling scripts draw (rbm.py, hmc.py)
     .lock             locked (flock) by the process writing the folder; holds its pid
 
 Three rules keep what is in it safe:
@@ -30,6 +34,7 @@ import datetime
 import errno
 import json
 import os
+import re
 import stat
 
 from . import checkpoint as ckpt
@@ -45,14 +50,25 @@ BEST_MODEL = "best_model.npz"
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
 SNAPSHOTS = "snapshots"
+#: Layer-wise (unsupervised) pre-training: its records, its checkpoint, its trained layers.
+PRETRAINING_HISTORY = "pretraining.jsonl"
+PRETRAINING_CHECKPOINT = "pretraining.npz"
+LAYERS = "layers"
 LOCK = ".lock"
 #: Figures plot_run.py draws into the folder.
 CURVES = "learning_curves.png"
 FILTERS = "filters.png"
+PRETRAINING_CURVES = "pretraining_curves.png"
+#: What the sampling scripts draw and keep: scripts/rbm.py's chains (and its filters after
+#: each epoch, see :func:`epoch_filters_file`), scripts/hmc.py's samples and figure.
+SAMPLES_FIGURE = "samples.png"
+SAMPLES_ARRAYS = "samples.npz"
+HMC_FIGURE = "hmc.png"
 #: The log reproduce.py keeps beside a run.
 TRAIN_LOG = "train.log"
 #: What a training run writes: a folder holding any of them holds a run.
-RUN_FILES = (CONFIG, HISTORY, BEST_MODEL, CHECKPOINT, SUMMARY, SNAPSHOTS)
+RUN_FILES = (CONFIG, HISTORY, BEST_MODEL, CHECKPOINT, SUMMARY, SNAPSHOTS, PRETRAINING_HISTORY,
+             PRETRAINING_CHECKPOINT, LAYERS)
 #: Where runs go when no folder is named, relative to the working directory.
 DEFAULT_ROOT = "runs"
 
@@ -82,6 +98,25 @@ class RunDirWriteError(RunDirError, OSError):
 def snapshot_file(epoch):
     """The run-folder name of the ``--save-every`` snapshot after ``epoch``."""
     return os.path.join(SNAPSHOTS, "epoch_%04d.npz" % epoch)
+
+
+def epoch_filters_file(epoch):
+    """The run-folder name of the filters image after ``epoch`` (0-based, as the tutorial's
+    rbm.py names it)."""
+    return "filters_at_epoch_%d.png" % epoch
+
+
+def layer_file(index):
+    """The run-folder name of pre-trained layer ``index``'s parameters (0-based)."""
+    return os.path.join(LAYERS, "%02d.npz" % index)
+
+
+def layer_filters_file(name):
+    """The run-folder name of the filter image of the pre-trained layer called ``name``:
+    ``filters_<name>.png``, the name in lower case with runs of other characters than
+    letters and digits as one ``_`` ("corruption 30%" -> ``filters_corruption_30.png``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "layer"
+    return "filters_%s.png" % slug
 
 
 def _regular_file(path):
@@ -306,10 +341,11 @@ class RunDir:
     def write_json(self, name, value):
         return self.write_bytes(name, (ckpt.to_json(value, indent=2) + "\n").encode())
 
-    def append_history(self, record):
-        """Append one validation record to ``history.jsonl`` (never through a link; a
-        failed append is cut back off, so the file stays whole lines)."""
-        path = self._target(HISTORY)
+    def append_history(self, record, name=HISTORY):
+        """Append one record to ``history.jsonl`` (or the JSON-lines file ``name``, e.g.
+        :data:`PRETRAINING_HISTORY`), never through a link; a failed append is cut back
+        off, so the file stays whole lines."""
+        path = self._target(name)
         line = (ckpt.to_json(record) + "\n").encode()
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
@@ -334,16 +370,17 @@ class RunDir:
             raise RunDirWriteError(path, error, "append to") from None
         finally:
             os.close(fd)
-        self._written.add(HISTORY)
+        self._written.add(name)
 
-    def write_history(self, records):
-        """Replace ``history.jsonl`` with ``records``."""
+    def write_history(self, records, name=HISTORY):
+        """Replace ``history.jsonl`` (or the JSON-lines file ``name``) with ``records``."""
         text = "".join(ckpt.to_json(record) + "\n" for record in records)
-        return self.write_bytes(HISTORY, text.encode())
+        return self.write_bytes(name, text.encode())
 
-    def save_checkpoint(self, state, meta=None):
-        """Atomically write ``checkpoint.npz`` from a trainer's ``state_dict()``."""
-        return self.write_with(CHECKPOINT, lambda path: ckpt.save_checkpoint(path, state, meta))
+    def save_checkpoint(self, state, meta=None, name=CHECKPOINT):
+        """Atomically write ``checkpoint.npz`` (or ``name``, e.g.
+        :data:`PRETRAINING_CHECKPOINT`) from a trainer's ``state_dict()``."""
+        return self.write_with(name, lambda path: ckpt.save_checkpoint(path, state, meta))
 
     def save_best_model(self, values, meta=None):
         return self.write_with(BEST_MODEL, lambda path: ckpt.save_params(path, values, meta))
@@ -351,6 +388,10 @@ class RunDir:
     def save_snapshot(self, epoch, values, meta=None):
         return self.write_with(snapshot_file(epoch),
                                lambda path: ckpt.save_params(path, values, meta))
+
+    def save_layer(self, index, values, meta=None):
+        """Save pre-trained layer ``index``'s parameters to ``layers/NN.npz``."""
+        return self.write_with(layer_file(index), lambda path: ckpt.save_params(path, values, meta))
 
     def remove(self, name):
         """Delete run-folder file ``name`` if present (a link is removed, not followed)."""
@@ -383,9 +424,9 @@ class RunDir:
                               "object of settings" % self.file(CONFIG))
         return config
 
-    def read_history(self):
-        """The records of ``history.jsonl`` ([] when there is none yet)."""
-        path = self.file(HISTORY)
+    def read_history(self, name=HISTORY):
+        """The records of ``history.jsonl`` (or of ``name``); [] when there is none yet."""
+        path = self.file(name)
         if not _regular_file(path):
             return []
         try:
@@ -395,9 +436,10 @@ class RunDir:
         except (OSError, UnicodeDecodeError) as error:
             raise RunDirError("cannot read %s (%s)" % (path, error)) from None
 
-    def load_checkpoint(self):
-        """``(state, meta)`` from ``checkpoint.npz`` (see :func:`dltut.checkpoint.load_checkpoint`)."""
-        return ckpt.load_checkpoint(self.file(CHECKPOINT))
+    def load_checkpoint(self, name=CHECKPOINT):
+        """``(state, meta)`` from ``checkpoint.npz`` or ``name`` (see
+        :func:`dltut.checkpoint.load_checkpoint`)."""
+        return ckpt.load_checkpoint(self.file(name))
 
     def load_params(self, name=BEST_MODEL):
         """``(values, meta)`` of a parameter file in the folder (the best model by default)."""
@@ -410,6 +452,18 @@ class RunDir:
             return []
         return [os.path.join(SNAPSHOTS, name) for name in sorted(os.listdir(folder))
                 if name.endswith(".npz")]
+
+    def layers(self):
+        """``[(index, run-folder name)]`` of the pre-trained layers saved, in order."""
+        folder = self.file(LAYERS)
+        if not os.path.isdir(folder):
+            return []
+        found = []
+        for name in sorted(os.listdir(folder)):
+            stem, ext = os.path.splitext(name)
+            if ext == ".npz" and stem.isdigit():
+                found.append((int(stem), os.path.join(LAYERS, name)))
+        return found
 
 
 class _Held:

@@ -9,7 +9,10 @@ there is replaced, never written through):
 * ``learning_curves.png``: validation and test error (%) and training cost per validation;
 * ``filters.png``: the first layer's filters from the best model (hidden units of an MLP,
   conv filters of LeNet5, class templates of a logistic regression);
-* with ``--snapshots``: ``filters_epoch_XXXX.png`` for each ``snapshots/epoch_XXXX.npz``.
+* with ``--snapshots``: ``filters_epoch_XXXX.png`` for each ``snapshots/epoch_XXXX.npz``;
+* for a run with layer-wise pre-training (dA.py, cA.py, SdA.py): ``pretraining_curves.png``,
+  each layer's reconstruction cost (and the like) per epoch, and ``filters_<layer>.png``
+  for each pre-trained layer fed by images (``layers/NN.npz``).
 
 A problem is one line on stderr: exit 2 for a missing or damaged run folder, 5 when the
 figures cannot be written (see dltut.experiment).
@@ -71,7 +74,9 @@ def snapshot_png_name(npz_name):
 
 def build_parser():
     parser = OneLineParser(
-        prog=PROG, description="Write learning_curves.png and filters.png into a training run folder.")
+        prog=PROG, description="Write learning_curves.png and filters.png (and, after "
+                               "pre-training, pretraining_curves.png and each layer's filters) "
+                               "into a training run folder.")
     parser.add_argument("run_dir", help="the run folder written by the trainer")
     parser.add_argument("--snapshots", action="store_true",
                         help="also draw the filters of every snapshots/*.npz "
@@ -87,13 +92,24 @@ def plot_run(run_dir, snapshots=False):
     if not os.path.isdir(run_dir):
         raise CLIError("no run folder at %s" % run_dir)
     run = rundir.RunDir(run_dir)
+    folder_name = os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
+    written = []
+    if run.has(rundir.PRETRAINING_HISTORY):
+        from dltut.experiment_pretrain import draw_pretraining
+        config = run.read_json(rundir.CONFIG) or {}
+        try:
+            written += draw_pretraining(run, title="%s: %s" % (
+                config.get("experiment", "pre-training"), folder_name))
+        except (ValueError, TypeError) as exc:  # records lacking keys, non-numeric values
+            raise CLIError("cannot plot %s: %s" % (rundir.PRETRAINING_HISTORY, exc)) from None
+        if not run.has(rundir.HISTORY):
+            return written
     history = load_history(run)
     values, meta = run.load_params(rundir.BEST_MODEL)
     name = model_name(meta)
     W = first_layer_filters(values)
 
-    written = []
-    title = "%s: %s" % (name, os.path.basename(os.path.normpath(os.path.abspath(run_dir))))
+    title = "%s: %s" % (name, folder_name)
     try:
         written.append(run.write_with(rundir.CURVES, lambda path: plot.save_learning_curves(
             history, path, title=title)))

@@ -6,7 +6,8 @@
     python scripts/reproduce.py --report-only         # rewrite RESULTS.md from the finished runs
 
 Each experiment runs the unchanged script with the tutorial's defaults in its own folder
-(``runs/reproduce/<script>-<dataset>/``).  It is resumable: a run that was stopped (Ctrl-C,
+(``runs/reproduce/<script>-<dataset>/``): the first three chapters on MNIST and
+Fashion-MNIST, then logistic_cg, dA, cA and SdA on MNIST.  It is resumable: a run that was stopped (Ctrl-C,
 a closed session) continues from its checkpoint the next time, and a finished run is not
 run again.  RESULTS.md gets, for each model, the published and the measured numbers, the
 time taken, the machine, and the exact command; the learning curves go to results/.
@@ -60,6 +61,95 @@ PUBLISHED = {
              "maintainers): '2 Conv+pooling', no preprocessing, test accuracy 0.876 and 0.916 "
              "(two submissions; error 12.4 % and 8.4 %), trained on all 60,000 training images"),
 }
+PUBLISHED.update({
+    ("logistic_cg", "mnist"): dict(
+        figures="— (no published run)",
+        note="the logistic-regression page only points to logistic_cg.py as an example of "
+             "SciPy's conjugate-gradient solver; it publishes no figures. The reference is the "
+             "tutorial's own logistic_cg.py, run on this machine (see the curve check)"),
+    ("dA", "mnist"): dict(
+        figures="filter images after 15 epochs, 0 % and 30 % corruption",
+        images=("filters_corruption_0.png", "filters_corruption_30.png"),
+        note="the dA page shows the filters of the first 100 hidden units after the default "
+             "run (15 epochs each, 0 % and 30 % corruption): without noise they look like "
+             "unstructured noise, with 30 % corruption most are localised stroke and blob "
+             "detectors; the page prints no numbers"),
+    ("cA", "mnist"): dict(
+        figures="— (no published figure)",
+        images=("filters_ca.png",),
+        note="the contractive autoencoder has no tutorial page; its code saves the filters as "
+             "cae_filters.png"),
+    ("SdA", "mnist"): dict(
+        figures="1.39 % / 1.3 % after 15 pre-training epochs per layer and 36 fine-tuning epochs",
+        errors=(1.39, 1.3), digits=2, epochs=36,
+        note="the SdA page: 'Pre-training takes 585.01 minutes, with an average of 13 minutes "
+             "per epoch. Fine-tuning is completed after 36 epochs in 444.2 minutes ... The final "
+             "validation score is 1.39% with a testing score of 1.3%' (Xeon E5430, "
+             "single-threaded GotoBLAS)"),
+    ("rbm", "mnist"): dict(
+        figures="cost per epoch -90.65, -81.24, -74.91, -73.02, -68.41, ..., -62.76 (15 epochs)",
+        costs=[-90.6507246003, -81.235857373, -74.9120966945, -73.0213216101, -68.4098570497,
+               -63.2693021647, -65.99578971, -68.1236650015, -68.3207365087, -64.2949797113,
+               -61.5194867893, -61.6539369402, -63.5465278086, -63.3787093527, -62.755739271],
+        images=("filters_rbm.png", "samples.png"),
+        note="the RBM page prints rbm.py's output (PCD-15, learning rate 0.1, batch 20, 15 "
+             "epochs; 'Training took 122.466000 minutes' on a Xeon E5430 with single-threaded "
+             "GotoBLAS) and shows the filters after 15 epochs and the samples: 20 chains, 1000 "
+             "Gibbs steps between rows"),
+    ("DBN", "mnist"): dict(
+        figures="1.27 % / 1.34 % after 100 pre-training epochs per layer and 46 fine-tuning "
+                "epochs",
+        errors=(1.27, 1.34), digits=2, epochs=46,
+        note="the DBN page: 'a minimal validation error of 1.27 with corresponding test error "
+             "of 1.34 after 46 supervised epochs'; pre-training took 615 minutes and "
+             "fine-tuning 101 on a 4-core Xeon X5560 with MKL"),
+})
+#: What the tutorial's own code (lisa-lab/DeepLearningTutorials) printed when run on this
+#: machine in float32 (OPENBLAS_NUM_THREADS=1): a check of the later chapters' runs, which
+#: have no published logs.  ``points`` map (layer name, or None for a fine-tuning or CG
+#: record; epoch, 1-based; record key) to the printed text; ``fmt`` says how the run's value
+#: is printed for the comparison ("repr": all digits, "%f", or "percent": value * 100 as
+#: "%f").  dA.py and logistic_cg.py ran unchanged; cA.py with its Python 2 division restored
+#: and its print fixed to the epoch means (see README.md); SdA.py with pretraining_epochs=1
+#: and training_epochs=1.
+_DA_COSTS = {
+    "corruption 0%": "63.28916908111572 55.78665654144287 54.76311697235107 54.242053451538084 "
+                     "53.88867074279785 53.62035068664551 53.403746051025394 53.22199783172607 "
+                     "53.065801152038574 52.929559783935545 52.8094165222168 52.702436849975584 "
+                     "52.60631027374268 52.51916951599121 52.439524198913574",
+    "corruption 30%": "81.76498562164306 73.443446484375 70.81178844146729 69.31387823028564 "
+                      "68.4161998840332 67.74524717254639 67.27084635162353 66.87522452697753 "
+                      "66.57894688110352 66.39028673400878 66.13740155944824 65.97426481323242 "
+                      "65.80056009979248 65.6756524597168 65.60416354522705"}
+_CG_VALIDATION = (
+    "29.989583 24.656250 20.833333 16.979167 14.291667 14.239583 13.166667 12.281250 11.739583 "
+    "11.531250 10.572917 10.406250 10.166667 10.208333 9.854167 9.718750 9.375000 8.968750 "
+    "8.916667 8.760417 8.770833 8.625000 8.541667 8.250000 8.375000 8.395833 8.197917 8.031250 "
+    "8.020833 7.968750 7.989583 7.750000 7.697917 7.729167 7.645833 7.677083 7.520833 7.510417 "
+    "7.489583 7.500000 7.479167 7.531250 7.427083 7.364583 7.322917 7.510417 7.416667 7.333333 "
+    "7.343750 7.375000")
+ORIGINAL_CODE_CURVES = {
+    ("dA", "mnist"): dict(
+        fmt="repr", source="the tutorial's dA.py, run unchanged on this machine",
+        points={(layer, epoch, "cost"): value for layer, costs in _DA_COSTS.items()
+                for epoch, value in enumerate(costs.split(), start=1)}),
+    ("cA", "mnist"): dict(
+        fmt="repr", source="the tutorial's cA.py on this machine, its division and print fixed "
+                           "(its first 2 epochs)",
+        points={("cA", 1, "reconstruction_cost"): "78.22514277038574",
+                ("cA", 1, "jacobian_norm"): "13.985196682548523",
+                ("cA", 2, "reconstruction_cost"): "67.13540777130127",
+                ("cA", 2, "jacobian_norm"): "12.18925283870697"}),
+    ("logistic_cg", "mnist"): dict(
+        fmt="percent", source="the tutorial's logistic_cg.py, run unchanged on this machine "
+                              "(its best: validation 7.322917 %, test 7.447917 %)",
+        points={(None, iteration, "validation_error"): value
+                for iteration, value in enumerate(_CG_VALIDATION.split(), start=1)}),
+    ("SdA", "mnist"): dict(
+        fmt="%f", source="the tutorial's SdA.py on this machine with pretraining_epochs=1 "
+                         "(a shortened run: the full one takes hours here)",
+        points={("layer 0", 1, "cost"): "71.672719"}),
+}
 # Per-epoch (validation %, test % of the best model) printed by public runs of the unmodified
 # tutorial scripts: a measured curve is checked against them up to where the two part.
 PUBLISHED_CURVES = {
@@ -75,8 +165,25 @@ PUBLISHED_CURVES = {
                "iteration 10900)",
         points={1: (9.23, 9.54), 2: (6.17, 6.48), 3: (4.64, 4.84), 200: (0.94, None)}),
 }
+ORIGINAL_CODE_CURVES.update({
+    ("rbm", "mnist"): dict(
+        fmt="repr", source="the tutorial's rbm.py, run unchanged on this machine with "
+                           "training_epochs=3",
+        points={("rbm", 1, "cost"): "-90.023155", ("rbm", 2, "cost"): "-79.24323",
+                ("rbm", 3, "cost"): "-74.10515"}),
+    ("DBN", "mnist"): dict(
+        fmt="repr", source="the tutorial's DBN.py on this machine with pretraining_epochs=1 "
+                           "(a shortened run: the full one takes many hours here)",
+        points={("layer 0", 1, "cost"): "-98.53650726013184"}),
+})
 ORDER = [("logistic_sgd", "mnist"), ("mlp", "mnist"), ("convolutional_mlp", "mnist"),
-         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist")]
+         ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist"),
+         ("logistic_cg", "mnist"), ("dA", "mnist"), ("cA", "mnist"), ("SdA", "mnist"),
+         ("rbm", "mnist"), ("DBN", "mnist")]
+#: The scripts that have no --save-every (nothing to snapshot per epoch).
+NO_SNAPSHOTS = ("logistic_cg", "dA", "cA", "SdA", "rbm", "DBN")
+#: The scripts whose runs are pre-training only (no classifier, no error rates).
+PRETRAINING_ONLY = ("dA", "cA", "rbm")
 
 
 def run_dir(runs, script, dataset):
@@ -103,8 +210,9 @@ def status(folder):
 
 
 def command_for(script, dataset, folder, resume):
-    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset,
-           "--save-every", "10"]
+    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset]
+    if script not in NO_SNAPSHOTS:
+        cmd += ["--save-every", "10"]
     folder = os.path.relpath(folder, ROOT)
     cmd += ["--resume", folder] if resume else ["--out", folder]
     return cmd
@@ -127,7 +235,7 @@ def train(script, dataset, folder, floatx):
         for line in process.stdout:
             log.write(line)
             log.flush()
-            if "error" in line or "Optimization" in line:
+            if "error" in line or "Optimization" in line or "complete" in line:
                 print("  " + line.rstrip(), flush=True)
         return process.wait()
 
@@ -151,10 +259,15 @@ def plot(folder, name, where):
     relative to ``where`` (the report's folder)."""
     subprocess.run([sys.executable, os.path.join("scripts", "plot_run.py"), folder], cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.makedirs(os.path.join(where, "results"), exist_ok=True)
+    for extra in sorted(os.listdir(folder)):  # pre-training: its curves, each layer's filters
+        if extra in (rundir.PRETRAINING_CURVES, rundir.SAMPLES_FIGURE) or (
+                extra.startswith("filters_") and extra.endswith(".png") and "epoch" not in extra):
+            shutil.copyfile(os.path.join(folder, extra), os.path.join(
+                where, "results", "%s-%s" % (name, extra.replace("_curves", ""))))
     source = os.path.join(folder, rundir.CURVES)
     if not os.path.exists(source):
         return None
-    os.makedirs(os.path.join(where, "results"), exist_ok=True)
     target = os.path.join("results", name + ".png")
     shutil.copyfile(source, os.path.join(where, target))
     filters = os.path.join(folder, rundir.FILTERS)
@@ -163,10 +276,32 @@ def plot(folder, name, where):
     return target
 
 
+def pretraining_progress(folder):
+    """Where an unfinished pre-training stands, from its checkpoint; None when it is done
+    (or there is no pre-training checkpoint)."""
+    from dltut.checkpoint import CheckpointError
+    try:
+        state, meta = rundir.RunDir(folder).load_checkpoint(rundir.PRETRAINING_CHECKPOINT)
+        st, config = state["state"], meta["config"]
+        layers, n_epochs = config["layers"], config["n_epochs"]
+        if st["layer"] >= len(layers):
+            return None
+        return ("in progress, resumable: pre-training %s (%d of %d), %d of %d epochs done%s"
+                % (layers[st["layer"]], st["layer"] + 1, len(layers), st["epoch"], n_epochs,
+                   ", %d minibatches into the next" % st["minibatch_index"]
+                   if st["minibatch_index"] else ""))
+    except (CheckpointError, KeyError, TypeError, IndexError):
+        return "in progress (pre-training checkpoint unreadable)"
+
+
 def progress(folder):
     """Where an unfinished run stands, from its checkpoint."""
     if status(folder) != "partial":
         return "not run yet"
+    if os.path.exists(os.path.join(folder, rundir.PRETRAINING_CHECKPOINT)):
+        pretraining = pretraining_progress(folder)
+        if pretraining:
+            return pretraining
     if not os.path.exists(os.path.join(folder, rundir.CHECKPOINT)):
         return "started, no checkpoint yet"
     from dltut.checkpoint import CheckpointError
@@ -201,6 +336,12 @@ def compare(published, summary, has_curve=False):
     text = ("validation %.*f %%, test %.*f %%: %s the published figures to the %d decimals they were "
             "printed with" % (digits, measured[0], digits, measured[1],
                               "equal to" if same else "different from", digits))
+    if "iteration" not in published:
+        text += ("; the published run ended after %d fine-tuning epochs, this one after %d "
+                 "(stopped by %s, best at epoch %s)" % (published["epochs"], summary["epochs"],
+                                                       summary["stopped_by"],
+                                                       summary["best_epoch"]))
+        return text + "."
     if summary["best_iteration"] == published["iteration"]:
         return text + ", at the same iteration (%d)." % published["iteration"]
     text += "; the best model came at iteration %s instead of %d" % (summary["best_iteration"],
@@ -310,6 +451,81 @@ def curve_check(script, dataset, folder, n_valid, n_test):
     return ["Curve check against %s: %s." % (curve["source"], verdict), ""] + table + [""]
 
 
+def pretraining_row(script, dataset, published, summary):
+    """The table row of a finished pre-training-only run (dA, cA): each layer's last figures."""
+    figures = "; ".join("%s: %s" % (layer, ", ".join(
+        "%s %.4f" % (key.replace("_", " "), value) for key, value in (last or {}).items()))
+        for layer, last in zip(summary["layers"], summary["last"]))
+    seconds = summary.get("seconds_per_epoch")
+    return "| %s | %s | %s | %s | — | %s, %s | %s | %.1f min |" % (
+        script, dataset, published["figures"], figures, " + ".join(map(str, summary["epochs"])),
+        summary["stopped_by"], "%.2f" % seconds if isinstance(seconds, (int, float)) else "—",
+        summary["train_seconds"] / 60.0)
+
+
+def published_costs(published, folder):
+    """Markdown: a run's per-epoch costs beside the ones the tutorial published (the RBM's);
+    [] when it published none."""
+    if "costs" not in published:
+        return []
+    try:
+        records = rundir.RunDir(folder).read_history(rundir.PRETRAINING_HISTORY)
+    except rundir.RunDirError:
+        return []
+    measured = {record["epoch"]: record.get("cost") for record in records}
+    table = ["The cost printed after each epoch (the tutorial counts epochs from 0), published "
+             "and measured:", "", "| epoch | published | dltut |", "| --- | --- | --- |"]
+    for epoch, cost in enumerate(published["costs"]):
+        value = measured.get(epoch + 1)
+        table.append("| %d | %.4f | %s |" % (epoch, cost, "—" if value is None else repr(value)))
+    return table + [""]
+
+
+def original_code_check(script, dataset, folder):
+    """Markdown comparing a run's printed figures with what the tutorial's own code printed
+    on this machine (ORIGINAL_CODE_CURVES)."""
+    curve = ORIGINAL_CODE_CURVES.get((script, dataset))
+    if not curve:
+        return []
+    try:
+        run = rundir.RunDir(folder)
+        pretraining = run.read_history(rundir.PRETRAINING_HISTORY)
+        history = run.read_history()
+    except rundir.RunDirError:
+        return []
+    found = {}
+    for record in pretraining:
+        found[(record.get("name"), record.get("epoch"))] = record
+    for record in history:  # the last validation of an epoch
+        found[(None, record.get("epoch"))] = record
+    table = ["| layer | epoch | figure | the tutorial's code printed | dltut printed |",
+             "| --- | --- | --- | --- | --- |"]
+    compared = differing = 0
+    for (layer, epoch, key), printed in sorted(curve["points"].items(),
+                                               key=lambda item: (str(item[0][0]), item[0][1:])):
+        value = found.get((layer, epoch), {}).get(key)
+        if value is None:
+            continue
+        if curve["fmt"] == "repr":
+            ours = repr(float(value))
+        elif curve["fmt"] == "percent":
+            ours = "%f" % (value * 100.0)
+        else:
+            ours = curve["fmt"] % value
+        compared += 1
+        differing += ours != printed
+        table.append("| %s | %d | %s | %s | %s |" % (layer or "—", epoch, key.replace("_", " "),
+                                                    printed, ours))
+    if not compared:
+        return []
+    if len(table) > 2 + 16:  # the first and the last eight
+        table = table[:2 + 8] + ["| … | | | | |"] + table[-8:]
+    verdict = ("all %d compared figures are printed the same, to the last digit" % compared
+               if not differing else "%d of the %d compared figures differ" % (differing, compared))
+    return ["Check against %s (epochs counted from 1; the tutorial's pre-training lines count "
+            "from 0): %s." % (curve["source"], verdict), ""] + table + [""]
+
+
 def report(runs, path, floatx):
     """Write the report to ``path``; figures go to results/ beside it, and results/notes.md
     (hand-written remarks on the runs), when present, is included at the end."""
@@ -334,10 +550,34 @@ def report(runs, path, floatx):
         pub = published["figures"]
         if not summary or summary.get("stopped_by") in (None, "interrupted"):
             lines.append("| %s | %s | %s | %s | | | | |" % (script, dataset, pub, progress(folder)))
+            check = original_code_check(script, dataset, folder)
+            if check:  # a run in progress already has epochs to compare
+                details += ["## %s on %s (in progress)" % (script, dataset), "",
+                            "Published: %s." % published["note"], "", "Where it stands: %s. "
+                            "Continue it with `python scripts/reproduce.py --only %s --datasets %s`"
+                            " (or `python scripts/%s.py --resume %s`)." % (
+                                progress(folder), script, dataset, script,
+                                os.path.relpath(folder, ROOT)), ""] + check
             continue
         if summary.get("stopped_by") == "diverged":
             lines.append("| %s | %s | %s | diverged: %s | | | | |"
                          % (script, dataset, pub, summary.get("divergence")))
+            continue
+        if script in PRETRAINING_ONLY:
+            lines.append(pretraining_row(script, dataset, published, summary))
+            plot(folder, "%s-%s" % (script, dataset), where)
+            details += ["## %s on %s" % (script, dataset), "",
+                        "Published: %s." % published["note"], ""]
+            details += published_costs(published, folder)
+            details += original_code_check(script, dataset, folder)
+            details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+                floatx, config.get("command", "python scripts/%s.py" % script)), ""]
+            name = "%s-%s" % (script, dataset)
+            details += ["![%s on %s: %s](results/%s-%s)" % (
+                script, dataset, image.replace("_", " ").replace(".png", ""), name, image)
+                for image in ("pretraining.png",) + published.get("images", ())
+                if os.path.exists(os.path.join(where, "results", "%s-%s" % (name, image)))]
+            details += [""]
             continue
         lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
@@ -352,10 +592,14 @@ def report(runs, path, floatx):
                     "Published: %s." % published["note"], "",
                     "Measured: %s%s" % (compare(published, summary, has_curve=bool(curve)),
                                         patience_story(folder, summary, config)), ""]
-        details += curve + ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
+        details += curve + original_code_check(script, dataset, folder)
+        details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
             floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))), ""]
         if figure:
             details += ["![learning curves of %s on %s](%s)" % (script, dataset, figure), ""]
+        if os.path.exists(os.path.join(where, "results", "%s-%s-pretraining.png" % (script, dataset))):
+            details += ["![pre-training of %s on %s](results/%s-%s-pretraining.png)"
+                        % (script, dataset, script, dataset), ""]
     notes = os.path.join(where, "results", "notes.md")
     if os.path.exists(notes):
         with open(notes) as handle:

@@ -1,0 +1,358 @@
+"""Autoencoders: the denoising autoencoder ``dA``, the contractive ``cA`` and the stacked ``SdA``.
+
+The tutorial's classes, names and semantics (``dA.py``, ``cA.py``, ``SdA.py``), built from
+dltut's layers.  Both autoencoders have *tied weights*: the encoder is
+``h = sigmoid(x W + b)``, the decoder ``z = sigmoid(h W^T + b')``, and both are trained on
+the cross-entropy between the input and its reconstruction,
+``L(x, z) = -sum_k [x_k log z_k + (1 - x_k) log(1 - z_k)]``, averaged over the minibatch.
+
+* The **dA** reconstructs ``x`` from a corrupted copy ``x~`` in which each input is set to
+  zero with probability ``corruption_level`` (masking noise drawn from Theano's
+  ``MRG_RandomStreams``).
+* The **cA** adds ``contraction_level * ||J||_F^2``, the squared Frobenius norm of the
+  Jacobian ``J = dh/dx`` of the encoder (``J_ji = h_j (1 - h_j) W_ij`` for one example),
+  averaged over the minibatch.
+* The **SdA** is an MLP of sigmoid :class:`~dltut.layers.HiddenLayer`\\ s with a
+  :class:`~dltut.layers.LogisticRegression` on top; each hidden layer shares its ``W`` and
+  ``b`` with a dA, which pre-trains it on the output of the layer below.  Fine-tuning then
+  trains the whole MLP with the one supervised loop (:class:`dltut.train.Trainer`).
+
+Random draws follow the tutorial: a dA built without a ``theano_rng`` first draws its seed,
+``RandomStreams(numpy_rng.randint(2 ** 30))``, then its weights; an SdA draws the seed of
+the stream its dAs share, then each hidden layer's weights in order.  Each call of
+``get_corrupted_input`` makes a new random state (a shared variable) in the stream, in the
+order the calls are made, as in the tutorial.
+"""
+import numbers
+
+import theano
+import theano.tensor as T
+from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams
+
+from .init import init_bound, uniform, zeros
+from .layers import ParamsMixin, as_shared_param, check_ndim
+from .models import MLP
+from .train import TrainConfig, compile_functions, sgd_updates
+
+
+def cross_entropy(x, z):
+    """Per-example reconstruction cross-entropy ``-sum_k [x_k log z_k + (1-x_k) log(1-z_k)]``.
+
+    ``x`` (targets in [0, 1]) and ``z`` (reconstructions in (0, 1)) are T.matrix of shape
+    (n_examples, n_visible); the result is a T.vector of shape (n_examples,).
+    """
+    return - T.sum(x * T.log(z) + (1 - x) * T.log(1 - z), axis=1)
+
+
+def _check_level(value, name):
+    """A corruption or contraction level given as a number must be a finite number in
+    [0, 1] (corruption) or >= 0 (contraction); symbolic values pass unchecked."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        top = 1.0 if name == "corruption_level" else float("inf")
+        if not (0.0 <= value <= top):
+            raise ValueError("%s must be in [0, %s], got %r" % (name, top, value))
+    return value
+
+
+class TiedAutoencoder(ParamsMixin):
+    """What dA and cA share: tied weights, a sigmoid encoder and decoder.
+
+    Parameters
+    ----------
+    numpy_rng : numpy.random.RandomState
+        Source of the initial weights when ``W`` is not given: one ``uniform`` draw in
+        ``+-4 sqrt(6 / (n_visible + n_hidden))`` (the tutorial's bound for the sigmoid).
+    input : T.matrix, shape (n_examples, n_visible), optional
+        The symbolic input (a fresh ``T.matrix("input")`` when None).
+    n_visible, n_hidden : int
+    W : ndarray or shared variable, shape (n_visible, n_hidden), optional
+        Given weights; a shared variable is used as it is (shared with another layer).
+    bhid : ndarray or shared variable, shape (n_hidden,), optional
+        The hidden biases ``b`` (zeros by default).
+    bvis : ndarray or shared variable, shape (n_visible,), optional
+        The visible biases ``b_prime`` (zeros by default).
+
+    Attributes
+    ----------
+    W, b, b_prime : shared variables;  W_prime : ``W.T``
+    x : the symbolic input
+    params : ``[W, b, b_prime]``
+    """
+
+    def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=500, W=None, bhid=None,
+                 bvis=None):
+        self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
+        if self.n_visible < 1 or self.n_hidden < 1:
+            raise ValueError("n_visible and n_hidden must be positive, got %r and %r"
+                             % (n_visible, n_hidden))
+        if W is None:
+            bound = init_bound("glorot_sigmoid", self.n_visible, self.n_hidden)
+            W = uniform(numpy_rng, bound, (self.n_visible, self.n_hidden))
+        self.W = as_shared_param(W, (self.n_visible, self.n_hidden), "W")
+        # b: the hidden units' biases; b_prime: the visible units'
+        self.b = as_shared_param(zeros((self.n_hidden,)) if bhid is None else bhid,
+                                 (self.n_hidden,), "b")
+        self.b_prime = as_shared_param(zeros((self.n_visible,)) if bvis is None else bvis,
+                                       (self.n_visible,), "b_prime")
+        self.W_prime = self.W.T  # tied weights
+        if input is None:
+            input = T.matrix("input")
+        check_ndim(input, 2, "%s input" % type(self).__name__)
+        self.x = input
+        self.params = [self.W, self.b, self.b_prime]
+
+    def get_hidden_values(self, input):
+        """``sigmoid(input W + b)``: (n, n_visible) -> (n, n_hidden)."""
+        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+
+    def get_reconstructed_input(self, hidden):
+        """``sigmoid(hidden W^T + b_prime)``: (n, n_hidden) -> (n, n_visible)."""
+        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+
+    def spec(self):
+        return {"name": type(self).__name__, "n_visible": self.n_visible,
+                "n_hidden": self.n_hidden}
+
+    def __repr__(self):
+        return "%s(n_visible=%d, n_hidden=%d)" % (type(self).__name__, self.n_visible,
+                                                  self.n_hidden)
+
+
+class dA(TiedAutoencoder):
+    """The denoising autoencoder: reconstruct ``x`` from a corrupted ``x~``.
+
+    ``x~ ~ q(x~ | x)`` (masking noise), ``y = sigmoid(x~ W + b)``,
+    ``z = sigmoid(y W^T + b')``, cost ``mean over the minibatch of L(x, z)``.
+
+    Parameters
+    ----------
+    numpy_rng : numpy.random.RandomState
+    theano_rng : MRG_RandomStreams, optional
+        The stream the corruption is drawn from; when None, one is made from
+        ``numpy_rng.randint(2 ** 30)``, drawn before the weights (the tutorial's order).
+    input, n_visible, n_hidden, W, bhid, bvis :
+        See :class:`TiedAutoencoder` (an SdA passes its hidden layer's ``W`` and ``b``).
+    """
+
+    def __init__(self, numpy_rng, theano_rng=None, input=None, n_visible=784, n_hidden=500,
+                 W=None, bhid=None, bvis=None):
+        if theano_rng is None:
+            theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
+        self.theano_rng = theano_rng
+        super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
+
+    def get_corrupted_input(self, input, corruption_level):
+        """``input`` with each entry set to 0 with probability ``corruption_level``.
+
+        The mask is ``binomial(n=1, p=1 - corruption_level)`` in floatX from the MRG stream
+        (a new random state per call), multiplied into ``input``; ``corruption_level`` is a
+        number in [0, 1] or a symbolic scalar.
+        """
+        _check_level(corruption_level, "corruption_level")
+        return self.theano_rng.binomial(size=input.shape, n=1, p=1 - corruption_level,
+                                        dtype=theano.config.floatX) * input
+
+    def get_cost_updates(self, corruption_level, learning_rate):
+        """``(cost, updates)`` of one SGD step on the reconstruction cross-entropy.
+
+        ``cost`` is the mean over the minibatch of ``L(x, z)``, with ``z`` reconstructed
+        from the corrupted input; ``updates`` are ``(param, param - learning_rate * grad)``
+        for ``W``, ``b``, ``b_prime``.  The random state of the corruption updates itself
+        (a default update) whenever a function compiled from ``cost`` runs.
+        """
+        tilde_x = self.get_corrupted_input(self.x, corruption_level)
+        y = self.get_hidden_values(tilde_x)
+        z = self.get_reconstructed_input(y)
+        # (n, n_visible) -> (n,): one cross-entropy per example, then their mean
+        cost = T.mean(cross_entropy(self.x, z))
+        gparams = T.grad(cost, self.params)
+        return cost, sgd_updates(self.params, gparams, learning_rate)
+
+
+class cA(TiedAutoencoder):
+    """The contractive autoencoder: reconstruction cost plus the encoder's Jacobian norm.
+
+    ``h = sigmoid(x W + b)``, ``J_ji = dh_j/dx_i = h_j (1 - h_j) W_ij`` per example,
+    ``z = sigmoid(h W^T + b')``; cost ``mean L(x, z) + contraction_level * sum(J^2) / n``
+    over a minibatch of ``n`` examples.
+
+    Parameters
+    ----------
+    numpy_rng : numpy.random.RandomState
+    input, n_visible, n_hidden, W, bhid, bvis :
+        See :class:`TiedAutoencoder`.
+    n_batchsize : int
+        Examples per minibatch: the Jacobian is shaped, and its norm averaged, for
+        minibatches of exactly this many examples (as in the tutorial, whose numbers this
+        reproduces to the last digit; a graph that takes any size rounds differently).
+
+    Attributes
+    ----------
+    L_rec : T.vector, shape (n,) -- each example's reconstruction cross-entropy
+    L_jacob : T.scalar -- ``sum(J ** 2) / n``, the mean squared Frobenius norm
+        (both set by :meth:`get_cost_updates`)
+    """
+
+    def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
+                 W=None, bhid=None, bvis=None):
+        self.n_batchsize = int(n_batchsize)
+        if self.n_batchsize < 1:
+            raise ValueError("n_batchsize must be a positive integer, got %r" % (n_batchsize,))
+        super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
+
+    def get_jacobian(self, hidden, W):
+        """The Jacobian of the encoder at each example: (n_batchsize, n_visible, n_hidden).
+
+        ``J[k, i, j] = hidden[k, j] * (1 - hidden[k, j]) * W[i, j]``: the derivative of
+        hidden unit ``j`` with respect to input ``i`` for example ``k``.  ``hidden`` must
+        hold ``n_batchsize`` rows.
+        """
+        # (n, n_hidden) -> (n, 1, n_hidden)  *  (n_visible, n_hidden) -> (1, n_visible, n_hidden)
+        return T.reshape(hidden * (1 - hidden), (self.n_batchsize, 1, self.n_hidden)) * \
+            T.reshape(W, (1, self.n_visible, self.n_hidden))
+
+    def get_cost_updates(self, contraction_level, learning_rate):
+        """``(cost, updates)`` of one SGD step on reconstruction + contraction.
+
+        Also sets ``L_rec`` and ``L_jacob`` (see the class docstring), which the tutorial's
+        training function returns instead of the cost.
+        """
+        _check_level(contraction_level, "contraction_level")
+        y = self.get_hidden_values(self.x)
+        z = self.get_reconstructed_input(y)
+        J = self.get_jacobian(y, self.W)
+        self.L_rec = cross_entropy(self.x, z)
+        # the squared Frobenius norm summed over the minibatch, divided by its size.  (The
+        # tutorial's Python 3 port divides with `//`, a floor whose gradient is zero, which
+        # silently turns the penalty off; its Python 2 original, and this, divide.)
+        self.L_jacob = T.sum(J ** 2) / self.n_batchsize
+        cost = T.mean(self.L_rec) + contraction_level * T.mean(self.L_jacob)
+        gparams = T.grad(cost, self.params)
+        return cost, sgd_updates(self.params, gparams, learning_rate)
+
+
+class SdA(MLP):
+    """The stacked denoising autoencoder: a sigmoid MLP whose hidden layers are pre-trained
+    as dAs.
+
+    Layer ``i`` is a sigmoid :class:`~dltut.layers.HiddenLayer` fed by layer ``i - 1`` (the
+    input for ``i = 0``) and a :class:`dA` on the same input that shares its ``W`` and
+    ``b`` (an update of one is an update of the other); a
+    :class:`~dltut.layers.LogisticRegression` sits on top.  After pre-training, the SdA is an
+    ordinary MLP: fine-tuning trains ``params`` (the hidden layers' and the top layer's; the
+    dAs' visible biases are the dAs' own) with the supervised loop.
+
+    Parameters
+    ----------
+    numpy_rng : numpy.random.RandomState
+        Draws the random stream's seed (unless ``theano_rng`` is given), then each hidden
+        layer's weights, in order.
+    theano_rng : MRG_RandomStreams, optional
+        The stream every dA draws its corruption from.
+    n_ins : int
+    hidden_layers_sizes : sequence of int
+        At least one.
+    n_outs : int
+    corruption_levels : sequence of float
+        The corruption each dA is pre-trained with (one per hidden layer), in [0, 1].
+
+    Attributes
+    ----------
+    x : T.matrix("x"), y : T.ivector("y") -- the model's own symbolic input and labels
+    sigmoid_layers : list of HiddenLayer (``hidden_layers`` of the MLP)
+    dA_layers : list of dA
+    logLayer : LogisticRegression (``log_regression_layer`` of the MLP)
+    params : list -- ``[W_0, b_0, ..., W_top, b_top]``
+    finetune_cost : the mean negative log-likelihood of ``y``
+    n_layers : int
+
+    ``spec()`` is the MLP's (sigmoid layers, the tutorial's sigmoid initialisation), since
+    the fine-tuned network is that MLP: :func:`dltut.models.build_model` rebuilds it from a
+    saved ``best_model.npz``.  ``errors(y)`` is a method here, as in dltut's other models
+    (the tutorial's SdA keeps ``errors`` as the symbolic error of its own ``y``).
+    """
+
+    def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
+                 n_outs=10, corruption_levels=(0.1, 0.1)):
+        sizes = [int(n) for n in hidden_layers_sizes]
+        levels = [float(c) for c in corruption_levels]
+        if not sizes:
+            raise ValueError("hidden_layers_sizes must hold at least one layer size")
+        if len(levels) != len(sizes):
+            raise ValueError("corruption_levels needs one level per hidden layer: %d layers "
+                             "(%s), %d levels (%s)" % (len(sizes), sizes, len(levels), levels))
+        for level in levels:
+            _check_level(level, "corruption_level")
+        self.n_layers = len(sizes)
+        self.corruption_levels = levels
+        if theano_rng is None:
+            theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
+        self.theano_rng = theano_rng
+        self.x = T.matrix("x")    # rasterized images, one per row
+        self.y = T.ivector("y")   # their labels
+        super().__init__(numpy_rng, self.x, n_ins, sizes, n_outs, activation=T.nnet.sigmoid)
+        self.sigmoid_layers = self.hidden_layers
+        self.logLayer = self.log_regression_layer
+        self.dA_layers = [
+            dA(numpy_rng=numpy_rng, theano_rng=theano_rng, input=layer.input,
+               n_visible=layer.n_in, n_hidden=layer.n_out, W=layer.W, bhid=layer.b)
+            for layer in self.sigmoid_layers]
+        self.finetune_cost = self.negative_log_likelihood(self.y)
+
+    def pretraining_functions(self, train_set_x, batch_size):
+        """One compiled pre-training step per dA: ``fn(index, corruption=0.2, lr=0.1) -> cost``.
+
+        Each trains dA ``i`` on minibatch ``index`` of ``train_set_x`` (a shared variable of
+        shape (n_examples, n_ins)) passed through the layers below it; ``corruption`` and
+        ``lr`` are inputs with the tutorial's defaults.  The functions are built in layer
+        order, so the dAs' random states are made in the tutorial's order.
+        """
+        index = T.lscalar("index")
+        corruption_level = T.scalar("corruption")
+        learning_rate = T.scalar("lr")
+        batch_begin = index * batch_size
+        batch_end = batch_begin + batch_size
+        pretrain_fns = []
+        for i, layer in enumerate(self.dA_layers):
+            cost, updates = layer.get_cost_updates(corruption_level, learning_rate)
+            pretrain_fns.append(theano.function(
+                inputs=[index, theano.In(corruption_level, value=0.2),
+                        theano.In(learning_rate, value=0.1)],
+                outputs=cost, updates=updates,
+                givens={self.x: train_set_x[batch_begin:batch_end]},
+                name="pretrain_layer_%d" % i))
+        return pretrain_fns
+
+    def finetune_functions(self, datasets, config):
+        """:func:`dltut.train.compile_functions` for the whole MLP: what the supervised
+        :class:`~dltut.train.Trainer` fine-tunes it with."""
+        return compile_functions(self, self.x, self.y, datasets, config)
+
+    def build_finetune_functions(self, datasets, batch_size, learning_rate):
+        """The tutorial's ``(train_fn, valid_score, test_score)``.
+
+        ``train_fn(index)`` is one SGD step on training minibatch ``index`` (returning its
+        cost); ``valid_score()`` and ``test_score()`` return the error rate of every whole
+        minibatch of the validation and test sets.
+        """
+        compiled = self.finetune_functions(
+            datasets, TrainConfig(learning_rate=learning_rate, batch_size=batch_size))
+
+        def scores(which):
+            scorer = compiled.validate_model if which == "valid" else compiled.test_model
+            n = compiled.n_examples[which] // compiled.eval_batch_size(which)
+            return lambda: [scorer(i) for i in range(n)]
+        return compiled.train_model, scores("valid"), scores("test")
+
+    def __repr__(self):
+        sizes = "-".join(str(n) for n in [self.n_in] + self.n_hidden + [self.n_out])
+        return "SdA(%s, corruption_levels=%s)" % (sizes, self.corruption_levels)
+
+
+def random_state_variables(function, params=()):
+    """The random-stream states a compiled ``function`` updates: every shared variable it
+    updates that is not in ``params`` (see :func:`dltut.train.updated_shared_variables`)."""
+    from .train import updated_shared_variables
+    return [v for v in updated_shared_variables(function)
+            if not any(v is p for p in params)]
+

@@ -1,0 +1,19 @@
+#!/usr/bin/env python
+"""Train the tutorial's denoising autoencoders (784-500, 0 % and 30 % corruption) on MNIST.
+
+    python scripts/dA.py            # the tutorial's run, with its defaults
+    python scripts/dA.py --help     # every flag, with its default
+"""
+import sys
+
+try:
+    import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
+    from dltut.experiment_pretrain import main_for
+except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
+    print("dA.py: interrupted", file=sys.stderr)
+    sys.exit(130)
+
+main = main_for("dA")
+
+if __name__ == "__main__":
+    sys.exit(main())
