@@ -522,8 +522,9 @@ def original_code_check(script, dataset, folder):
         table = table[:2 + 8] + ["| … | | | | |"] + table[-8:]
     verdict = ("all %d compared figures are printed the same, to the last digit" % compared
                if not differing else "%d of the %d compared figures differ" % (differing, compared))
-    return ["Check against %s (epochs counted from 1; the tutorial's pre-training lines count "
-            "from 0): %s." % (curve["source"], verdict), ""] + table + [""]
+    counting = ("; epochs counted from 1, where the tutorial's lines count from 0"
+                if any(layer for layer, _, _ in curve["points"]) else "")
+    return ["Check against %s%s: %s." % (curve["source"], counting, verdict), ""] + table + [""]
 
 
 def report(runs, path, floatx):
@@ -573,11 +574,11 @@ def report(runs, path, floatx):
             details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
                 floatx, config.get("command", "python scripts/%s.py" % script)), ""]
             name = "%s-%s" % (script, dataset)
-            details += ["![%s on %s: %s](results/%s-%s)" % (
-                script, dataset, image.replace("_", " ").replace(".png", ""), name, image)
-                for image in ("pretraining.png",) + published.get("images", ())
-                if os.path.exists(os.path.join(where, "results", "%s-%s" % (name, image)))]
-            details += [""]
+            for image in ("pretraining.png",) + published.get("images", ()):
+                if os.path.exists(os.path.join(where, "results", "%s-%s" % (name, image))):
+                    details += ["![%s on %s: %s](results/%s-%s)" % (
+                        script, dataset, image.replace("_", " ").replace(".png", ""), name,
+                        image), ""]
             continue
         lines.append("| %s | %s | %s | %s / %s (%s / %s) | iteration %s, epoch %s | %s, %s | %.2f | %.1f min |" % (
             script, dataset, pub, fmt(summary["best_validation_error"] * 100),
