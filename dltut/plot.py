@@ -525,8 +525,8 @@ def save_conv_demo_figure(img, filtered, pooled, path):
 # ---------------------------------------------------------------------------------------
 # hyperparameter search (dltut.search)
 
-#: Search figure size in inches and its resolution: 800 x 500 pixels.
-SEARCH_FIGSIZE = (8.0, 5.0)
+#: Search figure size in inches and its resolution: 900 x 500 pixels.
+SEARCH_FIGSIZE = (9.0, 5.0)
 SEARCH_DPI = 100
 
 
@@ -540,7 +540,7 @@ def save_search_curves(series, path, x_label, line_label=None, best=None, title=
     series : dict, label -> [(x, validation error in %), ...]
         One line each; ``label`` is the second setting's value as text (None: one line).
         ``x`` must be > 0 (a log axis).
-    path : str or path-like, where to write the PNG (800 x 500 pixels)
+    path : str or path-like, where to write the PNG (900 x 500 pixels)
     x_label, line_label : str, the names of the two settings
     best : (x, error in %), optional, the chosen point (marked with a star)
     title : str, optional
@@ -571,12 +571,20 @@ def save_search_curves(series, path, x_label, line_label=None, best=None, title=
                 % (diverged, "" if diverged == 1 else "s"))
     ax.set_xscale("log")
     values = [p[1] for points in series.values() for p in points]
-    if min(values) > 0 and max(values) / min(values) > 20:
+    if min(values) > 0 and max(values) / min(values) > 4:
+        # a bad setting's 50 % would flatten the differences near the best one
+        from matplotlib import ticker
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: "%g" % y))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel("%s (log scale)" % x_label)
-    ax.set_ylabel("validation error (%)")
+    ax.set_ylabel("validation error (%%%s)" % (", log scale" if ax.get_yscale() == "log"
+                                                else ""))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", loc="best", ncol=2 if len(labels) > 8 else 1)
+    # beside the axes, where it hides no point
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              ncol=2 if len(labels) > 14 else 1)
     if title:
         ax.set_title(title, fontsize="medium")
     fig.tight_layout()

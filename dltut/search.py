@@ -716,6 +716,8 @@ class LocalPool:
                     break
                 process.wait()  # it died in the middle of the trial: give it to a new one
                 process = None
+                if self._stopping:
+                    break
             if result is None:
                 result = {"folder": task["folder"], "code": "lost", "ran": True,
                           "attempts": MAX_ATTEMPTS,
@@ -744,8 +746,8 @@ class LocalPool:
             on_result(task, result)
 
     def interrupt(self, wait=60.0):
-        """Ask every worker running a trial to stop after its minibatch (one SIGINT),
-        wait up to ``wait`` seconds for them, then end them all."""
+        """Ask every worker running a trial to stop after its minibatch (one SIGINT; the
+        trial writes a checkpoint), wait up to ``wait`` seconds for them, then end them all."""
         self._stopping = True
         with self._lock:
             busy = list(self._busy.values())
@@ -753,12 +755,15 @@ class LocalPool:
             with contextlib.suppress(OSError):
                 process.send_signal(signal.SIGINT)
         deadline = time.monotonic() + wait
-        for process in busy:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._busy:
+                    break
+            time.sleep(0.05)
         self.close(kill=True)
 
     def close(self, kill=False):
+        """End the workers: each finishes its trial first, unless ``kill``."""
         for _ in self._threads:
             self._tasks.put(None)
         with self._lock:
@@ -768,7 +773,7 @@ class LocalPool:
                 with contextlib.suppress(OSError):
                     process.kill()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=None if not kill else 30)
         for process in workers:
             _close_worker(process)
         self._threads = []
@@ -1093,6 +1098,7 @@ class Search:
             self._read(trial)
             trial["attempts"] = result.get("attempts", 1)
             trial["lock_wait"] = trial.get("lock_wait", 0.0) + result.get("lock_wait", 0.0)
+            trial["trial_seconds"] = trial.get("trial_seconds", 0.0) + result.get("seconds", 0.0)
             trial["worker"] = "%s:%s" % (result.get("host"), result.get("pid"))
             if result.get("code") == EXIT_INTERRUPTED:
                 trial["status"] = "partial"
@@ -1150,7 +1156,8 @@ class Search:
         keep = ("name", "round", "settings", "status", "best_validation_error",
                 "best_validation_error_all", "best_epoch", "best_iteration", "epochs",
                 "stopped_by", "divergence", "error", "folder", "train_seconds",
-                "compile_seconds", "seconds_per_epoch", "lock_wait", "attempts", "worker")
+                "compile_seconds", "seconds_per_epoch", "trial_seconds", "lock_wait",
+                "attempts", "worker")
         trials = [{k: t[k] for k in keep if k in t} for t in self.ranked()]
         for rank, trial in enumerate(trials, 1):
             trial["rank"] = rank

@@ -213,10 +213,16 @@ class FakeExecutor:
             run = RunDir(task["folder"])
             error = self.objective(task["argv"])
             run.write_json(CONFIG, {"args": {}, "experiment": task["experiment"]})
-            run.write_json(SUMMARY, {
-                "best_validation_error": error, "best_validation_error_all": error,
-                "test_error": 2 * error, "test_error_all": 2 * error, "best_epoch": 1,
-                "best_iteration": 10, "epochs": 1, "stopped_by": "n_epochs"})
+            if error is None:  # diverged
+                run.write_json(SUMMARY, {
+                    "best_validation_error": None, "best_validation_error_all": None,
+                    "best_epoch": 0, "best_iteration": 0, "epochs": 1, "stopped_by": "diverged",
+                    "divergence": "the cost became nan at iteration 3"})
+            else:
+                run.write_json(SUMMARY, {
+                    "best_validation_error": error, "best_validation_error_all": error,
+                    "test_error": 2 * error, "test_error_all": 2 * error, "best_epoch": 1,
+                    "best_iteration": 10, "epochs": 1, "stopped_by": "n_epochs"})
             on_result(task, {"code": 0, "ran": True, "seconds": 0.0})
 
     def describe(self):
@@ -269,6 +275,21 @@ def test_rounds_narrow_towards_the_lowest_validation_error(tmp_path):
             search._scalar_text(best["settings"][k]) for k in ("learning_rate", "L2_reg")))
 
 
+def test_diverged_trials_rank_last_and_are_not_chosen(tmp_path):
+    def steep(argv):
+        lr = float(argv[argv.index("--learning-rate") + 1])
+        return None if lr > 0.05 else 0.5 - lr
+    found, _, _ = fake_search(tmp_path, "--preset", "learning-rate", "--rounds", "2",
+                              objective=steep)
+    ranked = found.ranked()
+    assert [t["status"] for t in ranked] == ["ok"] * 7 + ["diverged"]
+    # round 2 spans the neighbours of 0.01: 0.001 and the diverged 0.1
+    assert [t["point"][0] for t in found.trials if t["round"] == 2] == expected(0.001, 0.1, 4)
+    assert found.chosen()["settings"]["learning_rate"] == 0.0398
+    table = found.table()
+    assert table[-1].split()[2:4] == ["0.1", "diverged"]
+
+
 def test_rerunning_a_finished_search_runs_nothing(tmp_path):
     found, executor, made = fake_search(tmp_path, "--preset", "learning-rate", "--grid",
                                         "L2-reg=1e-4,1e-3", "--rounds", "2")
@@ -295,7 +316,7 @@ def test_figures_of_a_search(tmp_path):
                                                     "validation_L2_reg.png"]
     from PIL import Image
     for path in paths:
-        assert Image.open(path).size == (800, 500)
+        assert Image.open(path).size == (900, 500)
 
     def hidden(argv):
         units = int(argv[argv.index("--n-hidden") + 1])
@@ -305,7 +326,7 @@ def test_figures_of_a_search(tmp_path):
     assert found.chosen()["settings"]["n_hidden"] == [200]
     paths = found.figures()
     assert os.path.basename(paths[-1]) == search.HIDDEN_UNITS_FIGURE
-    assert Image.open(paths[-1]).size == (800, 500)
+    assert Image.open(paths[-1]).size == (900, 500)
 
 
 def test_a_worker_process_gets_a_compile_folder_of_its_own(tmp_path):
@@ -388,8 +409,8 @@ def table_of(stdout):
 
 def comparable(out):
     results = json.load(open(str(out / search.RESULTS)))
-    drop = ("train_seconds", "compile_seconds", "seconds_per_epoch", "lock_wait", "attempts",
-            "worker")
+    drop = ("train_seconds", "compile_seconds", "seconds_per_epoch", "trial_seconds",
+            "lock_wait", "attempts", "worker")
     return [{k: v for k, v in t.items() if k not in drop} for t in results["trials"]], \
         results["chosen"]
 
@@ -427,6 +448,32 @@ def test_rerunning_a_finished_search_starts_no_worker(dataset, serial):
     assert "0 to run" in again and "running trials on" not in again
     assert table_of(again) == table_of(stdout)
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+@pytest.mark.slow
+def test_an_interrupted_search_continues_where_it_stopped(dataset, serial, tmp_path):
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(search_command(dataset, out, "--workers", "2"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=child_env())
+    try:
+        while process.poll() is None and not any(
+                (f / CHECKPOINT).exists() and not (f / SUMMARY).exists()
+                for f in (out / search.TRIALS).glob("*")):
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert lines_of(stderr)[-1] == ("search.py: interrupted; run the same command again to "
+                                    "continue the search")
+    assert "Traceback" not in stderr
+    stdout, _ = run_search(dataset, out, "--workers", "2")
+    assert "(resumed" in stdout
+    assert table_of(stdout) == table_of(serial[1])
+    same_trials(out, serial[0])
 
 
 @pytest.mark.slow
