@@ -70,6 +70,15 @@ def _cpu_times():
         except OSError:
             continue
         command = text[text.index("(") + 1:text.rindex(")")]
+        try:  # "python" says little: add what it runs (its first argument, shortened)
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                args = handle.read().decode(errors="replace").split("\0")
+            shown = [a for a in args[1:3] if a][:2]
+            if shown and command.startswith("python"):
+                command = " ".join([command] + [os.path.basename(a) if "/" in a else a
+                                                for a in shown])[:40]
+        except OSError:
+            pass
         fields = text[text.rindex(")") + 2:].split()
         found[int(name)] = (int(fields[1]), command, (int(fields[11]) + int(fields[12])) / ticks)
     return found
