@@ -62,6 +62,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -1288,11 +1289,12 @@ def build_search_parser():
     parser = OneLineParser(
         prog="search.py", allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Hyperparameter search over one experiment: every point of the grids is "
-                    "an ordinary run of scripts/EXPERIMENT.py in <out>/trials/; the choice "
-                    "is made on validation error alone.  Every other flag is the "
-                    "experiment's own (scripts/EXPERIMENT.py --help) and holds for every "
-                    "trial.  Run the same command again to continue a search.",
+        description=textwrap.fill(
+            "Hyperparameter search over one experiment: every point of the grids is an "
+            "ordinary run of scripts/EXPERIMENT.py in <out>/trials/; the choice is made on "
+            "validation error alone.  Every other flag is the experiment's own "
+            "(scripts/EXPERIMENT.py --help) and holds for every trial.  Run the same command "
+            "again to continue a search.", 80),
         epilog="presets (the tutorial's advice):\n" + "\n".join(
             "  %-15s --log-grid %s" % (k, v) for k, v in sorted(PRESETS.items())) +
         "\n\nexample:\n  python scripts/search.py mlp --n-epochs 5 --out searches/mlp "

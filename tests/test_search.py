@@ -350,8 +350,8 @@ def test_a_worker_process_gets_a_compile_folder_of_its_own(tmp_path):
 
 
 # ------------------------------------------------------------------ real searches
-#: Trials of a few seconds each: 3 epochs of 6000 minibatches of one example.
-SEARCH_FLAGS = ["--batch-size", "1", "--n-hidden", "10", "--n-epochs", "3", "--patience",
+#: Trials of a few seconds each: 5 epochs of 6000 minibatches of one example.
+SEARCH_FLAGS = ["--batch-size", "1", "--n-hidden", "10", "--n-epochs", "5", "--patience",
                 "1000000", "--checkpoint-every", "0", "--log-grid", "learning-rate=3e-3:3e-2:2"]
 
 
@@ -457,11 +457,12 @@ def test_an_interrupted_search_continues_where_it_stopped(dataset, serial, tmp_p
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=child_env())
     try:
+        # Ctrl-C once a trial trains (config.json is written as training starts)
         while process.poll() is None and not any(
-                (f / CHECKPOINT).exists() and not (f / SUMMARY).exists()
+                (f / CONFIG).exists() and not (f / SUMMARY).exists()
                 for f in (out / search.TRIALS).glob("*")):
             time.sleep(0.02)
-        process.send_signal(signal.SIGINT)  # Ctrl-C
+        process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
