@@ -453,9 +453,11 @@ def test_rerunning_a_finished_search_starts_no_worker(dataset, serial):
 @pytest.mark.slow
 def test_an_interrupted_search_continues_where_it_stopped(dataset, serial, tmp_path):
     out = tmp_path / "interrupted"
+    # a shell's background job inherits SIGINT ignored, and Python then keeps it ignored
     process = subprocess.Popen(search_command(dataset, out, "--workers", "2"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_env())
+                               env=child_env(),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Ctrl-C once a trial trains (config.json is written as training starts)
         while process.poll() is None and not any(
