@@ -67,7 +67,10 @@ setup(
         "matplotlib<3.11",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "dask[distributed]==2026.8.0"],  # the search's cluster tests
+        # scripts/search.py --scheduler: trials on a Dask distributed cluster (the releases
+        # need no numpy; checked beside numpy 1.26.4 on 3.11 and numpy 2.2.6 on 3.13)
+        "dask": ["dask[distributed]==2026.8.0"],
         # Intel MKL: a BLAS that recognises new CPUs; 1.4-1.7x faster than OpenBLAS on the
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],

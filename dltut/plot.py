@@ -704,3 +704,105 @@ def save_hmc_figure(samples, mu, cov, stepsizes, acceptance_rates, burnin, targe
     ax_trace.set_title("adaptation", fontsize="small")
     fig.tight_layout()
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CONV_DEMO_DPI))
+
+
+# ---------------------------------------------------------------------------------------
+# hyperparameter search (dltut.search)
+
+#: Search figure size in inches and its resolution: 900 x 500 pixels.
+SEARCH_FIGSIZE = (9.0, 5.0)
+SEARCH_DPI = 100
+
+
+def save_search_curves(series, path, x_label, line_label=None, best=None, title=None,
+                       order=None, diverged=0):
+    """Validation error against one searched setting on a log axis, one line per value of a
+    second setting; return ``path``.
+
+    Parameters
+    ----------
+    series : dict, label -> [(x, validation error in %), ...]
+        One line each; ``label`` is the second setting's value as text (None: one line).
+        ``x`` must be > 0 (a log axis).
+    path : str or path-like, where to write the PNG (900 x 500 pixels)
+    x_label, line_label : str, the names of the two settings
+    best : (x, error in %), optional, the chosen point (marked with a star)
+    title : str, optional
+    order : callable(label) -> number, optional, sorts the lines (and their colours)
+    diverged : int, trials left out because they diverged (said in the legend)
+    """
+    if not series:
+        raise ValueError("no points to plot")
+    for label, points in series.items():
+        if any(x <= 0 for x, _ in points):
+            raise ValueError("%s must be > 0 on a log axis; line %s has %s"
+                             % (x_label, label, [x for x, _ in points]))
+    labels = sorted(series, key=order) if order is not None else list(series)
+    fig = _new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
+    ax = fig.subplots()
+    from matplotlib import cm
+    colours = cm.viridis(numpy.linspace(0.0, 0.85, max(len(labels), 1)))
+    for colour, label in zip(colours, labels):
+        points = sorted(series[label])
+        name = "%s = %s" % (line_label, label) if line_label and label is not None else None
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=colour,
+                markersize=4, label=name)
+    if best is not None:
+        ax.plot([best[0]], [best[1]], "*", color="red", markersize=14, zorder=5,
+                label="chosen: %s = %.3g, %.2f%%" % (x_label, best[0], best[1]))
+    if diverged:
+        ax.plot([], [], " ", label="%d diverged trial%s not drawn"
+                % (diverged, "" if diverged == 1 else "s"))
+    ax.set_xscale("log")
+    values = [p[1] for points in series.values() for p in points]
+    if min(values) > 0 and max(values) / min(values) > 4:
+        # a bad setting's 50 % would flatten the differences near the best one
+        from matplotlib import ticker
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: "%g" % y))
+        ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("%s (log scale)" % x_label)
+    ax.set_ylabel("validation error (%%%s)" % (", log scale" if ax.get_yscale() == "log"
+                                                else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    # beside the axes, where it hides no point
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              ncol=2 if len(labels) > 14 else 1)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=SEARCH_DPI))
+
+
+def save_hidden_units_curve(rows, path, title=None):
+    """The hidden-units U-curve: validation and test error against the number of hidden
+    units on a log axis; return ``path``.
+
+    ``rows``: ``[(n_hidden, validation error %, test error %), ...]``.  The lowest
+    validation error is marked: the choice is made on it, the test curve is only shown.
+    """
+    rows = sorted(rows)
+    if len(rows) < 2:
+        raise ValueError("a curve needs at least two sizes, got %d" % len(rows))
+    fig = _new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
+    ax = fig.subplots()
+    units = [r[0] for r in rows]
+    ax.plot(units, [r[1] for r in rows], "o-", color="tab:blue", label="validation error")
+    ax.plot(units, [r[2] for r in rows], "s--", color="tab:red", markersize=4,
+            label="test error (shown, not used to choose)")
+    best = min(rows, key=lambda r: r[1])
+    ax.plot([best[0]], [best[1]], "*", color="black", markersize=14, zorder=5,
+            label="lowest validation error: %d units, %.2f%%" % (best[0], best[1]))
+    ax.set_xscale("log")
+    ax.set_xticks(units)
+    ax.set_xticklabels([str(int(u)) for u in units])
+    ax.minorticks_off()
+    ax.set_xlabel("hidden units (log scale)")
+    ax.set_ylabel("error (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    fig.tight_layout()
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=SEARCH_DPI))
