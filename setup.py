@@ -65,6 +65,7 @@ setup(
         "setuptools<81",   # distutils on 3.12+ and pkg_resources, both for Theano
         "Pillow",
         "matplotlib<3.11",
+        "tqdm>=4.66,<5",   # the progress bar in notebooks (dltut.notebook)
     ],
     extras_require={
         "test": ["pytest"],

@@ -397,18 +397,27 @@ def _percent(value):
 def save_learning_curves(history, path, title=None):
     """Plot validation/test error and training cost from a training history; return ``path``.
 
+    See :func:`draw_learning_curves` for ``history`` and the panels; the PNG is 800 x 600
+    pixels and its folder is created.
+    """
+    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    draw_learning_curves(fig, history, title)
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+
+
+def draw_learning_curves(fig, history, title=None):
+    """Draw validation/test error and training cost from a training history onto ``fig``.
+
     Parameters
     ----------
     history : sequence of dict
         One record per validation with keys ``iteration``, ``epoch``, ``learning_rate``,
         ``train_cost`` (may be None), ``validation_error`` (a fraction, 0.0278 = 2.78 %)
         and ``test_error`` (a fraction, or None: it is only measured at a new best).
-    path : str or path-like
-        Where to write the PNG (800 x 600 pixels; its folder is created).
     title : str, optional
 
-    The upper panel shows validation error (%) as a line and test error (%) as points, the
-    best validation marked; the lower panel shows the training cost.  The x axis is the
+    Returns ``fig``.  The upper panel shows validation error (%) as a line and test error
+    (%) as points, the best validation marked; the lower panel shows the training cost.  The x axis is the
     epoch, or the iteration when there is more than one validation per epoch.
     """
     records = list(history)
@@ -431,7 +440,6 @@ def save_learning_curves(history, path, title=None):
     costs = [(r[x_key], float(r["train_cost"])) for r in records
              if r.get("train_cost") is not None]
 
-    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
     ax_err, ax_cost = fig.subplots(2, 1, sharex=True)
 
     ax_err.plot(x, valid, "-", color="tab:blue", label="validation error")
@@ -459,7 +467,7 @@ def save_learning_curves(history, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------
