@@ -104,7 +104,7 @@ def _deep_to_float(image):
     return Image.fromarray(numpy.clip(pixels, 0.0, 255.0).astype(numpy.float32), mode="F")
 
 
-def read_image(path, colour=False, size=None):
+def read_image(path, colour=False, size=None, alpha=False):
     """Read an image file as floats on the 0..255 scale.
 
     Transparent pixels are put on white (dark ink drawn on a transparent background stays
@@ -119,6 +119,9 @@ def read_image(path, colour=False, size=None):
         instead of (h, w) grey ones.
     size : (width, height), optional
         Resize to this (Lanczos), greyscale only.
+    alpha : bool
+        Also return the opacity: ``(pixels, opacity)``, opacity of shape (h, w) in [0, 1],
+        or None for an image without transparency.
 
     Returns
     -------
@@ -137,7 +140,13 @@ def read_image(path, colour=False, size=None):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.load()
+                opacity = None
                 if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+                    if alpha:
+                        opacity = image.convert("RGBA").getchannel("A")
+                        if size is not None and tuple(image.size) != tuple(size):
+                            opacity = opacity.resize(tuple(size), Image.LANCZOS)
+                        opacity = numpy.asarray(opacity, dtype=numpy.float64) / 255.0
                     image = _without_alpha(image)
                 if image.mode in ("I", "F") or image.mode.startswith("I;16"):
                     image = _deep_to_float(image)
@@ -162,7 +171,7 @@ def read_image(path, colour=False, size=None):
         raise ValueError("cannot read image %s: %s" % (path, error or type(error).__name__)) from None
     if colour and pixels.ndim == 2:
         pixels = numpy.repeat(pixels[:, :, None], 3, axis=2)
-    return pixels
+    return (pixels, opacity) if alpha else pixels
 
 
 # ---------------------------------------------------------------------------------------
