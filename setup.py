@@ -68,7 +68,11 @@ setup(
         "tqdm>=4.66,<5",   # the progress bar in notebooks (dltut.notebook)
     ],
     extras_require={
-        "test": ["pytest"],
+        # nbclient + ipykernel execute the notebooks in the suite (tests/test_notebooks.py)
+        "test": ["pytest", "nbclient>=0.10,<0.12", "ipykernel>=6.29,<8"],
+        # `make notebook`: JupyterLab and the kernel, versions that install beside numpy
+        # 1.26.4 on 3.11/3.12 and numpy 2.2.6 on 3.13
+        "notebook": ["jupyterlab>=4.2,<4.7", "ipykernel>=6.29,<8", "nbclient>=0.10,<0.12"],
         # Intel MKL: a BLAS that recognises new CPUs; 1.4-1.7x faster than OpenBLAS on the
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],

@@ -59,7 +59,7 @@ def _tqdm_class():
         monitor_interval = 0  # no monitor thread: outputs are updated from the training thread
 
         def __init__(self, *args, **kwargs):
-            self.handle, self.shown_at = None, None
+            self.handle, self.shown_at, self.show = None, None, _display
             super().__init__(*args, gui=True, **kwargs)
 
         def display(self, msg=None, pos=None, force=False):
@@ -76,7 +76,7 @@ def _tqdm_class():
                              '<progress value="%d" max="%d" style="width: 24em"></progress> '
                              '%s</div>' % (meter["n"], total, html.escape(text)),
             }
-            self.handle = _display(bundle, self.handle)
+            self.handle = self.show(bundle, self.handle)
             return True
 
     return DisplayBar
@@ -141,7 +141,8 @@ class NotebookDisplay:
         self.bar = None
         if bar:
             self.bar = _tqdm_class()(total=n_batches, unit="minibatch", leave=True,
-                                     mininterval=BAR_SECONDS, dynamic_ncols=False, ncols=100)
+                                     mininterval=BAR_SECONDS, file=io.StringIO())
+            self.bar.show = show
             self.bar.display(force=True)
         self.curves = LiveCurves(history, show=show) if live_plot else None
 
