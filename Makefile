@@ -111,7 +111,8 @@ notebook: $(if $(NOTEBOOK_INSTALL),data)
 	@echo "JupyterLab: http://127.0.0.1:$(NOTEBOOK_PORT)/lab (log in with the token in the URL below; Ctrl-C stops it)"
 	$(VPY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) \
 	  --ServerApp.port_retries=0 --ServerApp.root_dir=notebooks \
-	  $(if $(NOTEBOOK_TOKEN),--IdentityProvider.token=$(NOTEBOOK_TOKEN))
+	  $(if $(NOTEBOOK_TOKEN),--IdentityProvider.token=$(NOTEBOOK_TOKEN)) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache

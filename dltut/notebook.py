@@ -173,6 +173,10 @@ class NotebookDisplay:
         if self.curves is not None:
             self.curves.draw()
         if self.bar is not None:
+            if result is not None:  # a run that stopped inside an epoch: where it stopped
+                done = result.iterations - (result.epochs - 1) * self.n_batches
+                if 0 < done <= self.n_batches:
+                    self.bar.n = done
             if result is None:
                 status = "stopped by an error or a second interrupt"
             elif result.stopped_by == "interrupted":

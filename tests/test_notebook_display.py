@@ -42,7 +42,7 @@ def test_display_bar_updates_one_output_and_ends_with_the_result():
         for done in range(1, 11):
             display.update(done)
         display.validated({"validation_error": 0.25 / epoch, "epoch": epoch, "iteration": 10 * epoch})
-    result = type("R", (), {"stopped_by": "patience", "epochs": 2})()
+    result = type("R", (), {"stopped_by": "patience", "epochs": 2, "iterations": 20})()
     display.close(result)
     assert len(shown.outputs) == 1  # everything went into the one output
     last = shown.outputs[0][-1]

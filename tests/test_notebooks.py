@@ -121,6 +121,20 @@ def get_json(url, token):
         return json.loads(response.read().decode())
 
 
+def stop(process):
+    """SIGTERM to ``make`` and JupyterLab (one process group), SIGKILL if that takes 30 s."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def send(url, token, method, body=None):
     request = urllib.request.Request(
         url, method=method, data=None if body is None else json.dumps(body).encode(),
@@ -178,10 +192,6 @@ def test_make_notebook_serves_the_notebooks_and_the_dltut_kernel(tmp_path):
             url + "/lab", headers={"Authorization": "token " + token}), timeout=10)
         assert lab.status == 200
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            output, _ = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
+        stop(process)
+        output, _ = process.communicate()
     assert "http://127.0.0.1:%d/lab" % port in output, output

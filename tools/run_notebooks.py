@@ -9,8 +9,10 @@ test suite does (``DLTUT_NOTEBOOK_QUICK=1``).
 
 It also writes the README's figure (notebooks/figures/) from notebook 2's outputs.  The
 kernel is this interpreter (``sys.executable``) whatever kernels Jupyter has registered, and
-runs in the notebook's folder, so run folders go to notebooks/runs/.  Needs nbclient and
-ipykernel (``pip install -e '.[test]'``).
+runs in the notebook's folder, so run folders go to notebooks/runs/.  It compiles into its
+own Theano folder (``--compiledir``), so that other Theano processes' notes about waiting
+for the shared compile lock stay out of the saved outputs.  Needs nbclient and ipykernel
+(``pip install -e '.[test]'``).
 """
 import argparse
 import base64
@@ -27,7 +29,7 @@ NOTEBOOKS = os.path.join(HERE, "..", "notebooks")
 #: The environment variable that shortens the notebooks.
 QUICK_ENV = "DLTUT_NOTEBOOK_QUICK"
 #: (notebook, index of the figure among its image outputs, file) for the README.
-README_FIGURES = (("02_logistic_regression.ipynb", 1, "logistic_regression_templates.png"),)
+README_FIGURES = (("02_logistic_regression.ipynb", 2, "logistic_regression_templates.png"),)
 
 
 def kernel_manager(kernels_dir):
@@ -56,7 +58,7 @@ def execute(path, cwd=None, quick=False, timeout=1800):
     try:
         client = NotebookClient(
             notebook, km=kernel_manager(kernels), timeout=timeout, allow_errors=False,
-            record_timing=True,
+            record_timing=False,
             resources={"metadata": {"path": cwd or os.path.dirname(os.path.abspath(path))}})
         started = time.perf_counter()
         client.execute()
@@ -85,7 +87,12 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", help="default: notebooks/*.ipynb")
     parser.add_argument("--quick", action="store_true", help="shortened, as the tests run them")
     parser.add_argument("--out", help="write the executed notebooks here (default: in place)")
+    parser.add_argument("--compiledir", default=os.path.join("~", ".theano", "dltut-notebooks"),
+                        help="Theano's base_compiledir for the kernels (default: %(default)s)")
     args = parser.parse_args(argv)
+    flags = os.environ.get("THEANO_FLAGS", "")
+    os.environ["THEANO_FLAGS"] = ",".join(filter(None, [
+        flags, "base_compiledir=" + os.path.expanduser(args.compiledir)]))
     import nbformat
     paths = args.notebooks or sorted(glob.glob(os.path.join(NOTEBOOKS, "*.ipynb")))
     for path in paths:
