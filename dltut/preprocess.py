@@ -80,7 +80,8 @@ def ink_image(grey, alpha=None, invert="auto"):
         Whether the grey picture is dark ink on a light background.  "auto": when its
         border is lighter than mid-grey.  Ignored when the opacity is the ink.
 
-    The background level (:func:`background_level`) is subtracted and the ink is divided by
+    The background level (:func:`background_level`) is subtracted (unless that would leave
+    nothing: a picture inked up to its edges is kept whole) and the ink is divided by
     the :data:`STRETCH_PERCENTILE` th percentile of the inked pixels, then clipped to [0, 1],
     so that faint pencil and bold marker both reach MNIST's full-strength strokes.
     """
@@ -98,7 +99,10 @@ def ink_image(grey, alpha=None, invert="auto"):
             raise ValueError("invert must be 'auto', True or False, got %r" % (invert,))
         if invert:
             ink = 1.0 - ink
-    ink = numpy.clip(ink - background_level(ink), 0.0, None)
+    cleaned = numpy.clip(ink - background_level(ink), 0.0, None)
+    if cleaned.any():
+        ink = cleaned
+    # else nothing stands out from the border (ink up to the edges, a texture): keep it all
     inked = ink[ink > 0]
     if inked.size == 0:
         raise ValueError("the picture is blank: no ink to read")

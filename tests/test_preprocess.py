@@ -163,3 +163,12 @@ def test_the_user_style_pictures_are_what_their_generator_makes(tmp_path):
         made = numpy.asarray(Image.open(path))
         kept = numpy.asarray(Image.open(os.path.join(committed, os.path.basename(path))))
         assert made.shape == kept.shape and numpy.abs(made.astype(int) - kept).max() <= 2
+
+
+def test_a_picture_inked_up_to_its_edges_is_kept_whole():
+    """Nothing stands out from the border: removing it as background would leave a blank."""
+    grey = numpy.random.RandomState(0).uniform(0, 255, (28, 28))
+    ink = ink_image(grey, invert=False)
+    assert ink.max() == 1.0 and (ink > 0).mean() > 0.95
+    numpy.testing.assert_allclose(ink, numpy.clip(grey / 255.0 / numpy.percentile(
+        grey[grey > 0] / 255.0, 99.0), 0, 1))
