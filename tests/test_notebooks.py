@@ -20,7 +20,6 @@ import urllib.request
 import pytest
 
 from _cli import call, lines_of
-from dltut.data import default_mnist_path
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -54,15 +53,7 @@ def test_committed_notebooks_hold_a_full_length_run():
 
 
 @pytest.fixture(scope="module")
-def mnist():
-    path = default_mnist_path()
-    if not path.is_file():
-        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory, mnist):
+def executed(tmp_path_factory, mnist_path):
     """``run(name)``: the notebook executed shortened in a fresh kernel (once per module)."""
     from run_notebooks import execute
     folder = tmp_path_factory.mktemp("notebooks")
@@ -96,12 +87,12 @@ def test_notebook_runs_without_error(name, executed):
 
 @needs_jupyter
 @pytest.mark.realdata
-def test_logistic_regression_notebook_prints_what_the_script_prints(executed, mnist, tmp_path):
+def test_logistic_regression_notebook_prints_what_the_script_prints(executed, mnist_path, tmp_path):
     """The notebook's first validation line is scripts/logistic_sgd.py's, same settings."""
     notebook = executed("02_logistic_regression.ipynb")
     line = re.compile(r"^epoch 1, minibatch 83/83, validation error [\d.]+ %$")
     ours = [l for l in outputs_text(notebook).splitlines() if line.match(l)]
-    code, out, err = call("logistic_sgd", ["--dataset", mnist, "--out", tmp_path / "run",
+    code, out, err = call("logistic_sgd", ["--dataset", mnist_path, "--out", tmp_path / "run",
                                            "--n-epochs", 1])
     assert code == 0, err
     theirs = [l for l in lines_of(out) if line.match(l)]

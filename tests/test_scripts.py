@@ -25,7 +25,7 @@ import numpy
 import pytest
 
 from dltut.checkpoint import load_arrays, load_params
-from dltut.data import default_mnist_path, load_dataset
+from dltut.data import load_dataset
 
 from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
                   read_json, script, train_argv, write_dataset)
@@ -535,14 +535,7 @@ def test_reproduce_report_from_a_real_run_folder(trained, tmp_path):
 
 
 # ------------------------------------------------------------------------------ real MNIST (slow)
-@pytest.fixture(scope="module")
-def mnist_path():
-    path = default_mnist_path()
-    if not path.is_file():
-        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
-    return path
-
-
+# (the mnist_path fixture is conftest.py's)
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_logistic_sgd_one_epoch_on_mnist(mnist_path, tmp_path):
