@@ -3,7 +3,8 @@
 #   make test   build .venv (first time only), fetch MNIST, run the test suite in float64 and float32
 #   (make test also runs a float32 pass on every other supported Python found: OTHER_PYTHONS= skips it)
 # Other targets: test-pythons (both floatX on every supported Python found), fast (add Intel
-# MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, clean.
+# MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, notebook (JupyterLab on the
+# notebooks), clean.
 
 SHELL := /bin/bash
 # Python 3.11, 3.12 or 3.13: the active python3 if supported, else the newest one found
@@ -24,7 +25,7 @@ PIP_INSTALL = PYTHONPATH=dltut/compat/theano_build $(VPY) -m pip install --quiet
 	--disable-pip-version-check --no-build-isolation
 
 .PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench \
-	gpu-setup reproduce clean
+	gpu-setup reproduce notebook clean
 
 venv: $(STAMP)
 
@@ -98,6 +99,20 @@ gpu-setup: venv
 
 reproduce: data
 	$(VPY) scripts/reproduce.py
+
+# JupyterLab on notebooks/ at 127.0.0.1:NOTEBOOK_PORT, with the venv registered as the "dltut"
+# kernel (in the venv itself: --sys-prefix). NOTEBOOK_INSTALL= skips the install step.
+NOTEBOOK_PORT ?= 8888
+NOTEBOOK_TOKEN ?=
+NOTEBOOK_INSTALL ?= yes
+notebook: $(if $(NOTEBOOK_INSTALL),data)
+	@if [ -n "$(NOTEBOOK_INSTALL)" ]; then $(PIP_INSTALL) -e '.[notebook]'; fi
+	@$(VPY) -m ipykernel install --sys-prefix --name dltut --display-name "Python 3 (dltut)" >/dev/null
+	@echo "JupyterLab: http://127.0.0.1:$(NOTEBOOK_PORT)/lab (log in with the token in the URL below; Ctrl-C stops it)"
+	$(VPY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) \
+	  --ServerApp.port_retries=0 --ServerApp.root_dir=notebooks \
+	  $(if $(NOTEBOOK_TOKEN),--IdentityProvider.token=$(NOTEBOOK_TOKEN)) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache

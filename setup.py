@@ -65,12 +65,19 @@ setup(
         "setuptools<81",   # distutils on 3.12+ and pkg_resources, both for Theano
         "Pillow",
         "matplotlib<3.11",
+        "tqdm>=4.66,<5",   # the progress bar in notebooks (dltut.notebook)
     ],
     extras_require={
-        "test": ["pytest", "dask[distributed]==2026.8.0"],  # the search's cluster tests
+        # test: nbclient + ipykernel execute the notebooks (tests/test_notebooks.py); Dask runs
+        # the search's cluster tests
+        "test": ["pytest", "nbclient>=0.10,<0.12", "ipykernel>=6.29,<8",
+                 "dask[distributed]==2026.8.0"],
         # scripts/search.py --scheduler: trials on a Dask distributed cluster (the releases
         # need no numpy; checked beside numpy 1.26.4 on 3.11 and numpy 2.2.6 on 3.13)
         "dask": ["dask[distributed]==2026.8.0"],
+        # `make notebook`: JupyterLab and the kernel, versions that install beside numpy
+        # 1.26.4 on 3.11/3.12 and numpy 2.2.6 on 3.13
+        "notebook": ["jupyterlab>=4.2,<4.7", "ipykernel>=6.29,<8", "nbclient>=0.10,<0.12"],
         # Intel MKL: a BLAS that recognises new CPUs; 1.4-1.7x faster than OpenBLAS on the
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],

@@ -104,7 +104,7 @@ def _deep_to_float(image):
     return Image.fromarray(numpy.clip(pixels, 0.0, 255.0).astype(numpy.float32), mode="F")
 
 
-def read_image(path, colour=False, size=None):
+def read_image(path, colour=False, size=None, alpha=False):
     """Read an image file as floats on the 0..255 scale.
 
     Transparent pixels are put on white (dark ink drawn on a transparent background stays
@@ -119,6 +119,9 @@ def read_image(path, colour=False, size=None):
         instead of (h, w) grey ones.
     size : (width, height), optional
         Resize to this (Lanczos), greyscale only.
+    alpha : bool
+        Also return the opacity: ``(pixels, opacity)``, opacity of shape (h, w) in [0, 1],
+        or None for an image without transparency.
 
     Returns
     -------
@@ -137,7 +140,13 @@ def read_image(path, colour=False, size=None):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 image.load()
+                opacity = None
                 if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+                    if alpha:
+                        opacity = image.convert("RGBA").getchannel("A")
+                        if size is not None and tuple(image.size) != tuple(size):
+                            opacity = opacity.resize(tuple(size), Image.LANCZOS)
+                        opacity = numpy.asarray(opacity, dtype=numpy.float64) / 255.0
                     image = _without_alpha(image)
                 if image.mode in ("I", "F") or image.mode.startswith("I;16"):
                     image = _deep_to_float(image)
@@ -162,7 +171,7 @@ def read_image(path, colour=False, size=None):
         raise ValueError("cannot read image %s: %s" % (path, error or type(error).__name__)) from None
     if colour and pixels.ndim == 2:
         pixels = numpy.repeat(pixels[:, :, None], 3, axis=2)
-    return pixels
+    return (pixels, opacity) if alpha else pixels
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,18 +406,27 @@ def _percent(value):
 def save_learning_curves(history, path, title=None):
     """Plot validation/test error and training cost from a training history; return ``path``.
 
+    See :func:`draw_learning_curves` for ``history`` and the panels; the PNG is 800 x 600
+    pixels and its folder is created.
+    """
+    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    draw_learning_curves(fig, history, title)
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+
+
+def draw_learning_curves(fig, history, title=None):
+    """Draw validation/test error and training cost from a training history onto ``fig``.
+
     Parameters
     ----------
     history : sequence of dict
         One record per validation with keys ``iteration``, ``epoch``, ``learning_rate``,
         ``train_cost`` (may be None), ``validation_error`` (a fraction, 0.0278 = 2.78 %)
         and ``test_error`` (a fraction, or None: it is only measured at a new best).
-    path : str or path-like
-        Where to write the PNG (800 x 600 pixels; its folder is created).
     title : str, optional
 
-    The upper panel shows validation error (%) as a line and test error (%) as points, the
-    best validation marked; the lower panel shows the training cost.  The x axis is the
+    Returns ``fig``.  The upper panel shows validation error (%) as a line and test error
+    (%) as points, the best validation marked; the lower panel shows the training cost.  The x axis is the
     epoch, or the iteration when there is more than one validation per epoch.
     """
     records = list(history)
@@ -431,7 +449,6 @@ def save_learning_curves(history, path, title=None):
     costs = [(r[x_key], float(r["train_cost"])) for r in records
              if r.get("train_cost") is not None]
 
-    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
     ax_err, ax_cost = fig.subplots(2, 1, sharex=True)
 
     ax_err.plot(x, valid, "-", color="tab:blue", label="validation error")
@@ -459,7 +476,7 @@ def save_learning_curves(history, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
+    return fig
 
 
 #: Keys of a pre-training record that are bookkeeping, not figures to plot.

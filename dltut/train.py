@@ -558,6 +558,31 @@ class _Progress:
             self.stream.write("\r" + " " * 79 + "\r")
             self.stream.flush()
 
+    def validated(self, record):
+        """A validation's history record (a notebook display draws it; the bar does not)."""
+
+    def close(self, result=None):
+        """The run is over (``result``: its TrainResult, None if it raised)."""
+
+
+class _Closing:
+    """Closes a progress display when the run ends, with its result (None if it raised)."""
+
+    def __init__(self, display):
+        self.display, self.result = display, None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.display.close(self.result)
+        return False
+
+
+def _notebook():
+    from . import notebook
+    return notebook
+
 
 class Trainer:
     """The one training loop.
@@ -575,8 +600,13 @@ class Trainer:
         locks it while :meth:`run` trains); nothing is written without it.
     log : callable
         Receives the tutorial's log lines (``print`` by default); ``None`` for silence.
-    progress : bool, optional
-        Show a progress bar on stderr (default: when stderr is a terminal).
+    progress : bool or "notebook", optional
+        Show progress: by default a bar that updates in place in a Jupyter notebook
+        (:mod:`dltut.notebook`), else a bar on stderr when stderr is a terminal.  True asks
+        for the one that fits where it runs, "notebook" for the notebook one, False for none.
+    live_plot : bool, optional
+        In a notebook, also draw the learning curves under the bar, redrawn at each
+        validation (:class:`dltut.notebook.LiveCurves`).
     meta : dict, optional
         Extra JSON-able facts saved in the parameter files (dataset, command, ...).
     checkpoint_seconds : float, optional
@@ -588,18 +618,20 @@ class Trainer:
     state : TrainState
     on_epoch_end : callable(epoch) or None
         Called after each completed epoch (e.g. to save snapshots for later plots).
+    on_validation : callable(record) or None
+        Called with each validation's history record (a dict, see ``history``).
 
     A non-finite training cost or parameter stops the run ("diverged"): nothing
     non-finite is ever written, so the run folder keeps the last good checkpoint.
     """
 
     def __init__(self, compiled, config, model=None, run_dir=None, log=print, progress=None,
-                 meta=None, checkpoint_seconds=CHECKPOINT_SECONDS):
+                 meta=None, checkpoint_seconds=CHECKPOINT_SECONDS, live_plot=False):
         self.fns, self.config = compiled, config
         self.model_spec = model.spec() if model is not None and hasattr(model, "spec") else None
         self.run_dir = as_run_dir(run_dir)
         self.log = log or (lambda *args, **kwargs: None)
-        self.show_progress = sys.stderr.isatty() if progress is None else progress
+        self.show_progress, self.live_plot = progress, live_plot
         self.meta = dict(meta or {})
         self.checkpoint_seconds = checkpoint_seconds
         self.patience = Patience(config.patience, config.patience_increase,
@@ -608,7 +640,10 @@ class Trainer:
         self.history = []
         self.best_params = None
         self.on_epoch_end = None
+        self.on_validation = None
         self.state = TrainState()
+        self._live_params = None  # the trained-so-far parameters while an interrupted run shows its best
+        self._display = None
         self._last_save = time.perf_counter()
 
     # ----------------------------------------------------------------- the loop
@@ -621,11 +656,14 @@ class Trainer:
     def run(self):
         """Train until patience, the schedule or ``n_epochs`` says stop; return a TrainResult.
 
-        On return the model holds the best parameters seen.  A Ctrl-C stops after the
-        current minibatch, writes a checkpoint (with ``run_dir``) and returns a result whose
-        ``stopped_by`` is "interrupted"; the parameters are then left as trained so far.  A
-        run that diverged returns with ``stopped_by`` "diverged" and writes nothing more.
+        On return the model holds the best parameters seen.  A Ctrl-C (a notebook's kernel
+        interrupt) stops after the current minibatch, writes a checkpoint (with ``run_dir``)
+        and returns a result whose ``stopped_by`` is "interrupted"; the model then holds the
+        best parameters too, and calling :meth:`run` again continues exactly where the
+        interruption fell (a second Ctrl-C stops at once, with a KeyboardInterrupt).  A run
+        that diverged returns with ``stopped_by`` "diverged" and writes nothing more.
         """
+        self._take_back_live_params()
         cfg, fns, st = self.config, self.fns, self.state
         n_batches = fns.n_train_batches
         frequency = cfg.validation_frequency or max(1, min(n_batches, cfg.patience // 2))
@@ -633,11 +671,11 @@ class Trainer:
             self.log("this run already finished (stopped by %s); nothing to do" % st.stopped_by)
             return self._finish()
         st.stopped_by = st.divergence = None
-        progress = _Progress(n_batches, self.show_progress)
+        progress = self._display = self._make_display(n_batches)
         train_model = fns.train_model
         started = time.perf_counter() - st.elapsed
         held = self.run_dir.held() if self.run_dir is not None else contextlib.nullcontext()
-        with held, _InterruptFlag() as interrupt:
+        with held, _InterruptFlag() as interrupt, _Closing(progress) as closing:
             self._last_save = time.perf_counter()
             while st.stopped_by is None:
                 if st.minibatch_index == 0:
@@ -692,12 +730,45 @@ class Trainer:
             st.elapsed = time.perf_counter() - started
             if st.stopped_by != "diverged":
                 self.save_checkpoint()
-        if st.stopped_by == "interrupted":
-            if self.run_dir is not None:
-                self.log("interrupted: checkpoint written to %s; resume with --resume %s"
-                         % (self.checkpoint_path, self.run_dir))
-            return self._result()
-        return self._finish()
+            if st.stopped_by == "interrupted":
+                self._show_best_params()
+                self.log("interrupted at epoch %d, iteration %d%s; %s; calling run() again "
+                         "continues%s" % (
+                             st.epoch, st.iterations, "" if self.run_dir is None else
+                             ": checkpoint written to %s" % self.checkpoint_path,
+                             "the model holds its best parameters (validation error %f %%)"
+                             % (st.best_validation_loss * 100) if self.best_params is not None
+                             else "no validation yet: the model holds its parameters as trained",
+                             "" if self.run_dir is None else
+                             " (from a shell: --resume %s)" % self.run_dir))
+                closing.result = self._result()
+            else:
+                closing.result = self._finish()
+        return closing.result
+
+    def _make_display(self, n_batches):
+        """The progress display :meth:`run` updates (see the ``progress`` parameter)."""
+        wanted = self.show_progress
+        in_kernel = "ipykernel" in sys.modules and _notebook().in_notebook()
+        if wanted == "notebook" or (wanted in (None, True) and in_kernel) or self.live_plot:
+            return _notebook().NotebookDisplay(
+                n_batches, self.config.n_epochs, bar=wanted is not False,
+                live_plot=self.live_plot, history=self.history)
+        return _Progress(n_batches, sys.stderr.isatty() if wanted is None else bool(wanted))
+
+    def _show_best_params(self):
+        """Interrupted: keep the trained-so-far parameters aside and load the best ones."""
+        if self.best_params is None:
+            return
+        self._live_params = [p.get_value(borrow=False) for p in self.fns.params]
+        for param, value in zip(self.fns.params, self.best_params):
+            param.set_value(value)
+
+    def _take_back_live_params(self):
+        if self._live_params is not None:
+            for param, value in zip(self.fns.params, self._live_params):
+                param.set_value(value)
+            self._live_params = None
 
     def _checkpoint_due(self):
         return (self.run_dir is not None and self.checkpoint_seconds
@@ -754,6 +825,10 @@ class Trainer:
         self.history.append(record)
         if self.run_dir is not None:
             self.run_dir.append_history(record)
+        if self._display is not None:
+            self._display.validated(record)
+        if self.on_validation is not None:
+            self.on_validation(record)
 
     def _finish(self):
         if self.best_params is not None:
@@ -788,7 +863,7 @@ class Trainer:
             "history": list(self.history),
             "config": self.config.to_dict(),
             "model": self.model_spec,
-            "params": [p.get_value(borrow=True) for p in self.fns.params],
+            "params": self._live_params or [p.get_value(borrow=True) for p in self.fns.params],
             "optimizer_state": [v.get_value(borrow=True) for v in self.fns.optimizer_state],
             "best_params": None if self.best_params is None else list(self.best_params),
         }
@@ -856,6 +931,7 @@ class Trainer:
 
         for var, value in zip(self.fns.params + self.fns.optimizer_state, params + velocities):
             var.set_value(value)
+        self._live_params = None
         self.best_params = list(best) if best else None
         self.fns.learning_rate.set_value(floatX(rate))
         self.state, self.patience, self.schedule = train_state, patience, schedule

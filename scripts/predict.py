@@ -4,10 +4,14 @@
     python scripts/predict.py runs/mlp-20261128-120000 my_digit.png other.jpg
     python scripts/predict.py runs/mlp-20261128-120000 --test-index 0 1 2
 
-Images are turned into what the model was trained on: greyscale (transparent parts on
-white), resized to the model's input size, scaled to [0, 1), and inverted when they are
-dark ink on a light background (MNIST digits are light on dark).  Every failure is one line
-on stderr (exit 2 for a bad input, see dltut.experiment).
+Images are turned into what the model was trained on (dltut.preprocess): the ink, light
+on dark (the opacity where the background is transparent, else the grey level, inverted
+when the picture is dark on light), with the background removed and the strongest strokes
+at 1; then framed the way MNIST's digits were (cropped, fitted into 20x20 keeping the
+aspect ratio, centre of mass at the centre of 28x28), or with --fit resize the whole picture
+resized.  notebooks/06_your_own_digit.ipynb shows the steps and measures both ways.  A model
+trained under either floatX works under either.  Every failure is one line on stderr (exit 2
+for a bad input, see dltut.experiment).
 """
 import os
 import sys
@@ -22,23 +26,14 @@ except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
 PROG = "predict.py"
 
 
-def load_image(path, image_shape, invert="auto"):
-    """An image file as a flat float array in [0, 1) of ``h*w`` values, light-on-dark."""
-    import numpy
-    from dltut.plot import read_image
-    height, width = image_shape
+def load_image(path, image_shape, invert="auto", fit="mnist"):
+    """An image file as a flat float array in [0, 1] of ``h*w`` values, light-on-dark."""
+    from dltut.preprocess import preprocess
     try:
-        pixels = read_image(path, size=(width, height)) / 256.0
+        return preprocess(path, tuple(image_shape), fit=fit, invert=invert)
     except ValueError as error:
-        raise CLIError(str(error)) from None
-    if invert == "auto":
-        # MNIST digits are light strokes on a dark background: a light border means the
-        # picture is the other way round (dark ink on paper).
-        border = numpy.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-        invert = border.mean() > 0.5
-    if invert:
-        pixels = (255.0 / 256.0) - pixels
-    return pixels.reshape(-1)
+        raise CLIError("%s: %s" % (path, error) if str(path) not in str(error)
+                       else str(error)) from None
 
 
 def load_model(run_dir):
@@ -71,6 +66,9 @@ def load_model(run_dir):
         model = build_model(spec, numpy.random.RandomState(0), x)
     except (KeyError, TypeError, ValueError) as error:
         raise CLIError("%s describes a model dltut cannot build (%s)" % (path, error)) from None
+    # a model saved under the other floatX: its values in this one (float32 -> float64 is
+    # exact; float64 -> float32 rounds each weight to 7 digits, far below what moves a class)
+    values = [numpy.asarray(value, dtype=theano.config.floatX) for value in values]
     try:
         model.set_params_values(values)
     except ValueError as error:
@@ -94,7 +92,13 @@ def build_parser():
     parser.add_argument("--test-index", type=int, nargs="+", metavar="N", default=[],
                         help="classify test-set examples N of the run's dataset instead")
     parser.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
-                        help="invert images (auto: when the border is light)")
+                        help="whether images are dark ink on a light background (auto: when "
+                             "the border is light; ignored for transparent backgrounds, where "
+                             "the opacity is the ink) (default: auto)")
+    parser.add_argument("--fit", choices=("mnist", "resize"), default="mnist",
+                        help="mnist: crop the ink, fit it into 20x20 keeping its aspect ratio "
+                             "and centre its mass in 28x28, as MNIST was made; resize: resize "
+                             "the whole picture (default: mnist)")
     return parser
 
 
@@ -133,7 +137,7 @@ def predict_main(argv):
             raise CLIError("this model does not take greyscale square images (%s)" % spec)
         invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
         for path in args.images:
-            rows.append(load_image(path, shape[1:], invert))
+            rows.append(load_image(path, shape[1:], invert, args.fit))
             labels.append(path)
             truths.append(None)
     if args.test_index:

@@ -9,6 +9,16 @@ from scipy.signal import convolve2d
 
 
 @pytest.fixture(scope="session")
+def mnist_path():
+    """The real MNIST file (data/mnist.pkl.gz or $DLTUT_DATA's); the test is skipped without it."""
+    from dltut.data import default_mnist_path
+    path = default_mnist_path()
+    if not path.is_file():
+        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def tol():
     """``assert_allclose`` tolerances for results computed in the current floatX."""
     if theano.config.floatX == "float32":

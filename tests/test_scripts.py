@@ -25,7 +25,7 @@ import numpy
 import pytest
 
 from dltut.checkpoint import load_arrays, load_params
-from dltut.data import default_mnist_path, load_dataset
+from dltut.data import load_dataset
 
 from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
                   read_json, script, train_argv, write_dataset)
@@ -212,14 +212,19 @@ def test_predict_reads_png_either_way_round(trained, tiny, tmp_path):
     Image.fromarray(dark, mode="L").save(str(tmp_path / "dark.png"))
 
     code, out, err = call("predict", [run.dir, tmp_path / "light.png", tmp_path / "dark.png",
-                                      "--invert", "auto"])
+                                      "--invert", "auto", "--fit", "resize"])
     assert code == 0, err
     printed = parse_predictions(out)
     light_cls, light_p, _ = printed[str(tmp_path / "light.png")]
     dark_cls, dark_p, _ = printed[str(tmp_path / "dark.png")]
 
     values, _ = load_params(run.dir / "best_model.npz")
-    expected = numpy_forward(values, (light.reshape(1, -1) / 256.0))[0]
+    # the ink as dltut.preprocess defines it: a black background has nothing to remove, and
+    # the strongest ink (99th percentile of the inked pixels) is stretched to 1; a 28x28
+    # picture resized to 28x28 is unchanged
+    ink = light.astype(numpy.float64) / 255.0
+    ink = numpy.clip(ink / numpy.percentile(ink[ink > 0], 99.0), 0.0, 1.0)
+    expected = numpy_forward(values, ink.reshape(1, -1))[0]
     assert light_cls == dark_cls == int(numpy.argmax(expected)), out
     assert abs(light_p - expected.max()) <= PRINTED_P_ATOL
     assert abs(dark_p - expected.max()) <= PRINTED_P_ATOL
@@ -530,14 +535,7 @@ def test_reproduce_report_from_a_real_run_folder(trained, tmp_path):
 
 
 # ------------------------------------------------------------------------------ real MNIST (slow)
-@pytest.fixture(scope="module")
-def mnist_path():
-    path = default_mnist_path()
-    if not path.is_file():
-        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
-    return path
-
-
+# (the mnist_path fixture is conftest.py's)
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_logistic_sgd_one_epoch_on_mnist(mnist_path, tmp_path):
