@@ -155,6 +155,7 @@ class LogisticRegression(ParamsMixin):
         self.y_pred = T.argmax(self.p_y_given_x, axis=1)
         self.output = self.p_y_given_x
         self.params = [self.W, self.b]
+        self.regularised_weights = [self.W]
         self.L1 = abs(self.W).sum()
         self.L2_sqr = (self.W ** 2).sum()
 

@@ -24,6 +24,7 @@ class Classifier(ParamsMixin):
         self.p_y_given_x = log_regression_layer.p_y_given_x
         self.y_pred = log_regression_layer.y_pred
         self.output = self.p_y_given_x
+        self.regularised_weights = list(weights)
         self.L1 = sum(abs(W).sum() for W in weights)
         self.L2_sqr = sum((W ** 2).sum() for W in weights)
 

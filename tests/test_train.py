@@ -121,6 +121,36 @@ def test_regularised_step_differs_from_plain_by_the_penalty_gradient(kind, lam):
     assert_close(W_plain, W0f - lr * dW)
 
 
+def test_the_returned_l2_term_is_cheaper_but_the_updates_are_the_tutorials(monkeypatch):
+    """train_model returns its L2 term through dot products (dltut.train.sum_of_squares);
+    the updates must be bit for bit those of the tutorial's graph, which returns L2_sqr, and
+    the returned cost the same to within float rounding."""
+    from dltut import train
+    split_list = _tiny.splits((60, 20, 20), seed=3)
+    runs = {}
+    for name in ("tutorial", "dltut"):
+        if name == "tutorial":
+            monkeypatch.setattr(train, "sum_of_squares", lambda model: model.L2_sqr)
+        else:
+            monkeypatch.undo()
+        model, x, y = _tiny.mlp(seed=7, n_hidden=16)
+        fns = compile_functions(model, x, y, _tiny.shared(split_list),
+                                config(learning_rate=0.1, batch_size=10, L2_reg=0.01))
+        costs = [float(fns.train_model(i % 6)) for i in range(24)]
+        runs[name] = costs, [v.copy() for v in model.get_params_values()], model
+    (tut_costs, tut_params, _), (costs, params, model) = runs["tutorial"], runs["dltut"]
+    for got, expected in zip(params, tut_params):
+        assert got.dtype == expected.dtype and numpy.array_equal(got, expected)
+    rtol = 1e-6 if theano.config.floatX == "float32" else 1e-13
+    numpy.testing.assert_allclose(costs, tut_costs, rtol=rtol)
+    # the returned term is the numpy sum of the squared weights (not the biases)
+    weights = [p.get_value() for p in model.regularised_weights]
+    assert len(weights) == 2 and all(w.ndim == 2 for w in weights)
+    cheap = theano.function([], train.sum_of_squares(model))()
+    numpy.testing.assert_allclose(cheap, sum(numpy.sum(w.astype(numpy.float64) ** 2)
+                                             for w in weights), rtol=rtol * 10)
+
+
 # ======================================================================= 2. momentum
 def test_two_momentum_steps_follow_the_velocity_recursion():
     rng = numpy.random.RandomState(3)
