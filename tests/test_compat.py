@@ -664,6 +664,47 @@ def test_a_second_process_compiles_nothing(tmp_path):
     assert second.stdout.split()[-1] == "0", "compiled again: %s" % second.stdout
 
 
+COUNT_PROBES = """
+import subprocess
+probes = []
+original = subprocess.Popen.__init__
+def noting(self, args, *rest, **kwargs):
+    text = " ".join(args) if isinstance(args, (list, tuple)) else str(args)
+    probes.extend(["march"] if "-march=native" in text else [])
+    probes.extend(["gemv"] if "check_beta_" in text else [])
+    original(self, args, *rest, **kwargs)
+subprocess.Popen.__init__ = noting
+import dltut, numpy, theano, theano.tensor as T
+from theano.gof import cmodule
+m, v = T.matrix("m"), T.vector("v")
+f = theano.function([m, v], T.dot(m, v) + 1)     # a C gemv: both probes
+assert any("Gemv" in type(n.op).__name__ for n in f.maker.fgraph.toposort())
+print(" ".join(cmodule.GCC_compiler.march_flags))
+print(sorted(set(probes)))
+"""
+
+
+def test_compiler_probes_run_once_per_compile_folder(tmp_path):
+    """Theano probes the compiler's -march flags and the BLAS's gemv in every process;
+    dltut.compat.probes keeps the answers in the compile folder, so a second process runs
+    neither probe and uses the same flags; other compiler flags mean probing again."""
+    def run(extra_flags=""):
+        flags = ",".join(filter(None, [os.environ.get("THEANO_FLAGS"),
+                                       "base_compiledir=%s" % (tmp_path / "theano"),
+                                       extra_flags]))
+        done = run_fresh(COUNT_PROBES, env={"THEANO_FLAGS": flags}, cwd=str(tmp_path))
+        assert done.returncode == 0, done.stderr
+        march, probes = done.stdout.strip().splitlines()[-2:]
+        return march, probes
+    first_march, first_probes = run()
+    assert first_probes == "['gemv', 'march']"
+    assert "-march=" in first_march
+    again_march, again_probes = run()
+    assert again_probes == "[]" and again_march == first_march
+    other_march, other_probes = run("gcc.cxxflags=-fno-math-errno")
+    assert other_probes == "['gemv', 'march']" and other_march == first_march
+
+
 def test_cop_versions_do_not_depend_on_the_hash_seed(tmp_path):
     code = ("import theano.tensor as T\n"
             "print(T.DimShuffle((False, False), (1, 0)).c_code_cache_version())")

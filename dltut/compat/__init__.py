@@ -18,8 +18,9 @@ Each measure records whether it is active and why (:func:`describe`, shown by
 ``python -m dltut.info``).  The measures live in :mod:`dltut.compat.numpy_shims`
 (Python 3.12 and numpy >= 1.24), :mod:`dltut.compat.numpy2` (numpy 2's C API and
 promotion rules), :mod:`dltut.compat.scipy_shims` (scipy's moved private functions),
-:mod:`dltut.compat.scan` (the compiled ``scan``) and :mod:`dltut.compat.cache_keys` (two
-bugs that kept Theano's compile cache from being reused across processes).
+:mod:`dltut.compat.scan` (the compiled ``scan``), :mod:`dltut.compat.cache_keys` (two
+bugs that kept Theano's compile cache from being reused across processes) and
+:mod:`dltut.compat.probes` (Theano's compiler probes, remembered between processes).
 
 This package imports neither numpy nor Theano when it is imported; the measures import
 numpy when Theano is about to load.
@@ -156,9 +157,10 @@ def install():
     with _LOCK:
         if _INSTALLED:
             return HOOK
-        from . import cache_keys, numpy2, numpy_shims, scan, scipy_shims
+        from . import cache_keys, numpy2, numpy_shims, probes, scan, scipy_shims
         numpy_shims.register_hooks()
         cache_keys.register_hooks()
+        probes.register_hooks()
         numpy2.register_hooks()
         scipy_shims.register_hooks()
         scan.register_hooks()
