@@ -705,6 +705,54 @@ def test_compiler_probes_run_once_per_compile_folder(tmp_path):
     assert other_probes == "['gemv', 'march']" and other_march == first_march
 
 
+PARALLEL_COMPILE = """
+import os, sys
+import dltut, numpy, theano, theano.tensor as T
+from dltut.compat import parallel_compile
+if MODE == "fail":    # every compile ahead fails: Theano must compile them itself
+    original = parallel_compile._compile_ahead
+    class Broken:
+        @staticmethod
+        def compile_str(*args, **kwargs):
+            raise OSError("no compiler today")
+    parallel_compile._compile_ahead = lambda job, compiler, *rest: original(job, Broken, *rest)
+# chains of elementwise functions never compiled before (5 ** 12 orders each): three new C
+# modules (Theano fuses each chain into one), whatever the compile cache holds
+FUNCTIONS = [(T.tanh, numpy.tanh), (T.sin, numpy.sin), (T.cos, numpy.cos),
+             (T.arctan, numpy.arctan), (lambda v: T.log1p(abs(v)), lambda v: numpy.log1p(abs(v)))]
+rng = numpy.random.RandomState(int.from_bytes(os.urandom(4), "little"))
+chains = [rng.randint(len(FUNCTIONS), size=12) for _ in range(3)]
+def chain(v, picks, which):
+    for k in picks:
+        v = FUNCTIONS[k][which](v)
+    return v
+x = T.matrix("x")
+f = theano.function([x], [chain(x, picks, 0) for picks in chains])
+v = numpy.linspace(-1, 1, 6).reshape(2, 3)
+got = f(v.astype(theano.config.floatX))
+for a, picks in zip(got, chains):
+    numpy.testing.assert_allclose(a, chain(v, picks, 1), rtol=1e-4, atol=1e-6)
+print(parallel_compile.STATS["ahead"], parallel_compile.STATS["used"], parallel_compile.STATS["failed"])
+"""
+
+
+@pytest.mark.parametrize("threads, mode", [("2", "ok"), ("1", "ok"), ("2", "fail")])
+def test_modules_compiled_ahead_in_parallel_are_the_ones_theano_uses(threads, mode, tmp_path):
+    """dltut.compat.parallel_compile: a new function's missing C modules are compiled ahead,
+    several at once, and Theano takes them instead of compiling them again; one thread
+    turns it off, and compiles that fail ahead are left to Theano."""
+    done = run_fresh(PARALLEL_COMPILE.replace("MODE", repr(mode)),
+                     env={"DLTUT_COMPILE_THREADS": threads}, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    ahead, used, failed = map(int, done.stdout.split()[-3:])
+    if threads == "1":
+        assert (ahead, used, failed) == (0, 0, 0)
+    elif mode == "fail":
+        assert ahead == used == 0 and failed >= 3
+    else:   # at least one module per chain (Theano may split a chain), every one used
+        assert ahead == used >= 3 and failed == 0
+
+
 def test_cop_versions_do_not_depend_on_the_hash_seed(tmp_path):
     code = ("import theano.tensor as T\n"
             "print(T.DimShuffle((False, False), (1, 0)).c_code_cache_version())")

@@ -157,10 +157,12 @@ def install():
     with _LOCK:
         if _INSTALLED:
             return HOOK
-        from . import cache_keys, numpy2, numpy_shims, probes, scan, scipy_shims
+        from . import (cache_keys, numpy2, numpy_shims, parallel_compile, probes, scan,
+                       scipy_shims)
         numpy_shims.register_hooks()
         cache_keys.register_hooks()
         probes.register_hooks()
+        parallel_compile.register_hooks()
         numpy2.register_hooks()
         scipy_shims.register_hooks()
         scan.register_hooks()
