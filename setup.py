@@ -68,9 +68,9 @@ setup(
         "tqdm>=4.66,<5",   # the progress bar in notebooks (dltut.notebook)
     ],
     extras_require={
-        # test: nbclient + ipykernel execute the notebooks (tests/test_notebooks.py); Dask runs
-        # the search's cluster tests
-        "test": ["pytest", "nbclient>=0.10,<0.12", "ipykernel>=6.29,<8",
+        # test: nbclient + ipykernel execute the notebooks and JupyterLab is started once
+        # (tests/test_notebooks.py); Dask runs the search's cluster tests
+        "test": ["pytest", "nbclient>=0.10,<0.12", "ipykernel>=6.29,<8", "jupyterlab>=4.2,<4.7",
                  "dask[distributed]==2026.8.0"],
         # scripts/search.py --scheduler: trials on a Dask distributed cluster (the releases
         # need no numpy; checked beside numpy 1.26.4 on 3.11 and numpy 2.2.6 on 3.13)

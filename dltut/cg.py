@@ -157,9 +157,16 @@ class CGOptimizer:
         self._last = (None, None)  # (theta, train_fn(theta)) of the last cost evaluated
 
     # ----------------------------------------------------------------- the tutorial's functions
+    def _set_theta(self, theta_value):
+        """Put ``fmin_cg``'s point into the model.  Under numpy 2's promotion rules (NEP 50)
+        the line search's float64 step makes the point float64 in a float32 model; numpy 1
+        kept it float32, so there the cast changes nothing."""
+        self.model.theta.set_value(numpy.asarray(theta_value, dtype=self.model.theta.dtype),
+                                   borrow=True)
+
     def train_fn(self, theta_value):
         """The mean over the training minibatches of their mean negative log-likelihood."""
-        self.model.theta.set_value(theta_value, borrow=True)
+        self._set_theta(theta_value)
         train_losses = [self.batch_cost(i * self.batch_size) for i in range(self.n_train_batches)]
         value = numpy.mean(train_losses)
         self._last = (theta_value, value)
@@ -167,7 +174,7 @@ class CGOptimizer:
 
     def train_fn_grad(self, theta_value):
         """The mean over the training minibatches of the gradient of their cost (flat)."""
-        self.model.theta.set_value(theta_value, borrow=True)
+        self._set_theta(theta_value)
         grad = self.batch_grad(0)
         for i in range(1, self.n_train_batches):
             grad += self.batch_grad(i * self.batch_size)
@@ -177,7 +184,7 @@ class CGOptimizer:
         """After a CG iteration: validate, test at a new best, record, checkpoint."""
         st = self.state
         st.iterations += 1
-        self.model.theta.set_value(theta_value, borrow=True)
+        self._set_theta(theta_value)
         if not numpy.isfinite(theta_value).all():
             st.stopped_by, st.divergence = "diverged", "theta became non-finite in iteration %d" \
                 % st.iterations
