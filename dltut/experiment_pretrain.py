@@ -489,13 +489,53 @@ def _settings(name, args):
     return {key: getattr(args, key) for key in keep}
 
 
+def _pretrain_then_finetune(name, args, argv, model, layers, compiled, config, n_batches,
+                            run_dir, state, say, before_finetune=None, after_finetune=None):
+    """The SdA's and the DBN's run: layer-wise pre-training (the one pre-training loop), then
+    fine-tuning of the whole stack (the one supervised Trainer), both resumable from the same
+    run folder.  ``before_finetune(pretrained)`` runs once before the first fine-tuning
+    step, ``after_finetune(result)`` after it; returns what ``ex.report`` returns."""
+    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
+    from .train import Trainer
+    pretrainer = _pretrainer(name, args, layers, n_batches, args.pretraining_epochs, run_dir,
+                             say, model=model)
+    trainer = Trainer(compiled, config, model=model, run_dir=run_dir, log=say,
+                      progress=None if not args.quiet else False,
+                      meta=dict(pretrainer.meta), checkpoint_seconds=args.checkpoint_every)
+    if args.resume:
+        state["started"] = True
+        if _resume_pretraining(name + ".py", pretrainer, run_dir, say) and pretrainer.finished():
+            if run_dir.has(CHECKPOINT):
+                ex.resume(name + ".py", trainer, run_dir, say)
+            else:  # fine-tuning had not written a checkpoint: it starts from the beginning
+                for stale in (HISTORY, BEST_MODEL, SUMMARY):
+                    run_dir.remove(stale)
+    if not trainer.finished():
+        ex.write_config(name, args, argv, dict(_settings(name, args), finetune=config.to_dict()),
+                        model.spec(), run_dir, pretrainer.meta["numerics"])
+    state["started"] = True
+    session_started = time.perf_counter()
+    if not pretrainer.finished():
+        say("... pre-training the model")
+    pretrained = pretrainer.run()
+    extra = {"pretraining": _pretraining_summary(pretrained)}
+    if not pretrained.stopped_by == "n_epochs":
+        run_dir.write_json(SUMMARY, dict(extra, stopped_by=pretrained.stopped_by,
+                                         experiment=name))
+        _check_pretraining(name, pretrainer, pretrained, run_dir)
+    if trainer.state.iterations == 0 and before_finetune is not None:
+        before_finetune(pretrained)
+    result = trainer.run()
+    if after_finetune is not None:
+        after_finetune(result)
+    return ex.report(name, run_dir, compiled, result, session_started, extra)
+
+
 def _sda_main(name, args, argv, run_dir, state, say):
     """SdA.py: pre-train the dAs layer by layer, then fine-tune with the supervised loop."""
     import numpy
     from .autoencoders import SdA
     from .data import shared_datasets
-    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
-    from .train import Trainer
     splits, n_in, n_out = _start(name, args, run_dir, say)
     n_batches = _n_batches(args, len(splits[0][1]))
     config = sda_train_config(args, n_batches)
@@ -513,36 +553,9 @@ def _sda_main(name, args, argv, run_dir, state, say):
     except ValueError as error:
         raise CLIError("%s (see --help)" % error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
-    pretrainer = _pretrainer(name, args, layers, n_batches, args.pretraining_epochs, run_dir,
-                             say, model=sda)
-    trainer = Trainer(compiled, config, model=sda, run_dir=run_dir, log=say,
-                      progress=None if not args.quiet else False,
-                      meta=dict(pretrainer.meta), checkpoint_seconds=args.checkpoint_every)
-    if args.resume:
-        state["started"] = True
-        if _resume_pretraining(name + ".py", pretrainer, run_dir, say) and pretrainer.finished():
-            if run_dir.has(CHECKPOINT):
-                ex.resume(name + ".py", trainer, run_dir, say)
-            else:  # fine-tuning had not written a checkpoint: it starts from the beginning
-                for stale in (HISTORY, BEST_MODEL, SUMMARY):
-                    run_dir.remove(stale)
-    if not trainer.finished():
-        ex.write_config(name, args, argv, dict(_settings(name, args), finetune=config.to_dict()),
-                        sda.spec(), run_dir, pretrainer.meta["numerics"])
-    state["started"] = True
-    session_started = time.perf_counter()
-    if not pretrainer.finished():
-        say("... pre-training the model")
-    pretrained = pretrainer.run()
-    extra = {"pretraining": _pretraining_summary(pretrained)}
-    if not pretrained.stopped_by == "n_epochs":
-        run_dir.write_json(SUMMARY, dict(extra, stopped_by=pretrained.stopped_by,
-                                         experiment=name))
-        _check_pretraining(name, pretrainer, pretrained, run_dir)
-    if trainer.state.iterations == 0:
-        say("... finetunning the model")
-    result = trainer.run()
-    return ex.report(name, run_dir, compiled, result, session_started, extra)
+    return _pretrain_then_finetune(
+        name, args, argv, sda, layers, compiled, config, n_batches, run_dir, state, say,
+        before_finetune=lambda pretrained: say("... finetunning the model"))
 
 
 def _cg_main(name, args, argv, run_dir, state, say):
@@ -725,8 +738,6 @@ def _dbn_main(name, args, argv, run_dir, state, say):
     import numpy
     from .data import shared_datasets
     from .rbm import DBN
-    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
-    from .train import Trainer
     splits, n_in, n_out = _start(name, args, run_dir, say)
     n_batches = _n_batches(args, len(splits[0][1]))
     config = sda_train_config(args, n_batches, DBN_PATIENCE_EPOCHS)
@@ -744,41 +755,19 @@ def _dbn_main(name, args, argv, run_dir, state, say):
     except ValueError as error:
         raise CLIError("%s (see --help)" % error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
-    pretrainer = _pretrainer(name, args, layers, n_batches, args.pretraining_epochs, run_dir,
-                             say, model=dbn)
-    trainer = Trainer(compiled, config, model=dbn, run_dir=run_dir, log=say,
-                      progress=None if not args.quiet else False,
-                      meta=dict(pretrainer.meta), checkpoint_seconds=args.checkpoint_every)
-    if args.resume:
-        state["started"] = True
-        if _resume_pretraining(name + ".py", pretrainer, run_dir, say) and pretrainer.finished():
-            if run_dir.has(CHECKPOINT):
-                ex.resume(name + ".py", trainer, run_dir, say)
-            else:  # fine-tuning had not written a checkpoint: it starts from the beginning
-                for stale in (HISTORY, BEST_MODEL, SUMMARY):
-                    run_dir.remove(stale)
-    if not trainer.finished():
-        ex.write_config(name, args, argv, dict(_settings(name, args), finetune=config.to_dict()),
-                        dbn.spec(), run_dir, pretrainer.meta["numerics"])
-    state["started"] = True
-    session_started = time.perf_counter()
-    if not pretrainer.finished():
-        say("... pre-training the model")
-    pretrained = pretrainer.run()
-    extra = {"pretraining": _pretraining_summary(pretrained)}
-    if not pretrained.stopped_by == "n_epochs":
-        run_dir.write_json(SUMMARY, dict(extra, stopped_by=pretrained.stopped_by,
-                                         experiment=name))
-        _check_pretraining(name, pretrainer, pretrained, run_dir)
-    if trainer.state.iterations == 0:
+
+    def before_finetune(pretrained):
         say("The pretraining code for file DBN.py ran for %.2fm" % (pretrained.wall_seconds / 60.))
         draw_pretraining(run_dir, title="DBN: %s" % os.path.basename(
             os.path.normpath(os.path.abspath(str(run_dir)))))
         say("... finetuning the model")
-    result = trainer.run()
-    if not result.interrupted and not result.diverged:
-        say("The fine tuning code for file DBN.py ran for %.2fm" % (result.wall_seconds / 60.))
-    return ex.report(name, run_dir, compiled, result, session_started, extra)
+
+    def after_finetune(result):
+        if not result.interrupted and not result.diverged:
+            say("The fine tuning code for file DBN.py ran for %.2fm" % (result.wall_seconds / 60.))
+
+    return _pretrain_then_finetune(name, args, argv, dbn, layers, compiled, config, n_batches,
+                                   run_dir, state, say, before_finetune, after_finetune)
 
 
 _MAINS = {"dA": _pretrain_main, "cA": _pretrain_main, "SdA": _sda_main, "logistic_cg": _cg_main,

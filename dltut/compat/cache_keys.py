@@ -53,7 +53,9 @@ def _theano_version():
     return getattr(theano, "__version__", "")
 
 
-def _right_theano(name):
+def right_theano(name):
+    """True on the Theano these measures were written for; otherwise records ``name`` as
+    left alone and returns False (the one check every Theano-internals measure makes)."""
     version = _theano_version()
     if version.split("+")[0] != THEANO_VERSION:
         record(name, False, "written for Theano %s, this is %s: left alone"
@@ -70,7 +72,7 @@ def stable_code_version(func_codes):
 
 def _fix_cop_version(op_module):
     name = "compile cache: COp versions"
-    if not _right_theano(name):
+    if not right_theano(name):
         return
     cop = op_module.COp
 
@@ -89,7 +91,7 @@ def _fix_cop_version(op_module):
 
 def _fix_props_version(cc):
     name = "compile cache: ops without parameters"
-    if not _right_theano(name):
+    if not right_theano(name):
         return
     try:
         recompile_method(cc.CLinker, "cmodule_key_", [PROPS_EDIT])
@@ -103,7 +105,7 @@ def _fix_props_version(cc):
 
 def _fix_key_pkl_writes(cmodule):
     name = "compile cache: whole key files"
-    if not _right_theano(name):
+    if not right_theano(name):
         return
     import pickle
     from ..checkpoint import atomic_write

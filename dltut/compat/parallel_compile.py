@@ -25,9 +25,8 @@ import tempfile
 import threading
 
 from . import record, register
+from .cache_keys import THEANO_VERSION, right_theano
 
-#: The Theano release whose linker and compiler this was written against.
-THEANO_VERSION = "1.0.5"
 
 _NAME = "parallel compilation"
 _LOCAL = threading.local()
@@ -54,23 +53,13 @@ def threads():
     return max(1, n)
 
 
-def _right_theano():
-    import theano
-    version = getattr(theano, "__version__", "")
-    if version.split("+")[0] != THEANO_VERSION:
-        record(_NAME, False, "written for Theano %s, this is %s: left alone"
-               % (THEANO_VERSION, version))
-        return False
-    return True
-
-
 def _job_key(module_name, src_code, location_free_args):
     digest = hashlib.sha256(src_code.encode("utf-8")).hexdigest()
     return (module_name, digest, repr(location_free_args))
 
 
 def _patch_compiler(cmodule):
-    if not _right_theano():
+    if not right_theano(_NAME):
         return
     gcc = cmodule.GCC_compiler
     original_compile_str = gcc.compile_str
@@ -177,7 +166,7 @@ def _compile_ahead(job, compiler, module_name, src_code, args, folder):
 
 
 def _patch_linker(vm):
-    if not _right_theano():
+    if not right_theano(_NAME):
         return
     linker = vm.VM_Linker
     original_make_all = linker.make_all

@@ -28,9 +28,8 @@ import os
 import shutil
 
 from . import record, register
+from .cache_keys import THEANO_VERSION, right_theano
 
-#: The Theano release whose probes these are.
-THEANO_VERSION = "1.0.5"
 
 #: The file, in theano.config.compiledir.
 FILE_NAME = "dltut-probes.json"
@@ -45,16 +44,6 @@ _STATE = {"cached": {}, "found": {}, "saved": False}
 def register_hooks():
     register("theano.gof.cmodule", after=_march_flags)
     register("theano.tensor.blas_c", after=_gemv_probe)
-
-
-def _right_theano():
-    import theano
-    version = getattr(theano, "__version__", "")
-    if version.split("+")[0] != THEANO_VERSION:
-        record(_NAME, False, "written for Theano %s, this is %s: left alone"
-               % (THEANO_VERSION, version))
-        return False
-    return True
 
 
 def _cpu_identity():
@@ -139,7 +128,7 @@ def _remember(key, value):
 
 
 def _march_flags(cmodule):
-    if not _right_theano():
+    if not right_theano(_NAME):
         return
     gcc = cmodule.GCC_compiler
     key = probe_key("march")
@@ -169,7 +158,7 @@ def _march_flags(cmodule):
 
 
 def _gemv_probe(blas_c):
-    if not _right_theano():
+    if not right_theano(_NAME):
         return
     probe = blas_c.check_force_gemv_init
     key = probe_key("gemv")
