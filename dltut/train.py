@@ -387,8 +387,20 @@ STOP_REASONS = ("patience", "n_epochs", "schedule", "interrupted", "diverged")
 CHECKPOINT_SECONDS = 300.0
 
 
+class _StopReason:
+    """``interrupted`` and ``diverged`` for a result with a ``stopped_by``."""
+
+    @property
+    def interrupted(self):
+        return self.stopped_by == "interrupted"
+
+    @property
+    def diverged(self):
+        return self.stopped_by == "diverged"
+
+
 @dataclass
-class TrainResult:
+class TrainResult(_StopReason):
     """What a training run found.  Errors are fractions (0.075 = 7.5 %)."""
 
     best_validation_loss: float          # the tutorial's way (whole minibatches only)
@@ -417,14 +429,6 @@ class TrainResult:
                    test_score=float(state.test_score), test_score_all=float(state.test_score_all),
                    iterations=state.iterations, stopped_by=state.stopped_by,
                    wall_seconds=state.elapsed, divergence=state.divergence, **fields)
-
-    @property
-    def interrupted(self):
-        return self.stopped_by == "interrupted"
-
-    @property
-    def diverged(self):
-        return self.stopped_by == "diverged"
 
     def summary(self):
         return ("best validation error %f %% (all examples: %f %%) at iteration %s, epoch %s; "
@@ -1155,7 +1159,7 @@ class PretrainState:
 
 
 @dataclass
-class PretrainResult:
+class PretrainResult(_StopReason):
     """What a pre-training run did."""
 
     layers: list                         # the layers' names
@@ -1167,14 +1171,6 @@ class PretrainResult:
     last: list                           # per layer: its last epoch's summary ({} if none yet)
     history: list = field(default_factory=list)
     divergence: Optional[str] = None
-
-    @property
-    def interrupted(self):
-        return self.stopped_by == "interrupted"
-
-    @property
-    def diverged(self):
-        return self.stopped_by == "diverged"
 
     def summary(self):
         parts = ["%s: %d epochs%s" % (name, epochs, "".join(

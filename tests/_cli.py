@@ -99,3 +99,13 @@ def child_env():
     env["THEANO_FLAGS"] = ",".join(flags)
     env.pop("DLTUT_REQUIRE_GPU", None)
     return env
+
+
+def tutorial_numerics_env():
+    """``child_env()`` with floatX=float32 and one OpenBLAS thread: the settings under which
+    the tutorial's own code printed the numbers the tests compare with (two threads round
+    the float32 products otherwise)."""
+    env = child_env()
+    env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=float32"]))
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    return env

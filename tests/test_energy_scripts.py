@@ -10,7 +10,7 @@ import numpy
 import pytest
 import theano
 
-from _cli import call, child_env, lines_of, script, write_dataset
+from _cli import call, lines_of, script, tutorial_numerics_env, write_dataset
 
 from dltut.checkpoint import load_arrays
 from dltut.data import default_mnist_path
@@ -264,9 +264,7 @@ def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist():
     path = default_mnist_path()
     if not path.is_file():
         pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
-    env = child_env()
-    env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=float32"]))
-    env["OPENBLAS_NUM_THREADS"] = "1"
+    env = tutorial_numerics_env()
     done = subprocess.run([sys.executable, "-c", ORIGINAL_PREFIX % str(path)], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr

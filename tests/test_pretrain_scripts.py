@@ -20,7 +20,7 @@ from dltut import checkpoint as ckpt
 from dltut import rundir
 from dltut.data import default_mnist_path, load_dataset
 
-from _cli import SCRIPTS, call, child_env, lines_of, read_json, write_dataset
+from _cli import SCRIPTS, call, lines_of, read_json, tutorial_numerics_env, write_dataset
 
 TINY_BATCHES = 200 // 20
 DA_LINE = re.compile(r"^Training epoch (\d+), cost (\d+\.\d+)$")
@@ -213,9 +213,7 @@ def test_dA_first_epoch_prints_the_tutorials_numbers(tmp_path):
         pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
     # in a process of its own with one OpenBLAS thread, as the tutorial's code ran: with two,
     # OpenBLAS sums the products otherwise and the costs differ in their ninth digit
-    env = child_env()
-    env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=float32"]))
-    env["OPENBLAS_NUM_THREADS"] = "1"
+    env = tutorial_numerics_env()
     done = subprocess.run([sys.executable, str(SCRIPTS / "dA.py"), "--dataset", str(path),
                            "--out", str(tmp_path / "run"), "--training-epochs", "1"],
                           env=env, capture_output=True, text=True, timeout=900)
