@@ -614,7 +614,28 @@ def _notebook():
     return notebook
 
 
-class Trainer:
+class _CheckpointedLoop:
+    """What the supervised and the pre-training loop share about their checkpoints: when
+    the next timed one is due, and reading one back into the loop (``load_state``)."""
+
+    def _checkpoint_due(self):
+        return (self.run_dir is not None and self.checkpoint_seconds
+                and time.perf_counter() - self._last_save >= self.checkpoint_seconds)
+
+    def _restore(self, path):
+        """Load the checkpoint at ``path`` (default: the run folder's) into the loop;
+        returns the file's meta."""
+        if path is None:
+            if self.run_dir is None:
+                raise ValueError("load_checkpoint needs a path when the %s has no run_dir"
+                                 % type(self).__name__)
+            path = self.checkpoint_path
+        state, meta = ckpt.load_checkpoint(path)
+        self.load_state(state, source=os.fspath(path))
+        return meta
+
+
+class Trainer(_CheckpointedLoop):
     """The one training loop.
 
     Parameters
@@ -799,10 +820,6 @@ class Trainer:
             for param, value in zip(self.fns.params, self._live_params):
                 param.set_value(value)
             self._live_params = None
-
-    def _checkpoint_due(self):
-        return (self.run_dir is not None and self.checkpoint_seconds
-                and time.perf_counter() - self._last_save >= self.checkpoint_seconds)
 
     def _non_finite(self, optimizer_state=False):
         """The name of the first parameter (or velocity) holding NaN or inf; None if none."""
@@ -1009,12 +1026,7 @@ class Trainer:
         folder's); returns the file's meta.  With a run folder, its ``history.jsonl`` and
         ``best_model.npz`` are rewritten to match the checkpoint (a crash may have left
         records or a best model from after it)."""
-        if path is None:
-            if self.run_dir is None:
-                raise ValueError("load_checkpoint needs a path when the Trainer has no run_dir")
-            path = self.checkpoint_path
-        state, meta = ckpt.load_checkpoint(path)
-        self.load_state(state, source=os.fspath(path))
+        meta = self._restore(path)
         if self.run_dir is not None:
             self.run_dir.write_history(self.history)
             self.save_best_model()
@@ -1181,7 +1193,7 @@ class PretrainResult(_StopReason):
                    " (%s)" % self.divergence if self.divergence else ""))
 
 
-class Pretrainer:
+class Pretrainer(_CheckpointedLoop):
     """The one unsupervised (layer-wise pre-training) loop.
 
     Layer by layer, epoch by epoch, minibatch by minibatch::
@@ -1368,10 +1380,6 @@ class Pretrainer:
         if self.on_layer_end is not None:
             self.on_layer_end(index)
 
-    def _checkpoint_due(self):
-        return (self.run_dir is not None and self.checkpoint_seconds
-                and time.perf_counter() - self._last_save >= self.checkpoint_seconds)
-
     def _non_finite(self):
         """The name of the first shared variable holding NaN or inf; None if none."""
         for i, variable in enumerate(self.shared):
@@ -1513,12 +1521,7 @@ class Pretrainer:
         """Restore from a checkpoint file (default: the run folder's ``pretraining.npz``);
         returns the file's meta.  With a run folder, ``pretraining.jsonl`` is rewritten to
         match the checkpoint (a crash may have left records from after it)."""
-        if path is None:
-            if self.run_dir is None:
-                raise ValueError("load_checkpoint needs a path when the Pretrainer has no run_dir")
-            path = self.checkpoint_path
-        state, meta = ckpt.load_checkpoint(path)
-        self.load_state(state, source=os.fspath(path))
+        meta = self._restore(path)
         if self.run_dir is not None:
             self.run_dir.write_history(self.history, PRETRAINING_HISTORY)
         return meta
