@@ -10,8 +10,12 @@ with ``live_plot=True``::
 The bar is :mod:`tqdm`'s (its rate, ETA and throttling), drawn through IPython's display
 handles rather than tqdm's ipywidgets bar: a display handle's last state is what a saved
 notebook keeps (a widget keeps its first state, "0 %"), and it needs nothing beyond IPython.
-Outside a kernel the bar prints plain text lines instead.  Nothing here imports IPython,
-tqdm or matplotlib before a display is made.
+Its text wraps under the bar where the output is narrow.  A run that finished (patience,
+the schedule, ``n_epochs``) ends with a full bar, also when patience stopped it inside an
+epoch.  With this display the trainer's default ``log=print`` keeps the tutorial's lines
+(``trainer.print_log()`` prints them) and prints one line at the end.  Outside a kernel the
+bar prints plain text lines instead.  Nothing here imports IPython, tqdm or matplotlib
+before a display is made.
 """
 import html
 import io
@@ -23,6 +27,8 @@ BAR_SECONDS = 0.5
 #: The live learning curves are redrawn at most this often (seconds); the last state is
 #: always drawn when the run ends.
 LIVE_PLOT_SECONDS = 1.0
+#: The bar's text in HTML, beside a <progress> element (tqdm's fields, without its text bar).
+HTML_FORMAT = "{desc}{percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 #: Size of the live learning-curve figure in inches, and its resolution (720 x 450 pixels).
 LIVE_PLOT_FIGSIZE = (8.0, 5.0)
 LIVE_PLOT_DPI = 90
@@ -59,7 +65,7 @@ def _tqdm_class():
         monitor_interval = 0  # no monitor thread: outputs are updated from the training thread
 
         def __init__(self, *args, **kwargs):
-            self.handle, self.shown_at, self.show = None, None, _display
+            self.handle, self.shown_at, self.show = None, None, None
             super().__init__(*args, gui=True, **kwargs)
 
         def display(self, msg=None, pos=None, force=False):
@@ -69,14 +75,18 @@ def _tqdm_class():
             self.shown_at = now
             meter = self.format_dict
             text = self.format_meter(**dict(meter, ascii=True))
+            short = self.format_meter(**dict(meter, bar_format=HTML_FORMAT))
             total = meter["total"] or 1
             bundle = {
                 "text/plain": text,
-                "text/html": '<div style="font-family: monospace; white-space: pre">'
-                             '<progress value="%d" max="%d" style="width: 24em"></progress> '
-                             '%s</div>' % (meter["n"], total, html.escape(text)),
+                # the text wraps under the bar in a narrow output instead of being cut off
+                "text/html": '<div style="display: flex; flex-wrap: wrap; align-items: center; '
+                             'column-gap: 0.8em"><progress value="%d" max="%d" style="width: '
+                             '20em; flex: none"></progress><span style="font-family: monospace; '
+                             'white-space: pre-wrap">%s</span></div>'
+                             % (meter["n"], total, html.escape(short)),
             }
-            self.handle = self.show(bundle, self.handle)
+            self.handle = (self.show or _display)(bundle, self.handle)
             return True
 
     return DisplayBar
@@ -91,7 +101,8 @@ class LiveCurves:
     redrawn at most every ``min_seconds``.
     """
 
-    def __init__(self, records=(), title=None, min_seconds=LIVE_PLOT_SECONDS, show=_display):
+    def __init__(self, records=(), title=None, min_seconds=LIVE_PLOT_SECONDS, show=None):
+        show = show or _display
         self.title, self.min_seconds, self._show = title, min_seconds, show
         self.records, self.handle, self.drawn = [dict(r) for r in records], None, 0
         self._last = None
@@ -134,7 +145,8 @@ class NotebookDisplay:
     """
 
     def __init__(self, n_batches, n_epochs, bar=True, live_plot=False, history=(),
-                 show=_display):
+                 show=None):
+        show = show or _display
         self.n_batches, self.n_epochs = n_batches, n_epochs
         errors = [r["validation_error"] for r in history]
         self.best = min(errors) if errors else None
@@ -173,16 +185,24 @@ class NotebookDisplay:
         if self.curves is not None:
             self.curves.draw()
         if self.bar is not None:
-            if result is not None:  # a run that stopped inside an epoch: where it stopped
+            done = None
+            if result is not None:  # minibatches done in the last epoch
                 done = result.iterations - (result.epochs - 1) * self.n_batches
-                if 0 < done <= self.n_batches:
-                    self.bar.n = done
+                if not 0 < done <= self.n_batches:
+                    done = None
             if result is None:
                 status = "stopped by an error or a second interrupt"
-            elif result.stopped_by == "interrupted":
-                status = "interrupted at epoch %d; run() again continues" % result.epochs
-            else:
+            elif result.stopped_by in ("interrupted", "diverged"):  # the bar shows where
+                if done is not None:
+                    self.bar.n = done
+                status = ("interrupted at epoch %d; run() again continues" % result.epochs
+                          if result.stopped_by == "interrupted"
+                          else "diverged at epoch %d" % result.epochs)
+            else:  # finished: a full bar, also when patience stopped inside an epoch
+                self.bar.n = self.n_batches
                 status = "done at epoch %d, stopped by %s" % (result.epochs, result.stopped_by)
+                if done is not None and done < self.n_batches:
+                    status += " at minibatch %d/%d" % (done, self.n_batches)
             self.bar.set_description(status, refresh=False)
             self.bar.display(force=True)
             self.bar.close()

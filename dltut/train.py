@@ -418,6 +418,7 @@ class TrainResult(_StopReason):
     learning_rate: float                 # the rate at the end
     history: list = field(default_factory=list)
     divergence: Optional[str] = None     # what went non-finite, and where, when stopped_by is "diverged"
+    log: list = field(default_factory=list)  # the log lines of the run() that returned it
 
     @classmethod
     def of(cls, state, **fields):
@@ -651,6 +652,10 @@ class Trainer(_CheckpointedLoop):
         locks it while :meth:`run` trains); nothing is written without it.
     log : callable
         Receives the tutorial's log lines (``print`` by default); ``None`` for silence.
+        Every line is also kept in ``log_lines`` (and each run's in ``TrainResult.log``).
+        In a notebook (:mod:`dltut.notebook`'s display) ``print`` prints only the run's end:
+        the bar and the curves show the run, :meth:`print_log` prints its lines; pass
+        another callable (``lambda line: print(line)``) to print each line as it comes.
     progress : bool or "notebook", optional
         Show progress: by default a bar that updates in place in a Jupyter notebook
         (:mod:`dltut.notebook`), else a bar on stderr when stderr is a terminal.  True asks
@@ -671,6 +676,8 @@ class Trainer(_CheckpointedLoop):
         Called after each completed epoch (e.g. to save snapshots for later plots).
     on_validation : callable(record) or None
         Called with each validation's history record (a dict, see ``history``).
+    log_lines : list of str
+        The log lines of every :meth:`run` so far, as ``log`` received them.
 
     A non-finite training cost or parameter stops the run ("diverged"): nothing
     non-finite is ever written, so the run folder keeps the last good checkpoint.
@@ -682,6 +689,9 @@ class Trainer(_CheckpointedLoop):
         self.model_spec = model.spec() if model is not None and hasattr(model, "spec") else None
         self.run_dir = as_run_dir(run_dir)
         self.log = log or (lambda *args, **kwargs: None)
+        self.log_lines = []
+        self._run_lines = []  # the lines of the run in progress (TrainResult.log)
+        self._kept = False    # in a notebook: print keeps the lines instead (see ``log``)
         self.show_progress, self.live_plot = progress, live_plot
         self.meta = dict(meta or {})
         self.checkpoint_seconds = checkpoint_seconds
@@ -718,11 +728,13 @@ class Trainer(_CheckpointedLoop):
         cfg, fns, st = self.config, self.fns, self.state
         n_batches = fns.n_train_batches
         frequency = cfg.validation_frequency or max(1, min(n_batches, cfg.patience // 2))
+        self._run_lines, self._kept = [], False
         if self.finished():
-            self.log("this run already finished (stopped by %s); nothing to do" % st.stopped_by)
+            self._say("this run already finished (stopped by %s); nothing to do" % st.stopped_by)
             return self._finish()
         st.stopped_by = st.divergence = None
         progress = self._display = self._make_display(n_batches)
+        self._kept = self.log is print and isinstance(progress, _notebook().NotebookDisplay)
         train_model = fns.train_model
         started = time.perf_counter() - st.elapsed
         held = self.run_dir.held() if self.run_dir is not None else contextlib.nullcontext()
@@ -783,7 +795,7 @@ class Trainer(_CheckpointedLoop):
                 self.save_checkpoint()
             if st.stopped_by == "interrupted":
                 self._show_best_params()
-                self.log("interrupted at epoch %d, iteration %d%s; %s; calling run() again "
+                self._say("interrupted at epoch %d, iteration %d%s; %s; calling run() again "
                          "continues%s" % (
                              st.epoch, st.iterations, "" if self.run_dir is None else
                              ": checkpoint written to %s" % self.checkpoint_path,
@@ -795,7 +807,34 @@ class Trainer(_CheckpointedLoop):
                 closing.result = self._result()
             else:
                 closing.result = self._finish()
+        if self._kept:
+            print(self._kept_note(closing.result))
         return closing.result
+
+    def _say(self, line):
+        """Log ``line``: keep it, and hand it to ``log`` (unless a notebook keeps it)."""
+        self.log_lines.append(line)
+        self._run_lines.append(line)
+        if not self._kept:
+            self.log(line)
+
+    def _kept_note(self, result):
+        """The one line a notebook run prints at its end (instead of its log lines)."""
+        lines = len(self._run_lines)
+        more = "%d log line%s: trainer.print_log() prints them" % (lines, "" if lines == 1 else "s")
+        if result.interrupted:  # its own line says where the model and the checkpoint are
+            return "%s (%s)" % (self._run_lines[-1], more)
+        if result.diverged:
+            return "diverged: %s (%s)" % (result.divergence, more)
+        best = ("" if result.best_iteration is None else
+                "; best validation error %.2f %% at epoch %d, test error %.2f %%"
+                % (result.best_validation_loss * 100, result.best_epoch, result.test_score * 100))
+        return "done: %d epochs, stopped by %s%s (%s)" % (result.epochs, result.stopped_by, best, more)
+
+    def print_log(self, file=None):
+        """Print the log lines of every run so far (``log_lines``), as ``print`` would have."""
+        for line in self.log_lines:
+            print(line, file=file)
 
     def _make_display(self, n_batches):
         """The progress display :meth:`run` updates (see the ``progress`` parameter)."""
@@ -849,7 +888,7 @@ class Trainer(_CheckpointedLoop):
             "test_error": None, "test_error_all": None, "elapsed": round(elapsed, 3),
         }
         st.cost_sum, st.cost_count = 0.0, 0
-        self.log("epoch %i, minibatch %i/%i, validation error %f %%"
+        self._say("epoch %i, minibatch %i/%i, validation error %f %%"
                  % (st.epoch, minibatch_index + 1, n_batches, loss * 100.0))
         improved = self.patience.update(iteration, loss)
         if improved:
@@ -859,14 +898,14 @@ class Trainer(_CheckpointedLoop):
             st.best_iteration, st.best_epoch = iteration + 1, st.epoch
             st.test_score, st.test_score_all = test, test_all
             self.best_params = [p.get_value(borrow=False) for p in fns.params]
-            self.log("     epoch %i, minibatch %i/%i, test error of best model %f %%"
+            self._say("     epoch %i, minibatch %i/%i, test error of best model %f %%"
                      % (st.epoch, minibatch_index + 1, n_batches, test * 100.0))
             self.save_best_model()
         previous_rate = self.schedule.rate
         rate, stop = self.schedule.after_validation(improved)
         if rate != previous_rate:
             fns.learning_rate.set_value(floatX(rate))
-            self.log("     learning rate now %g" % rate)
+            self._say("     learning rate now %g" % rate)
         if stop:
             st.stopped_by = "schedule"
         self.history.append(record)
@@ -890,7 +929,8 @@ class Trainer(_CheckpointedLoop):
             st, best_epoch=st.best_epoch, epochs=st.epoch,
             seconds_per_epoch=float(numpy.mean(seconds)) if seconds else float("nan"),
             compile_seconds=self.fns.compile_seconds,
-            learning_rate=float(self.fns.learning_rate.get_value()), history=list(self.history))
+            learning_rate=float(self.fns.learning_rate.get_value()), history=list(self.history),
+            log=list(self._run_lines))
 
     # ----------------------------------------------------------------- state
     def state_dict(self):

@@ -103,6 +103,75 @@ def test_outside_a_notebook_the_trainer_keeps_the_terminal_bar():
                       notebook.NotebookDisplay)
 
 
+def _notebook_trainer(monkeypatch, log=print, **cfg):
+    """A tiny logistic regression trained with the notebook display, its outputs recorded."""
+    shown = Outputs()
+    monkeypatch.setattr(notebook, "_display", shown)
+    model, x, y = _tiny.logreg()
+    config = TrainConfig(learning_rate=0.1, batch_size=10, **cfg)  # 30 minibatches an epoch
+    fns = compile_functions(model, x, y, _tiny.shared(_tiny.splits()), config)
+    return Trainer(fns, config, model=model, log=log, progress="notebook"), shown
+
+
+def test_a_notebook_run_prints_one_line_and_keeps_the_tutorials_lines(monkeypatch, capsys):
+    # what the command line prints: the same run without the notebook display
+    model, x, y = _tiny.logreg()
+    config = TrainConfig(learning_rate=0.1, batch_size=10, n_epochs=6)
+    fns = compile_functions(model, x, y, _tiny.shared(_tiny.splits()), config)
+    Trainer(fns, config, model=model, progress=False).run()
+    expected = capsys.readouterr().out.splitlines()
+    assert sum("validation error" in line for line in expected) == 6
+
+    trainer, shown = _notebook_trainer(monkeypatch, n_epochs=6)
+    result = trainer.run()
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 1, printed  # one line, not two an epoch
+    assert printed[0].startswith("done: 6 epochs, stopped by n_epochs; best validation error")
+    assert "%d log lines: trainer.print_log() prints them" % len(expected) in printed[0]
+    assert len(shown.outputs) == 1  # the bar's one output; the lines are not shown
+    # one call away, exactly as the command line prints them
+    assert result.log == trainer.log_lines == expected
+    trainer.print_log()
+    assert capsys.readouterr().out.splitlines() == expected
+
+    # run() again (finished: nothing to do) says so, and the log grows by that line only
+    again = trainer.run()
+    assert again.log == ["this run already finished (stopped by n_epochs); nothing to do"]
+    assert trainer.log_lines == expected + again.log
+
+
+def test_a_notebook_run_with_its_own_log_gets_every_line(monkeypatch):
+    lines = []
+    trainer, _ = _notebook_trainer(monkeypatch, log=lines.append, n_epochs=2)
+    result = trainer.run()
+    assert lines == result.log and sum("validation error" in line for line in lines) == 2
+
+
+def test_a_patience_stop_inside_an_epoch_ends_with_a_full_bar(monkeypatch, capsys):
+    trainer, shown = _notebook_trainer(monkeypatch, n_epochs=50, patience=45)
+    result = trainer.run()
+    done = result.iterations - (result.epochs - 1) * 30
+    assert result.stopped_by == "patience" and 0 < done < 30  # stopped inside its last epoch
+    last = shown.outputs[0][-1]
+    assert last["text/plain"].startswith("done at epoch %d, stopped by patience at minibatch "
+                                         "%d/30: 100%%" % (result.epochs, done)), last["text/plain"]
+    assert '<progress value="30" max="30"' in last["text/html"]
+
+
+def test_the_bar_text_wraps_beside_the_bar_without_a_second_bar():
+    shown = Outputs()
+    display = notebook.NotebookDisplay(83, 1000, show=shown)
+    display.start_epoch(999, 0)
+    display.update(41)
+    display.validated({"validation_error": 0.075, "epoch": 999, "iteration": 83 * 999})
+    display.close(type("R", (), {"stopped_by": "n_epochs", "epochs": 999, "iterations": 83 * 999})())
+    page = shown.outputs[0][-1]["text/html"]
+    assert "flex-wrap: wrap" in page and "white-space: pre-wrap" in page
+    assert "#" not in page and "|" not in page  # the <progress> element is the only bar
+    assert "done at epoch 999, stopped by n_epochs: 100% 83/83" in page
+    assert "validation 7.50 % (best 7.50 %)" in page
+
+
 class _InterruptAt:
     """``train_model`` that sends this process SIGINT (a Ctrl-C) at its n-th call."""
 
@@ -232,18 +301,31 @@ def test_a_kernel_interrupt_stops_training_and_leaves_a_live_kernel(tmp_path):
                    if m["msg_type"] == "update_display_data")
         assert (tmp_path / "run" / "checkpoint.npz").is_file()
 
+        # the default log (print) in a notebook: the bar, then one line; no line an epoch
+        quiet = execute("straight_model, straight_fns, _ = build()\n"
+                        "straight_trainer = Trainer(straight_fns, config, model=straight_model)\n"
+                        "straight = straight_trainer.run()")
+        assert not errors(quiet), errors(quiet)
+        printed = text(quiet).splitlines()
+        assert len(printed) == 1 and printed[0].startswith("done: 60 epochs"), printed
+        assert " log lines: trainer.print_log() prints them)" in printed[0]
+        assert any(m["msg_type"] == "display_data" for m in quiet)
+
         check = execute(
             "print('best', all(numpy.array_equal(p.get_value(), b) "
             "for p, b in zip(fns.params, trainer.best_params)))\n"
             "result = trainer.run(); print('then', result.stopped_by, result.epochs)\n"
-            "straight_model, straight_fns, _ = build()\n"
-            "straight = Trainer(straight_fns, config, model=straight_model, log=None).run()\n"
+            "print('log', straight.log == straight_trainer.log_lines "
+            "and sum('validation error' in line for line in straight.log) == 60, "
+            "len(straight.log))\n"
             "print('same', straight.best_iteration == result.best_iteration and all("
             "numpy.array_equal(a.get_value(), b.get_value()) "
             "for a, b in zip(fns.params, straight_fns.params)))")
         assert not errors(check), errors(check)
         assert "best True" in text(check)
         assert "then n_epochs 60" in text(check)
+        kept = text(check).split("log True ")[1].split()[0]  # the lines the one line counts
+        assert "(%s log lines" % kept in printed[0], (kept, printed[0])
         assert "same True" in text(check), text(check)
     finally:
         client.stop_channels()
