@@ -395,6 +395,71 @@ def save_filters(W, path, image_shape=None, tile_shape=None, channel=None, scale
     return _save(path, lambda handle: image.save(handle, format="PNG"))
 
 
+#: Class-template figure: its width and the height per row of templates in inches (two
+#: rows: 11 x 4.5 inches), and its resolution (1100 x 450 pixels for ten classes).
+TEMPLATES_WIDTH = 11.0
+TEMPLATES_ROW_INCHES = 1.75
+TEMPLATES_DPI = 100
+#: Templates in a row of the class-template figure.
+TEMPLATES_COLUMNS = 5
+#: The colour scale of the class templates ends at this percentile of ``|W|`` (a few larger
+#: weights would wash the rest out; the colour bar's ends say that some go beyond).
+TEMPLATES_PERCENTILE = 99.5
+
+
+def draw_class_templates(fig, W, title=None, image_shape=None):
+    """Draw a logistic regression's class templates, the columns of ``W``, onto ``fig``.
+
+    One image per class ("class 0", "class 1", ...) in rows of :data:`TEMPLATES_COLUMNS`,
+    on one diverging colour scale shared by all (blue negative, red positive weights, white
+    0, clipped at the :data:`TEMPLATES_PERCENTILE` percentile of ``|W|``) with a colour bar.
+    Sets ``fig``'s size (:data:`TEMPLATES_WIDTH` wide, :data:`TEMPLATES_ROW_INCHES` a row
+    plus a margin) and its layout engine ("constrained"); returns ``fig``.
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_in, n_classes)
+        ``n_in = h * w`` pixels; column ``k`` is class ``k``'s template.
+    title : str, optional
+        Default: "columns of W: one template per class".
+    image_shape : (h, w), optional
+        By default the square root of ``n_in`` (see :func:`filter_rows`).
+    """
+    W = numpy.asarray(W, dtype=numpy.float64)
+    if W.ndim != 2:
+        raise ValueError("W must be a logistic regression's (n_in, n_classes) matrix, got "
+                         "shape %s" % (W.shape,))
+    templates, (h, w) = filter_rows(W, image_shape)
+    n = templates.shape[0]
+    cols = min(n, TEMPLATES_COLUMNS)
+    n_rows = int(math.ceil(n / cols))
+    fig.set_size_inches(TEMPLATES_WIDTH, 1.0 + TEMPLATES_ROW_INCHES * n_rows)
+    fig.set_layout_engine("constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False)
+    finite = numpy.abs(W[numpy.isfinite(W)])
+    limit = float(numpy.percentile(finite, TEMPLATES_PERCENTILE)) if finite.size else 0.0
+    limit = limit or 1.0  # an all-zero W (before training) still gets a scale
+    for k, ax in enumerate(axes.flat):
+        if k >= n:
+            ax.axis("off")
+            continue
+        image = ax.imshow(templates[k].reshape(h, w), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title("class %d" % k)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes, shrink=0.8, extend="both", label="weight")
+    fig.suptitle(title or "columns of W: one template per class")
+    return fig
+
+
+def save_class_templates(W, path, title=None, image_shape=None):
+    """Save :func:`draw_class_templates`'s figure as a PNG (1100 x 450 pixels for ten
+    classes; its folder is created); return ``path``."""
+    fig = _new_figure((TEMPLATES_WIDTH, TEMPLATES_ROW_INCHES), TEMPLATES_DPI)
+    draw_class_templates(fig, W, title, image_shape)
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=TEMPLATES_DPI))
+
+
 # ---------------------------------------------------------------------------------------
 # learning curves
 
@@ -427,7 +492,8 @@ def draw_learning_curves(fig, history, title=None):
 
     Returns ``fig``.  The upper panel shows validation error (%) as a line and test error
     (%) as points, the best validation marked; the lower panel shows the training cost.  The x axis is the
-    epoch, or the iteration when there is more than one validation per epoch.
+    epoch, or the iteration when there is more than one validation per epoch, with ticks at
+    whole numbers only.
     """
     records = list(history)
     if not records:
@@ -472,6 +538,9 @@ def draw_learning_curves(fig, history, title=None):
     ax_cost.set_ylabel("training cost")
     ax_cost.set_xlabel(x_label)
     ax_cost.grid(True, alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+    for ax in (ax_err, ax_cost):  # epochs and iterations are whole numbers: no tick at 1.5
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
     if title:
         fig.suptitle(title)

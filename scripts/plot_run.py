@@ -8,7 +8,8 @@ there is replaced, never written through):
 
 * ``learning_curves.png``: validation and test error (%) and training cost per validation;
 * ``filters.png``: the first layer's filters from the best model (hidden units of an MLP,
-  conv filters of LeNet5, class templates of a logistic regression);
+  conv filters of LeNet5); for a logistic regression its ten class templates, labelled,
+  with a colour bar (``dltut.plot.draw_class_templates``, the figure notebook 2 draws);
 * with ``--snapshots``: ``filters_epoch_XXXX.png`` for each ``snapshots/epoch_XXXX.npz``;
 * for a run with layer-wise pre-training (dA.py, cA.py, SdA.py): ``pretraining_curves.png``,
   each layer's reconstruction cost (and the like) per epoch, and ``filters_<layer>.png``
@@ -66,6 +67,16 @@ def first_layer_filters(values):
     return W
 
 
+def save_first_layer(W, name, path, title):
+    """Write ``W``'s figure at ``path``: a logistic regression's class templates (the
+    figure of notebook 2), else the tiled filters."""
+    from dltut import plot
+
+    if name == "LogisticRegression" and W.ndim == 2:
+        return plot.save_class_templates(W, path, title=title)
+    return plot.save_filters(W, path)
+
+
 def snapshot_png_name(npz_name):
     """``epoch_0005.npz`` -> ``filters_epoch_0005.png`` (any other stem is kept as is)."""
     stem = os.path.splitext(os.path.basename(npz_name))[0]
@@ -120,7 +131,9 @@ def plot_run(run_dir, snapshots=False):
         print("plot_run: first parameter of %s has shape %s; not drawable as filters"
               % (name, values[0].shape))
     else:
-        written.append(run.write_with(rundir.FILTERS, lambda path: plot.save_filters(W, path)))
+        templates = "columns of W: one template per class (%s)" % folder_name
+        written.append(run.write_with(rundir.FILTERS, lambda path: save_first_layer(
+            W, name, path, templates)))
 
     if snapshots:
         names = run.snapshots()
@@ -130,8 +143,12 @@ def plot_run(run_dir, snapshots=False):
             snap_values, _ = run.load_params(npz_name)
             snap_W = first_layer_filters(snap_values)
             if snap_W is not None:
-                written.append(run.write_with(snapshot_png_name(npz_name),
-                                              lambda path: plot.save_filters(snap_W, path)))
+                stem = os.path.splitext(os.path.basename(npz_name))[0]
+                if stem.startswith("epoch_") and stem[6:].isdigit():
+                    stem = "epoch %d" % int(stem[6:])
+                written.append(run.write_with(snapshot_png_name(npz_name), lambda path: (
+                    save_first_layer(snap_W, name, path, "columns of W: one template per "
+                                     "class (%s, %s)" % (folder_name, stem)))))
     return written
 
 

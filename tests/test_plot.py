@@ -216,6 +216,61 @@ def test_save_learning_curves_empty(tmp_path):
         plot.save_learning_curves([], tmp_path / "c.png")
 
 
+def tick_values(axis):
+    """The tick locations an axis draws (those within its limits)."""
+    low, high = sorted(axis.get_view_interval())
+    return [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+
+
+@pytest.mark.parametrize("n_epochs, per_epoch", [(5, 1), (2, 1), (3, 2)])
+def test_learning_curves_tick_whole_epochs_and_iterations_only(n_epochs, per_epoch):
+    history = make_history(n_epochs * per_epoch)
+    for i, record in enumerate(history):
+        record["epoch"], record["iteration"] = 1 + i // per_epoch, 3 * (i + 1)
+    fig = plot.draw_learning_curves(plot._new_figure(plot.CURVES_FIGSIZE, plot.CURVES_DPI),
+                                    history)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = tick_values(ax.xaxis)
+        assert len(ticks) >= 2, ticks
+        assert all(float(t).is_integer() for t in ticks), ticks
+    # one validation an epoch: the axis is the epoch
+    assert fig.axes[1].get_xlabel() == ("epoch" if per_epoch == 1 else "iteration (minibatches)")
+
+
+def templates_W(n_classes=10, seed=7):
+    W = numpy.random.RandomState(seed).normal(0, 0.1, size=(784, n_classes))
+    W[5, 3] = 50.0  # one outlier must not wash out the colour scale
+    return W
+
+
+def test_class_templates_figure_is_labelled():
+    fig = plot.draw_class_templates(plot._new_figure((1, 1), plot.TEMPLATES_DPI), templates_W(),
+                                    title="templates")
+    fig.canvas.draw()
+    assert tuple(fig.get_size_inches() * fig.dpi) == (1100, 450)
+    images = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in images] == ["class %d" % k for k in range(10)]
+    colour_bars = [ax for ax in fig.axes if ax not in images]
+    assert len(colour_bars) == 1 and colour_bars[0].get_ylabel() == "weight"
+    assert fig.get_suptitle() == "templates"
+    # each image is its column of W as 28 x 28, on one symmetric scale shared by all
+    W = templates_W()
+    for k, ax in enumerate(images):
+        numpy.testing.assert_array_equal(ax.images[0].get_array(), W[:, k].reshape(28, 28))
+        low, high = ax.images[0].get_clim()
+        assert low == -high and high == numpy.percentile(numpy.abs(W), 99.5) < 1.0
+
+
+def test_save_class_templates_size(tmp_path):
+    assert png_size(plot.save_class_templates(templates_W(), tmp_path / "t.png")) == (1100, 450)
+    assert png_size(plot.save_class_templates(templates_W(12), tmp_path / "12.png")) == (1100, 625)
+    assert png_size(plot.save_class_templates(numpy.zeros((784, 10)), tmp_path / "0.png")) == (
+        1100, 450)
+    with pytest.raises(ValueError, match="n_in, n_classes"):
+        plot.save_class_templates(numpy.zeros((10, 1, 5, 5)), tmp_path / "conv.png")
+
+
 def test_save_conv_demo_figure(tmp_path):
     rng = numpy.random.RandomState(2)
     path = plot.save_conv_demo_figure(rng.rand(20, 16, 3), rng.rand(1, 2, 12, 8),
@@ -400,8 +455,7 @@ def test_plot_run_mlp_with_snapshots(plot_run, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("model_name, values, size", [
-    ("LogisticRegression", [numpy.ones((784, 10)), numpy.zeros(10)],
-     (2 * (4 * 29 - 1), 2 * (3 * 29 - 1))),
+    ("LogisticRegression", [templates_W(), numpy.zeros(10)], (1100, 450)),  # draw_class_templates
     ("LeNet5", [numpy.ones((20, 1, 5, 5)), numpy.zeros(20)], (8 * (5 * 6 - 1), 8 * (4 * 6 - 1))),
 ])
 def test_plot_run_other_models(plot_run, tmp_path, capsys, model_name, values, size):
