@@ -464,6 +464,13 @@ def save_class_templates(W, path, title=None, image_shape=None):
 # learning curves
 
 
+def _whole_number_ticks(axis):
+    """Ticks at whole numbers only (epochs, iterations: no tick at 1.5), 1, 2 or 5 times a
+    power of ten apart (not 8)."""
+    from matplotlib.ticker import MaxNLocator
+    axis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
 def _percent(value):
     return None if value is None else 100.0 * float(value)
 
@@ -538,9 +545,10 @@ def draw_learning_curves(fig, history, title=None):
     ax_cost.set_ylabel("training cost")
     ax_cost.set_xlabel(x_label)
     ax_cost.grid(True, alpha=0.3)
-    from matplotlib.ticker import MaxNLocator
-    for ax in (ax_err, ax_cost):  # epochs and iterations are whole numbers: no tick at 1.5
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (ax_err, ax_cost):
+        _whole_number_ticks(ax.xaxis)
+    if len(set(x)) == 1:  # one validation so far (a live plot): whole numbers around it
+        ax_cost.set_xlim(x[0] - 1, x[0] + 1)
 
     if title:
         fig.suptitle(title)
@@ -599,8 +607,7 @@ def save_pretraining_curves(history, path, title=None):
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("epoch (of each layer)")
-    from matplotlib.ticker import MaxNLocator
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _whole_number_ticks(axes[-1].xaxis)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -222,7 +222,7 @@ def tick_values(axis):
     return [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
 
 
-@pytest.mark.parametrize("n_epochs, per_epoch", [(5, 1), (2, 1), (3, 2)])
+@pytest.mark.parametrize("n_epochs, per_epoch", [(5, 1), (2, 1), (1, 1), (74, 1), (3, 2)])
 def test_learning_curves_tick_whole_epochs_and_iterations_only(n_epochs, per_epoch):
     history = make_history(n_epochs * per_epoch)
     for i, record in enumerate(history):
@@ -234,6 +234,9 @@ def test_learning_curves_tick_whole_epochs_and_iterations_only(n_epochs, per_epo
         ticks = tick_values(ax.xaxis)
         assert len(ticks) >= 2, ticks
         assert all(float(t).is_integer() for t in ticks), ticks
+        step = ticks[1] - ticks[0]  # evenly spaced, 1, 2 or 5 times a power of ten (not 8)
+        assert numpy.allclose(numpy.diff(ticks), step), ticks
+        assert step / 10 ** numpy.floor(numpy.log10(step)) in (1, 2, 5), ticks
     # one validation an epoch: the axis is the epoch
     assert fig.axes[1].get_xlabel() == ("epoch" if per_epoch == 1 else "iteration (minibatches)")
 
