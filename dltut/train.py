@@ -796,14 +796,14 @@ class Trainer(_CheckpointedLoop):
             if st.stopped_by == "interrupted":
                 self._show_best_params()
                 self._say("interrupted at epoch %d, iteration %d%s; %s; calling run() again "
-                         "continues%s" % (
-                             st.epoch, st.iterations, "" if self.run_dir is None else
-                             ": checkpoint written to %s" % self.checkpoint_path,
-                             "the model holds its best parameters (validation error %f %%)"
-                             % (st.best_validation_loss * 100) if self.best_params is not None
-                             else "no validation yet: the model holds its parameters as trained",
-                             "" if self.run_dir is None else
-                             " (from a shell: --resume %s)" % self.run_dir))
+                          "continues%s" % (
+                              st.epoch, st.iterations, "" if self.run_dir is None else
+                              ": checkpoint written to %s" % self.checkpoint_path,
+                              "the model holds its best parameters (validation error %f %%)"
+                              % (st.best_validation_loss * 100) if self.best_params is not None
+                              else "no validation yet: the model holds its parameters as trained",
+                              "" if self.run_dir is None else
+                              " (from a shell: --resume %s)" % self.run_dir))
                 closing.result = self._result()
             else:
                 closing.result = self._finish()
@@ -889,7 +889,7 @@ class Trainer(_CheckpointedLoop):
         }
         st.cost_sum, st.cost_count = 0.0, 0
         self._say("epoch %i, minibatch %i/%i, validation error %f %%"
-                 % (st.epoch, minibatch_index + 1, n_batches, loss * 100.0))
+                  % (st.epoch, minibatch_index + 1, n_batches, loss * 100.0))
         improved = self.patience.update(iteration, loss)
         if improved:
             test, test_all = evaluate(fns, "test")
@@ -899,7 +899,7 @@ class Trainer(_CheckpointedLoop):
             st.test_score, st.test_score_all = test, test_all
             self.best_params = [p.get_value(borrow=False) for p in fns.params]
             self._say("     epoch %i, minibatch %i/%i, test error of best model %f %%"
-                     % (st.epoch, minibatch_index + 1, n_batches, test * 100.0))
+                      % (st.epoch, minibatch_index + 1, n_batches, test * 100.0))
             self.save_best_model()
         previous_rate = self.schedule.rate
         rate, stop = self.schedule.after_validation(improved)
