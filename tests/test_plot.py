@@ -468,6 +468,13 @@ def test_plot_run_other_models(plot_run, tmp_path, capsys, model_name, values, s
     assert not (run / "filters_epoch_0005.png").exists()
 
 
+def test_plot_run_logistic_regression_snapshots_are_class_templates(plot_run, tmp_path):
+    run = make_run(tmp_path / "run", [templates_W(), numpy.zeros(10)], "LogisticRegression",
+                   snapshots=(5,))
+    assert plot_run.main([str(run), "--snapshots"]) == 0
+    assert png_size(run / "filters_epoch_0005.png") == png_size(run / "filters.png") == (1100, 450)
+
+
 def test_plot_run_undrawable_first_param(plot_run, tmp_path, capsys):
     run = make_run(tmp_path / "run", [numpy.ones((500, 10)), numpy.zeros(10)])
     assert plot_run.main([str(run)]) == 0
