@@ -578,7 +578,7 @@ def _wait_for_folder(folder, log):
             run.lock()
         except RunDirBusy as error:
             if not said:
-                log.write("waiting: %s\n" % error)
+                log.write("waiting: %s\n" % printable(error))
                 log.flush()
                 said = True
             time.sleep(2.0)
