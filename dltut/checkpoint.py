@@ -165,8 +165,9 @@ def open_for_append(path):
     path = os.fspath(path)
     try:
         # O_NONBLOCK: opening a pipe nobody reads would wait forever (refused below)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
-                     | getattr(os, "O_NOFOLLOW", 0), new_file_mode(path))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                     | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0),
+                     new_file_mode(path))
     except OSError as error:  # a link (ELOOP), a pipe nobody reads (ENXIO), ...
         try:
             reason = append_refusal(os.lstat(path))

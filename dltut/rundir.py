@@ -260,8 +260,8 @@ class RunDir:
             if _is_link(path):  # a lock file is never a link (symbolic or hard): replace it
                 os.unlink(path)
             existed = os.path.lexists(path)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK
-                         | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_NOFOLLOW", 0), 0o666)  # a pipe: refused below
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise OSError(errno.EINVAL, "%s is not a regular file (remove it)" % LOCK)
