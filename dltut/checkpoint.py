@@ -17,6 +17,7 @@ JSON is written strictly (:func:`to_json`): a non-finite float becomes ``null``,
 run folder keeps beside the parameter files.  Which file is which inside a run folder is
 :mod:`dltut.rundir`'s business; this module only knows formats.
 """
+import errno
 import hashlib
 import io
 import json
@@ -149,6 +150,67 @@ def atomic_write(path, data, verify=None):
         raise
     fsync_dir(folder)
     return got
+
+
+# --------------------------------------------------------------------------- appends
+def open_for_append(path):
+    """A file descriptor appending to ``path`` (created if missing), never through a link.
+
+    The one way dltut appends (a run's ``history.jsonl``, a search's ``train.log`` and
+    ``workers.log``): a symbolic link at ``path`` is not followed, and a hard link (a file
+    with more than one name, which may be a file of someone else's outside the folder), a
+    folder, a pipe or a device is refused; each refusal is an ``OSError`` whose
+    ``strerror`` says why and what to do.
+    """
+    path = os.fspath(path)
+    try:
+        # O_NONBLOCK: opening a pipe nobody reads would wait forever (refused below)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                     | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0),
+                     new_file_mode(path))
+    except OSError as error:  # a link (ELOOP), a pipe nobody reads (ENXIO), ...
+        try:
+            reason = append_refusal(os.lstat(path))
+        except OSError:
+            reason = None
+        if reason is None:
+            raise
+        raise OSError(error.errno, reason, path) from None
+    try:
+        info = os.fstat(fd)
+        reason = append_refusal(info)
+        if reason is not None:
+            raise OSError(errno.EMLINK if stat.S_ISREG(info.st_mode) else errno.EINVAL,
+                          reason, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def append_refusal(info):
+    """Why a file with ``os.lstat`` (or ``os.fstat``) result ``info`` must not be appended
+    to, or None when it may: see :func:`open_for_append`."""
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link; refusing to write through it (remove the link)"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file; refusing to write to it (remove it)"
+    if info.st_nlink > 1:
+        return ("it is a hard link (a file with %d names, maybe one outside the folder); "
+                "refusing to write through it (remove it)" % info.st_nlink)
+    return None
+
+
+def printable(value):
+    """``value`` as text that is safe to print into a log or a terminal: every character
+    that is not printable (newline, carriage return, ESC and the other control characters,
+    undecodable bytes of a file name) is written as Python escapes it (``\\n``, ``\\r``,
+    ``\\x1b``, ``\\udcff``), so a value read from a file can neither start a line of
+    its own nor move the cursor.  Everything else is unchanged."""
+    text = os.fsdecode(value) if isinstance(value, bytes) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 # --------------------------------------------------------------------------- strict JSON

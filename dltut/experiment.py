@@ -90,6 +90,7 @@ def error_line(error):
 def report_failures(prog, function, *args):
     """``function(*args)`` as an exit code: 0 (or what it returns) on success; on a failure,
     one line on stderr and the failure's code (see :func:`error_line`); 130 on Ctrl-C."""
+    from .checkpoint import printable
     try:
         code = function(*args)
     except KeyboardInterrupt:
@@ -100,6 +101,7 @@ def report_failures(prog, function, *args):
         if known is None:
             raise
         code, message = known
+        message = printable(message)  # paths and names from files: escaped, one line
         if code == EXIT_INTERRUPTED:
             print("%s: %s" % (prog, message), file=sys.stderr, flush=True)
         else:
@@ -525,6 +527,7 @@ def make_trainer(name, args, config, run_dir, model, compiled, say):
 def resume(prog, trainer, run_dir, say):
     """Load the run folder's checkpoint into ``trainer``; a run stopped before its first
     checkpoint starts again from the beginning (its weights come from the seed)."""
+    from .checkpoint import printable
     from .info import numerics_change
     from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
     if not run_dir.has(CHECKPOINT):
@@ -538,7 +541,7 @@ def resume(prog, trainer, run_dir, say):
         % (run_dir, trainer.state.epoch, trainer.state.iterations))
     change = numerics_change(saved.get("numerics"), trainer.meta["numerics"])
     if change:
-        print("%s: %s" % (prog, change), file=sys.stderr, flush=True)
+        print("%s: %s" % (prog, printable(change)), file=sys.stderr, flush=True)
 
 
 def write_config(name, args, argv, config, model, run_dir, numerics):
@@ -562,6 +565,7 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
 def report(name, run_dir, compiled, result, session_started, extra=None):
     """Write summary.json (with ``extra`` facts added) and print the last line; CLIError for
     a diverged or interrupted run."""
+    from .checkpoint import printable
     from .rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
@@ -587,7 +591,7 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
         raise CLIError("training diverged: %s; %s. Try a smaller --learning-rate (this run "
                        "used %g)" % (result.divergence, kept, result.learning_rate),
                        EXIT_DIVERGED)
-    print(summary_line(summary, run_dir), flush=True)
+    print(summary_line(summary, printable(run_dir)), flush=True)
     return 0
 
 
@@ -622,7 +626,7 @@ def _write_failure_message(error, name, run_dir, started, resuming):
 def _run(name, argv):
     from .rundir import RunDirWriteError
     parser, args = parse(name, argv)
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    say = quiet_or_say(args)
     choose_device(args)
     config = train_config(args)
     run_dir, started = None, False
@@ -657,6 +661,16 @@ def _run(name, argv):
                 run_dir.unlock()
             else:
                 run_dir.abandon()
+
+
+def quiet_or_say(args):
+    """What a script prints as it goes: nothing with ``--quiet``, else each line with its
+    values escaped (paths and names read from a run folder's files may hold anything:
+    :func:`dltut.checkpoint.printable`)."""
+    from .checkpoint import printable
+    if args.quiet:
+        return lambda *a: None
+    return lambda *a: print(*(printable(x) for x in a), flush=True)
 
 
 def run(name, argv=None):

@@ -19,6 +19,7 @@ import sys
 import time
 
 from . import experiment as ex
+from .checkpoint import printable
 from .experiment import (CLIError, OneLineParser, non_negative_int, positive_float,
                          positive_int, seed_int)
 
@@ -353,7 +354,7 @@ def draw_pretraining(run, title=None):
 
 # --------------------------------------------------------------------------- running
 def _say(args):
-    return (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    return ex.quiet_or_say(args)
 
 
 def _start(name, args, run_dir, say):
@@ -405,7 +406,7 @@ def _resume_pretraining(prog, pretrainer, run_dir, say):
             run_dir, pretrainer.layers[st.layer].name, st.epoch + 1, st.minibatch_index))
     change = numerics_change(saved.get("numerics"), pretrainer.meta["numerics"])
     if change:
-        print("%s: %s" % (prog, change), file=sys.stderr, flush=True)
+        print("%s: %s" % (prog, printable(change)), file=sys.stderr, flush=True)
     return True
 
 
@@ -479,7 +480,7 @@ def _pretrain_main(name, args, argv, run_dir, state, say):
         "; ".join("%s: %s after %d epochs" % (layer, ", ".join(
             "%s %f" % (key.replace("_", " "), value) for key, value in last.items()), epochs)
             for layer, last, epochs in zip(result.layers, result.last, result.epochs)),
-        result.seconds_per_epoch, run_dir), flush=True)
+        result.seconds_per_epoch, printable(run_dir)), flush=True)
     return 0
 
 
@@ -714,7 +715,7 @@ def _rbm_main(name, args, argv, run_dir, state, say):
           "s/epoch; samples: %s. Run folder: %s" % (
               "CD" if args.cd else "PCD", args.k, result.epochs[0],
               summary["costs"][-1] if summary["costs"] else "-", result.seconds_per_epoch,
-              run_dir.file("samples.png"), run_dir), flush=True)
+              printable(run_dir.file("samples.png")), printable(run_dir)), flush=True)
     return 0
 
 

@@ -133,6 +133,15 @@ def _regular_file(path):
     return True
 
 
+def _is_link(path):
+    """True if ``path`` is a symbolic link or a regular file with more than one name."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISLNK(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink > 1)
+
+
 class RunDir:
     """One run folder.
 
@@ -248,10 +257,14 @@ class RunDir:
         path = self.file(LOCK)
         try:
             self._created += ckpt.make_dirs(self.path)
-            if os.path.islink(path):  # a lock file is never a link: replace it
+            if _is_link(path):  # a lock file is never a link (symbolic or hard): replace it
                 os.unlink(path)
             existed = os.path.lexists(path)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_NOFOLLOW", 0), 0o666)  # a pipe: refused below
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(errno.EINVAL, "%s is not a regular file (remove it)" % LOCK)
         except OSError as error:
             raise RunDirWriteError(self.path, error, "write in the run folder") from None
         if fcntl is not None:
@@ -305,12 +318,12 @@ class RunDir:
         self._created = []
 
     # ----------------------------------------------------------------- writing
-    def _target(self, name):
-        """Path for writing run-folder file ``name``; its subfolders are made, and refused
-        when they are symbolic links (a link could lead out of the folder)."""
-        parts = name.split(os.sep)
+    def make_folder(self, name):
+        """The path of subfolder ``name`` (``trials/x``: several levels), each level made if
+        missing and refused (:class:`RunDirWriteError`) when it is a symbolic link (a link
+        could lead out of the folder) or not a folder."""
         folder = self.path
-        for part in parts[:-1]:
+        for part in [p for p in name.split(os.sep) if p]:
             folder = os.path.join(folder, part)
             if os.path.islink(folder):
                 raise RunDirWriteError(folder, "it is a symbolic link; refusing to write through "
@@ -322,7 +335,38 @@ class RunDir:
                     raise RunDirWriteError(folder, "it is not a folder", "write into") from None
             except OSError as error:
                 raise RunDirWriteError(folder, error, "create") from None
-        return os.path.join(folder, parts[-1])
+        return folder
+
+    def _target(self, name):
+        """Path for writing run-folder file ``name``; its subfolders are made, and refused
+        when they are symbolic links (see :meth:`make_folder`)."""
+        folder, base = os.path.split(name)
+        return os.path.join(self.make_folder(folder), base)
+
+    def open_append(self, name):
+        """File descriptor appending to file ``name`` of the folder (a log), never through a
+        link (:func:`dltut.checkpoint.open_for_append`); RunDirWriteError naming the file
+        and the reason otherwise."""
+        path = self._target(name)
+        try:
+            fd = ckpt.open_for_append(path)
+        except OSError as error:
+            raise RunDirWriteError(path, error, "append to") from None
+        return fd
+
+    def check_appendable(self, name):
+        """RunDirWriteError if file ``name`` is there but could not be appended to (a link,
+        a hard link, not a regular file); nothing is created or changed."""
+        path = self.file(name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise RunDirWriteError(path, error, "append to") from None
+        reason = ckpt.append_refusal(info)
+        if reason is not None:
+            raise RunDirWriteError(path, reason, "append to")
 
     def write_with(self, name, writer):
         """Write run-folder file ``name`` by calling ``writer(path)`` (which must write
@@ -344,16 +388,11 @@ class RunDir:
     def append_history(self, record, name=HISTORY):
         """Append one record to ``history.jsonl`` (or the JSON-lines file ``name``, e.g.
         :data:`PRETRAINING_HISTORY`), never through a link; a failed append is cut back
-        off, so the file stays whole lines."""
-        path = self._target(name)
+        off, so the file stays whole lines.  A hard link there is refused too (a resumed run
+        rewrites the file from its checkpoint first, which replaces any link)."""
         line = (ckpt.to_json(record) + "\n").encode()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
-                         | getattr(os, "O_NOFOLLOW", 0), ckpt.new_file_mode(path))
-        except OSError as error:
-            if error.errno == errno.ELOOP:
-                error = "it is a symbolic link; refusing to write through it"
-            raise RunDirWriteError(path, error, "append to") from None
+        fd = self.open_append(name)
+        path = self.file(name)
         try:
             size = os.fstat(fd).st_size
             try:

@@ -68,8 +68,8 @@ import time
 import traceback
 
 from . import _setup, flags
-from .checkpoint import atomic_write, make_dirs, to_json
-from .experiment import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_USAGE,
+from .checkpoint import atomic_write, make_dirs, open_for_append, printable, to_json
+from .experiment import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_IO, EXIT_USAGE,
                          EXPERIMENTS, SESSION_FLAGS, CLIError, OneLineParser, build_parser,
                          explicit_flags, positive_int, report_failures)
 
@@ -578,7 +578,7 @@ def _wait_for_folder(folder, log):
             run.lock()
         except RunDirBusy as error:
             if not said:
-                log.write("waiting: %s\n" % error)
+                log.write("waiting: %s\n" % printable(error))
                 log.flush()
                 said = True
             time.sleep(2.0)
@@ -601,15 +601,31 @@ def run_trial(task):
         return _run_trial(task)
 
 
+def open_trial_log(folder):
+    """``<search>/trials/<name>/train.log`` (``folder``: the trial's run folder) opened for
+    appending by the run-folder rules: ``trials/`` and ``trials/<name>`` made if missing and
+    refused when they are links, the log never written through a link (a symbolic or a hard
+    one); :class:`dltut.rundir.RunDirWriteError` otherwise."""
+    from .rundir import RunDir, TRAIN_LOG
+    search_folder = RunDir(os.path.dirname(os.path.dirname(folder)))
+    return os.fdopen(search_folder.open_append(os.path.join(
+        os.path.basename(os.path.dirname(folder)), os.path.basename(folder), TRAIN_LOG)),
+        "a", encoding="utf-8")
+
+
 def _run_trial(task):
     from . import experiment
-    from .rundir import TRAIN_LOG
+    from .rundir import RunDirError
     folder = task["folder"]
     result = {"folder": folder, "host": socket.gethostname(), "pid": os.getpid(),
               "compiledir": _PROCESS["compiledir"], "ran": False, "code": 0, "error": "",
               "seconds": 0.0, "lock_wait": 0.0, "lock_waits": 0}
-    make_dirs(folder)
-    with open(os.path.join(folder, TRAIN_LOG), "a", encoding="utf-8") as log:
+    try:
+        log = open_trial_log(folder)
+    except RunDirError as error:
+        result.update(ran=True, code=EXIT_IO, error=printable(error))
+        return result
+    with log:
         _wait_for_folder(folder, log)
         status, _ = trial_status(folder)
         result["status_before"] = status
@@ -617,9 +633,9 @@ def _run_trial(task):
             return result
         argv = (list(task["argv"]) + ["--out", folder] if status == "new"
                 else ["--resume", folder])
-        log.write("== %s: %s on %s (pid %d): python scripts/%s.py %s\n" % (
+        log.write("== %s\n" % printable("%s: %s on %s (pid %d): python scripts/%s.py %s" % (
             time.strftime("%Y-%m-%d %H:%M:%S"), "starting" if status == "new" else "resuming",
-            result["host"], os.getpid(), task["experiment"], " ".join(map(shlex.quote, argv))))
+            result["host"], os.getpid(), task["experiment"], " ".join(map(shlex.quote, argv)))))
         log.flush()
         errors = _LastLine(log)
         waited, waits = LOCK_WAIT["seconds"], LOCK_WAIT["waits"]
@@ -631,7 +647,7 @@ def _run_trial(task):
                 traceback.print_exc(file=log)
                 code, errors.last = "crash", "%s: %s" % (type(error).__name__, error)
         log.flush()
-        result.update(ran=True, code=code, error=errors.last if code else "",
+        result.update(ran=True, code=code, error=printable(errors.last) if code else "",
                       seconds=time.perf_counter() - start,
                       lock_wait=LOCK_WAIT["seconds"] - waited,
                       lock_waits=LOCK_WAIT["waits"] - waits)
@@ -675,14 +691,22 @@ class LocalPool:
         self._stopping = False
 
     def _start_worker(self):
-        read_fd, write_fd = os.pipe()
-        with open(self.log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "dltut.search", "--worker", str(write_fd),
-                 str(os.getpid())],
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=self.environ,
-                pass_fds=(write_fd,), start_new_session=True)
-        os.close(write_fd)
+        log = open_for_append(self.log_path)  # never through a link (see claim_search_folder)
+        try:
+            read_fd, write_fd = os.pipe()
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "dltut.search", "--worker", str(write_fd),
+                     str(os.getpid())],
+                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                    env=self.environ, pass_fds=(write_fd,), start_new_session=True)
+            except BaseException:
+                os.close(read_fd)
+                raise
+            finally:
+                os.close(write_fd)
+        finally:
+            os.close(log)
         process.results = os.fdopen(read_fd, "r", encoding="utf-8")
         with self._lock:
             self.workers.append(process)
@@ -699,7 +723,15 @@ class LocalPool:
             result = None
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 if process is None or process.poll() is not None:
-                    process = self._start_worker()
+                    try:
+                        process = self._start_worker()
+                    except OSError as error:
+                        process = None
+                        result = {"folder": task["folder"], "code": "lost", "ran": False,
+                                  "attempts": attempt, "error": "cannot start a worker "
+                                  "process (%s: %s)" % (printable(error.filename or ""),
+                                                        error.strerror or error)}
+                        break
                 try:
                     with self._lock:
                         self._busy[slot] = process
@@ -961,12 +993,16 @@ class Search:
         self.dims = spec.dimensions
         self.executor_factory = executor_factory
         self.executor = None
-        self.log = log
+        self._log = log
         self.trials = []        # dicts in the order first asked for
         self._by_name = {}
         self.tried = [list() for _ in self.dims]
         self.notes = []
         self.rounds_run = 0
+
+    def log(self, line):
+        """Print one progress line, escaped (:func:`dltut.checkpoint.printable`)."""
+        self._log(printable(line))
 
     # ----------------------------------------------------------------- bookkeeping
     def _ask(self, point, round_number):
@@ -1392,10 +1428,31 @@ def executor_factory(spec):
     return make
 
 
+def check_search_folder(folder):
+    """Refuse (:class:`dltut.rundir.RunDirWriteError`, one line) a search folder that is not
+    what it claims, before anything is written in it: ``trials/`` or a ``trials/<name>`` that
+    is a symbolic link (or ``trials`` not a folder), a ``train.log`` or ``workers.log`` that
+    is a link (symbolic or hard) or not a regular file.  The same rules as a run folder's
+    (:class:`dltut.rundir.RunDir`): nothing is ever written through a link."""
+    from .rundir import RunDirWriteError, TRAIN_LOG
+    trials = folder.file(TRIALS)
+    if os.path.lexists(trials):
+        folder.make_folder(TRIALS)  # refuses a link, or something else than a folder
+        for name in sorted(os.listdir(trials)):
+            path = os.path.join(trials, name)
+            if os.path.islink(path):
+                raise RunDirWriteError(path, "it is a symbolic link; refusing to write through "
+                                             "it (remove the link)", "write into")
+            if os.path.isdir(path):
+                folder.check_appendable(os.path.join(TRIALS, name, TRAIN_LOG))
+    folder.check_appendable(WORKERS_LOG)
+
+
 def claim_search_folder(spec):
-    """Create (or re-open) the search folder, lock it, and check that it holds this search;
+    """Create (or re-open) the search folder, lock it, and check that it holds this search
+    and nothing written through it could land outside it (:func:`check_search_folder`);
     returns the locked :class:`dltut.rundir.RunDir` standing for its lock."""
-    from .rundir import RunDir, RunDirBusy
+    from .rundir import RunDir, RunDirBusy, RunDirError
     folder = RunDir(spec.out)
     if os.path.lexists(spec.out) and not os.path.isdir(spec.out):
         raise CLIError("%s exists and is not a folder; choose another --out" % spec.out)
@@ -1405,25 +1462,27 @@ def claim_search_folder(spec):
         raise CLIError("%s is in use by process %s, another search on it; wait for it to end "
                        "or choose another --out" % (spec.out, error.pid or "(unknown)"),
                        EXIT_BUSY) from None
-    if folder.run_files():
-        folder.unlock()
-        raise CLIError("%s holds a training run, not a search; choose another --out" % spec.out)
-    path = os.path.join(spec.out, SEARCH_SPEC)
-    identity = json.loads(to_json(spec.identity()))
-    if os.path.exists(path):
+    try:
+        if folder.run_files():
+            raise CLIError("%s holds a training run, not a search; choose another --out"
+                           % spec.out)
+        check_search_folder(folder)
+        identity = json.loads(to_json(spec.identity()))
         try:
-            with open(path, encoding="utf-8") as handle:
-                saved = json.load(handle)
-        except (OSError, ValueError) as error:
-            folder.unlock()
-            raise CLIError("%s is not readable (%s); choose another --out" % (path, error))
-        if {k: saved.get(k) for k in identity} != identity:
-            folder.unlock()
-            raise CLIError("%s holds another search (%s); run that command to continue it, or "
-                           "choose another --out" % (spec.out, saved.get("command", "?")))
-    else:
-        atomic_write(path, (to_json(dict(identity, command=spec.command), indent=2)
-                            + "\n").encode())
+            saved = folder.read_json(SEARCH_SPEC)
+        except RunDirError as error:
+            raise CLIError("%s; choose another --out" % error) from None
+        if saved is not None:
+            if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
+                raise CLIError("%s holds another search (%s); run that command to continue it, "
+                               "or choose another --out" % (spec.out, saved.get("command", "?")
+                                                            if isinstance(saved, dict) else "?"))
+        else:
+            folder.write_bytes(SEARCH_SPEC, (to_json(dict(identity, command=spec.command),
+                                                     indent=2) + "\n").encode())
+    except BaseException:
+        folder.unlock()
+        raise
     return folder
 
 
@@ -1445,10 +1504,10 @@ def _run_search(argv):
                            EXIT_INTERRUPTED) from None
         search.close()
         for line in search.report_lines():
-            print(line)
+            print(printable(line))
         paths = search.figures()
-        print("results: %s%s" % (os.path.join(spec.out, RESULTS),
-                                 "; figures: %s" % ", ".join(paths) if paths else ""),
+        print(printable("results: %s%s" % (os.path.join(spec.out, RESULTS),
+                                           "; figures: %s" % ", ".join(paths) if paths else "")),
               flush=True)
     finally:
         search.close()

@@ -229,7 +229,8 @@ def train(script, dataset, folder, floatx):
     env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=" + floatx]))
     print("%s on %s: %s %s" % (script, dataset, "resuming" if state == "partial" else "starting",
                                " ".join(cmd[1:])), flush=True)
-    with open(os.path.join(folder, rundir.TRAIN_LOG), "a") as log:
+    # appended never through a link (the run folders' rule)
+    with os.fdopen(rundir.RunDir(folder).open_append(rundir.TRAIN_LOG), "a") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:

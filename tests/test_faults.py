@@ -49,7 +49,8 @@ EXIT = types.SimpleNamespace(usage=2, gpu=3, diverged=4, io=5, busy=6, interrupt
                              data_cli=1)
 PROGS = {"logistic_sgd": "logistic_sgd.py", "mlp": "mlp.py",
          "convolutional_mlp": "convolutional_mlp.py", "predict": "predict.py",
-         "plot_run": "plot_run", "conv_demo": "conv_demo", "data": "error"}
+         "plot_run": "plot_run", "conv_demo": "conv_demo", "data": "error",
+         "search": "search.py"}
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -792,6 +793,25 @@ def test_linked_run_files_are_replaced_not_written_through(name, box):
     assert read_json(run / rundir.SUMMARY)["epochs"] == 2
 
 
+@pytest.mark.parametrize("name", [rundir.HISTORY, rundir.LOCK, rundir.CHECKPOINT,
+                                  rundir.SUMMARY])
+def test_hard_linked_run_files_are_not_written_through(name, box):
+    """A hard link is a second name of a file that may be outside the folder: the lock file
+    was truncated and given the pid through one.  Each is replaced (the appended history by
+    the rewrite a resume starts with; the lock by a new file), never written into."""
+    run = box.run("mlp")
+    precious = box.dir / "precious"
+    shutil.copyfile(str(run / name), str(precious))
+    content = precious.read_bytes()
+    (run / name).unlink()
+    os.link(str(precious), str(run / name))
+    code, _, err = call("mlp", ["--resume", run, "--n-epochs", 2, "--quiet"])
+    assert code == 0, err
+    assert precious.read_bytes() == content
+    assert os.stat(str(run / name)).st_nlink == 1
+    assert len(read_history(run)) == 2
+
+
 def test_a_linked_snapshots_folder_is_refused(box):
     run = box.run("mlp")
     elsewhere = box.dir / "elsewhere"
@@ -812,6 +832,128 @@ def test_plot_run_replaces_linked_figures(box):
     assert code == 0, err
     assert precious.read_text() == "not yours to write\n"
     assert not os.path.islink(str(run / rundir.CURVES))
+
+
+# ------------------------------------------------------------------------------ search folders
+#: The one point of the searches below, and its trial folder's name.
+SEARCH_TRIAL = "learning_rate=0.1"
+#: A Python line, as it would run from a .pth file if a log line started with it.
+PYTHON_LINE = "import os; open('MARKER', 'w')#"
+
+
+def search_argv(box, *extra):
+    return (["mlp", "--dataset", box.data, "--out", box.dir / "s", "--n-epochs", 1,
+             "--batch-size", 20, "--n-hidden", 10, "--grid", "learning-rate=0.1",
+             "--workers", 1] + list(extra))
+
+
+def received_search(box):
+    """A search folder as someone could send it: its one trial half done (a copy of a made
+    run without its summary, so that the search would resume it) with its train.log."""
+    trial = box.run("mlp", where=os.path.join("s", "trials", SEARCH_TRIAL))
+    (trial / rundir.SUMMARY).unlink()
+    (trial / rundir.TRAIN_LOG).write_text("== an earlier trial\n")
+    return trial
+
+
+def fake_pth(box):
+    """A file of the user's Python environment that runs its lines starting with import."""
+    site = box.dir / "site-packages"
+    site.mkdir()
+    path = site / "received.pth"
+    path.write_text("# a path configuration file\n")
+    return path
+
+
+def _search_link_case(kind, box):
+    """Make the received search folder of case ``kind``; returns the words of its refusal."""
+    trial = received_search(box)
+    log = trial / rundir.TRAIN_LOG
+    if kind == "train.log symlink to a .pth":
+        log.unlink()
+        os.symlink(str(fake_pth(box)), str(log))
+        # and a dataset path whose newline would start a Python line in that file
+        edit_json(trial / rundir.CONFIG, lambda c: c["args"].update(
+            dataset=str(box.data) + "\n" + PYTHON_LINE))
+        return [rundir.TRAIN_LOG, "symbolic link"]
+    if kind == "train.log hard link":
+        log.unlink()
+        os.link(str(outside_file(box)), str(log))
+        return [rundir.TRAIN_LOG, "hard link"]
+    if kind in ("trials symlink", "trial symlink"):
+        elsewhere = box.dir / "elsewhere"
+        linked = trial.parent if kind == "trials symlink" else trial
+        shutil.move(str(linked), str(elsewhere))
+        os.symlink(str(elsewhere), str(linked))
+        return [os.path.basename(str(linked)), "symbolic link"]
+    if kind == "workers.log symlink":
+        os.symlink(str(outside_file(box)), str(box.dir / "s" / "workers.log"))
+        return ["workers.log", "symbolic link"]
+    if kind == "workers.log hard link":
+        os.link(str(outside_file(box)), str(box.dir / "s" / "workers.log"))
+        return ["workers.log", "hard link"]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["train.log symlink to a .pth", "train.log hard link",
+                                  "trials symlink", "trial symlink", "workers.log symlink",
+                                  "workers.log hard link"])
+def test_a_received_search_folder_with_links_is_refused(kind, box):
+    """Code execution and writes outside through a received search folder: its trials'
+    train.log was appended to through links (a .pth file runs its import lines at the next
+    interpreter start), linked trials/ folders were written into.  Now: one line, exit 5,
+    nothing outside the folder changed, and nothing run."""
+    fragments = _search_link_case(kind, box)
+    run_case("search", search_argv(box), box.dir, EXIT.io, fragments)
+    assert not (box.dir / "MARKER").exists()
+
+
+def test_search_values_from_files_are_printed_escaped(box):
+    """A trial's config.json naming a dataset whose name holds a newline and a Python line:
+    the trial runs (the file is there), and every log line it leaves (train.log, the table,
+    the progress lines) writes that newline escaped, so no line starts with the Python."""
+    trial = received_search(box)
+    dataset = box.dir / "s" / ("data\n" + PYTHON_LINE + ".pkl.gz")
+    shutil.copyfile(str(box.data), str(dataset))
+    edit_json(trial / rundir.CONFIG, lambda c: c["args"].update(dataset=str(dataset)))
+    before = snapshot(box.dir, [box.dir / "s"])
+    code, out, err = call("search", search_argv(box))
+    assert code == 0, err
+    assert snapshot(box.dir, [box.dir / "s"]) == before
+    log = (trial / rundir.TRAIN_LOG).read_text()
+    assert "data\\n" + PYTHON_LINE in log, log  # the trial printed the path, escaped
+    for text in (log, out, err, (box.dir / "s" / "workers.log").read_text()):
+        assert not any(line.startswith("import") for line in text.splitlines()), text
+
+
+def test_two_searches_on_one_folder(box):
+    """The second search on a folder a search is running in is refused at once (exit 6,
+    the first one's pid named) and the first runs on undisturbed."""
+    argv = [sys.executable, str(SCRIPTS / "search.py")] + search_argv(
+        box, "--n-epochs", 1000, "--patience", 10 ** 9, "--batch-size", 1)
+    # (a background job of a shell inherits SIGINT ignored, and Python keeps it ignored)
+    first = subprocess.Popen([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        trial = box.dir / "s" / "trials" / SEARCH_TRIAL
+        while not (trial / rundir.CONFIG).exists():
+            assert first.poll() is None, first.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        run_case("search", argv[2:], box.dir, EXIT.busy, ["in use by process %d" % first.pid],
+                 may_change=[box.dir / "s"])
+        second = subprocess.run([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=300)
+        assert_one_clean_line("search", second.returncode, second.stderr, EXIT.busy,
+                              ["in use by process %d" % first.pid])
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=120)
+    assert first.returncode == EXIT.interrupted, first.stderr.read()
 
 
 # ------------------------------------------------------------------------------ predict.py, plot_run.py, conv_demo.py

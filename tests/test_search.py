@@ -509,3 +509,64 @@ def test_killing_a_worker_mid_trial_leaves_the_table_unchanged(dataset, serial, 
     logs = [(folder / TRAIN_LOG).read_text() for folder in (out / search.TRIALS).iterdir()]
     resumed = [log for log in logs if "(pid %d)" % killed in log and ": resuming on " in log]
     assert len(resumed) == 1, "the killed trial should have been resumed from its checkpoint"
+
+
+def running_trial(out):
+    """``(pid, folder)`` of a trial that has written its first checkpoint and runs on, or
+    None."""
+    trials = out / search.TRIALS
+    if not trials.is_dir():
+        return None
+    for folder in sorted(trials.iterdir()):
+        if (folder / CHECKPOINT).exists() and not (folder / SUMMARY).exists():
+            return int((folder / LOCK).read_text().strip()), folder
+    return None
+
+
+def gone(pid):
+    """True once process ``pid`` has ended (a zombie nobody reaps has ended too)."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            return handle.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_killing_the_search_itself_then_rerunning_gives_the_same_table(dataset, serial, tmp_path,
+                                                                       executor):
+    """kill -9 of the search process in the middle of a trial: its workers end with it (a
+    local worker checkpoints after its minibatch, a Dask worker exits), the folder's lock goes
+    with it, and the same command run again finishes with the undisturbed search's table."""
+    extra = ["--workers", "2"]
+    if executor == "dask":
+        pytest.importorskip("distributed")
+        extra += ["--scheduler", "local"]
+    out = tmp_path / executor
+    process = subprocess.Popen(search_command(dataset, out, *extra), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=child_env())
+    try:
+        running = None
+        while running is None and process.poll() is None:
+            running = running_trial(out)
+            time.sleep(0.02)
+        assert running is not None, process.communicate()
+        process.kill()
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    worker, folder = running
+    deadline = time.monotonic() + 120
+    while not gone(worker):
+        assert time.monotonic() < deadline, "the worker outlived its search by two minutes"
+        time.sleep(0.05)
+    # it stopped in the middle of the trial (an orphan worker would have finished it)
+    assert search.trial_status(str(folder))[0] == "partial"
+    stdout, _ = run_search(dataset, out, *extra)
+    assert "(resumed" in stdout
+    assert table_of(stdout) == table_of(serial[1])
+    assert comparable(out) == comparable(serial[0])
+    same_trials(out, serial[0])
