@@ -11,7 +11,8 @@ writes the same files.
 
 The ``print-<weight>-<serif|sans>-<font>`` styles are digits printed on light paper in
 system fonts of four weights (light, regular, bold, black), serif and sans (``print-tight-``:
-cut out close to the glyph, as from a scanned page), from Debian's
+cut out close to the glyph, as from a scanned page; ``print-square-``: centred on a square,
+much as MNIST's digits are), from Debian's
 font packages (:data:`SYSTEM_FONTS` says which package holds which file; install them with
 ``apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf fonts-lato``).  A style
 whose font is not installed is skipped with one line; each of these styles has its own
@@ -158,6 +159,20 @@ def draw_font_tight(rng, digit, font):
     return image.resize((w, h), Image.LANCZOS)
 
 
+def draw_font_square(rng, digit, font):
+    """A printed digit centred on a square 28-120 pixels wide, 55-80 % of its height (much as
+    MNIST's digits sit in theirs): an "L" image, ink 255 on 0."""
+    s = SUPERSAMPLE
+    side = int(rng.uniform(28, 120))
+    face = ImageFont.truetype(font_path(font), int(rng.uniform(0.55, 0.8) * side * s * 1.35))
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), str(digit), font=face)
+    image = Image.new("L", (side * s, side * s), 0)
+    ImageDraw.Draw(image).text(((side * s - box[2] - box[0]) / 2.0,
+                                (side * s - box[3] - box[1]) / 2.0), str(digit),
+                               fill=255, font=face)
+    return image.resize((side, side), Image.LANCZOS)
+
+
 #: style -> how its pictures are made: ("pen", stroke width as a fraction of the digit's
 #: height) or ("font", file), and how the ink is put on the canvas.
 STYLES = {
@@ -196,6 +211,14 @@ PRINT_STYLES = {
     "print-tight-bold-sans-liberation": (("font-tight", "LiberationSans-Bold.ttf"), "print"),
     "print-tight-regular-serif-liberation": (("font-tight", "LiberationSerif-Regular.ttf"),
                                              "print"),
+    "print-square-bold-sans-dejavu": (("font-square", "DejaVuSans-Bold.ttf"), "print"),
+    "print-square-regular-serif-dejavu": (("font-square", "DejaVuSerif.ttf"), "print"),
+    "print-square-bold-sans-liberation": (("font-square", "LiberationSans-Bold.ttf"), "print"),
+    "print-square-regular-serif-liberation": (("font-square", "LiberationSerif-Regular.ttf"),
+                                              "print"),
+    "print-square-bold-serif-liberation": (("font-square", "LiberationSerif-Bold.ttf"),
+                                           "print"),
+    "print-square-light-sans-lato": (("font-square", "Lato-Light.ttf"), "print"),
 }
 
 #: Canvas shapes (width, height) a picture is drawn on, chosen at random.
@@ -261,6 +284,8 @@ def make(out, seed, say=print):
                 ink = draw_pen(rng, digit, canvas, what, fill)
             elif kind == "font-tight":
                 ink = draw_font_tight(rng, digit, what)
+            elif kind == "font-square":
+                ink = draw_font_square(rng, digit, what)
             else:
                 ink = draw_font(rng, digit, canvas, what, fill)
             picture = compose(ink, how, rng)

@@ -41,6 +41,10 @@ KINDS = collections.OrderedDict([
     ("printed, cut out tight (bold sans, serif)", [
         "print-tight-bold-sans-dejavu", "print-tight-bold-sans-liberation",
         "print-tight-regular-serif-dejavu", "print-tight-regular-serif-liberation"]),
+    ("printed, centred on a square (bold, serif, light)", [
+        "print-square-bold-sans-dejavu", "print-square-regular-serif-dejavu",
+        "print-square-bold-sans-liberation", "print-square-regular-serif-liberation",
+        "print-square-bold-serif-liberation", "print-square-light-sans-lato"]),
 ])
 
 
