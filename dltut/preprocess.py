@@ -239,7 +239,7 @@ def normalise_stroke(crop, box=MNIST_BOX, target=None, supersample=STROKE_SUPERS
     # side H + 2r, and fitted back into H the width is (w + 2r) H / (H + 2r) = goal
     longer, w, g = float(max(fine.shape)), width * supersample, goal * supersample
     radius = longer * (g - w) / (2.0 * (longer - g))
-    if abs(radius) < 0.5:
+    if abs(radius) < 1.0:  # less than a fine pixel (1/4 of the box's) a side: left alone
         return crop, width, width
     pad = int(numpy.ceil(abs(radius))) + 1
     padded = numpy.pad(fine, pad)
