@@ -280,9 +280,10 @@ def deskew(ink):
     if mu20 <= 0:
         return ink
     slant = ((rows - r0) * (cols - c0) * ink).sum() / total / mu20
-    grow = int(numpy.ceil(abs(slant) * ink.shape[0] / 2.0)) + 1
+    grow = int(numpy.ceil(abs(slant) * ink.shape[0])) + 1  # the most a row can move
     padded = numpy.pad(ink, ((0, 0), (grow, grow)))
-    # output (r, c) takes input (r, c + s (r - r0)): the ink at input column c lands at c - s (r - r0)
+    # output (r, c) takes input (r, c + s (r - r0)): ink at input column c lands at
+    # c - s (r - r0)
     matrix = numpy.array([[1.0, 0.0], [slant, 1.0]])
     offset = numpy.array([0.0, -slant * r0])
     out = ndimage.affine_transform(padded, matrix, offset=offset, order=1)
