@@ -8,8 +8,10 @@ Images are turned into what the model was trained on (dltut.preprocess): the ink
 on dark (the opacity where the background is transparent, else the grey level, inverted
 when the picture is dark on light), with the background removed and the strongest strokes
 at 1; then framed the way MNIST's digits were (cropped, fitted into 20x20 keeping the
-aspect ratio, centre of mass at the centre of 28x28), or with --fit resize the whole picture
-resized.  notebooks/06_your_own_digit.ipynb shows the steps and measures both ways.  A model
+aspect ratio, centre of mass at the centre of 28x28) with the strokes thinned or thickened
+toward MNIST's pen width (--fit frame: the strokes as they are), or with --fit resize the
+whole picture resized.  notebooks/06_your_own_digit.ipynb shows the steps and measures the
+ways (tools/measure_user_digits.py too).  A model
 trained under either floatX works under either.  Every failure is one line on stderr (exit 2
 for a bad input, see dltut.experiment).
 """
@@ -26,11 +28,11 @@ except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
 PROG = "predict.py"
 
 
-def load_image(path, image_shape, invert="auto", fit="mnist"):
+def load_image(path, image_shape, invert="auto", fit="mnist", deskew=False):
     """An image file as a flat float array in [0, 1] of ``h*w`` values, light-on-dark."""
     from dltut.preprocess import preprocess
     try:
-        return preprocess(path, tuple(image_shape), fit=fit, invert=invert)
+        return preprocess(path, tuple(image_shape), fit=fit, invert=invert, deskew=deskew)
     except ValueError as error:
         raise CLIError("%s: %s" % (path, error) if str(path) not in str(error)
                        else str(error)) from None
@@ -85,6 +87,7 @@ def class_names(meta):
 
 
 def build_parser():
+    from dltut.preprocess import FITS
     parser = OneLineParser(
         prog=PROG, description="Classify images (or test-set examples) with a trained model.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder holding best_model.npz")
@@ -95,10 +98,15 @@ def build_parser():
                         help="whether images are dark ink on a light background (auto: when "
                              "the border is light; ignored for transparent backgrounds, where "
                              "the opacity is the ink) (default: auto)")
-    parser.add_argument("--fit", choices=("mnist", "resize"), default="mnist",
+    parser.add_argument("--fit", choices=FITS, default="mnist",
                         help="mnist: crop the ink, fit it into 20x20 keeping its aspect ratio "
-                             "and centre its mass in 28x28, as MNIST was made; resize: resize "
-                             "the whole picture (default: mnist)")
+                             "and centre its mass in 28x28, as MNIST was made, with the "
+                             "strokes thinned or thickened toward MNIST's pen width; frame: "
+                             "the same without changing the strokes; resize: resize the whole "
+                             "picture (default: mnist)")
+    parser.add_argument("--deskew", action="store_true",
+                        help="straighten a slanted digit (by its image moments) before "
+                             "framing it (not with --fit resize)")
     return parser
 
 
@@ -136,8 +144,13 @@ def predict_main(argv):
         if shape is None or shape[0] != 1:
             raise CLIError("this model does not take greyscale square images (%s)" % spec)
         invert = {"auto": "auto", "yes": True, "no": False}[args.invert]
+        from dltut.preprocess import check_fit
+        try:
+            check_fit(args.fit, args.deskew)
+        except ValueError as error:
+            raise CLIError("--fit %s --deskew: %s" % (args.fit, error)) from None
         for path in args.images:
-            rows.append(load_image(path, shape[1:], invert, args.fit))
+            rows.append(load_image(path, shape[1:], invert, args.fit, args.deskew))
             labels.append(path)
             truths.append(None)
     if args.test_index:

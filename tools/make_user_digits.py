@@ -9,6 +9,15 @@ that are square, landscape or portrait, with the digit at various sizes and plac
 file is ``<style>_<digit>.<ext>``; everything comes from one seed, so running this again
 writes the same files.
 
+The ``print-<weight>-<serif|sans>-<font>`` styles are digits printed on light paper in
+system fonts of four weights (light, regular, bold, black), serif and sans (``print-tight-``:
+cut out close to the glyph, as from a scanned page; ``print-square-``: centred on a square,
+much as MNIST's digits are), from Debian's
+font packages (:data:`SYSTEM_FONTS` says which package holds which file; install them with
+``apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf fonts-lato``).  A style
+whose font is not installed is skipped with one line; each of these styles has its own
+random stream, so the others come out the same either way.
+
     python tools/make_user_digits.py [--out notebooks/digits] [--seed 20261201]
 """
 import argparse
@@ -89,8 +98,31 @@ def draw_pen(rng, digit, canvas, width_fraction, fill):
     return image.resize(canvas, Image.LANCZOS)
 
 
+#: System fonts of the ``print-*`` styles: file name -> (folder, the Debian package with it).
+SYSTEM_FONTS = {
+    "Lato-Thin.ttf": ("/usr/share/fonts/truetype/lato", "fonts-lato"),
+    "Lato-Light.ttf": ("/usr/share/fonts/truetype/lato", "fonts-lato"),
+    "DejaVuSans-ExtraLight.ttf": ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-extra"),
+    "LiberationSans-Regular.ttf": ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+    "LiberationSerif-Regular.ttf": ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+    "FreeSerif.ttf": ("/usr/share/fonts/truetype/freefont", "fonts-freefont-ttf"),
+    "FreeSans.ttf": ("/usr/share/fonts/truetype/freefont", "fonts-freefont-ttf"),
+    "LiberationSans-Bold.ttf": ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+    "LiberationSerif-Bold.ttf": ("/usr/share/fonts/truetype/liberation", "fonts-liberation"),
+    "FreeSerifBold.ttf": ("/usr/share/fonts/truetype/freefont", "fonts-freefont-ttf"),
+    "DejaVuSerif-Bold.ttf": ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
+    "DejaVuSans-Bold.ttf": ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
+    "DejaVuSerif.ttf": ("/usr/share/fonts/truetype/dejavu", "fonts-dejavu-core"),
+    "Lato-Heavy.ttf": ("/usr/share/fonts/truetype/lato", "fonts-lato"),
+    "Lato-Black.ttf": ("/usr/share/fonts/truetype/lato", "fonts-lato"),
+}
+
+
 def font_path(name):
-    """A TrueType font shipped with matplotlib (so that the pictures need no system fonts)."""
+    """A TrueType font: a system one of :data:`SYSTEM_FONTS`, else one shipped with
+    matplotlib (the first six fonts' styles need no system fonts)."""
+    if name in SYSTEM_FONTS:
+        return os.path.join(SYSTEM_FONTS[name][0], name)
     import matplotlib
     return os.path.join(matplotlib.get_data_path(), "fonts", "ttf", name)
 
@@ -111,6 +143,36 @@ def draw_font(rng, digit, canvas, font, fill):
     return image.resize(canvas, Image.LANCZOS)
 
 
+def draw_font_tight(rng, digit, font):
+    """A printed digit cut out close to its edges (as from a scanned page): an "L" image,
+    ink 255 on 0, the glyph 40-120 pixels high with a margin of 3-15 % of that around it."""
+    s = SUPERSAMPLE
+    glyph_h = rng.uniform(40, 120)
+    face = ImageFont.truetype(font_path(font), int(glyph_h * s * 1.35))
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), str(digit), font=face)
+    margins = rng.uniform(0.03, 0.15, size=4) * (box[3] - box[1])
+    w = int(round((box[2] - box[0] + margins[0] + margins[1]) / s))
+    h = int(round((box[3] - box[1] + margins[2] + margins[3]) / s))
+    image = Image.new("L", (w * s, h * s), 0)
+    ImageDraw.Draw(image).text((margins[0] - box[0], margins[2] - box[1]), str(digit),
+                               fill=255, font=face)
+    return image.resize((w, h), Image.LANCZOS)
+
+
+def draw_font_square(rng, digit, font):
+    """A printed digit centred on a square 28-120 pixels wide, 55-80 % of its height (much as
+    MNIST's digits sit in theirs): an "L" image, ink 255 on 0."""
+    s = SUPERSAMPLE
+    side = int(rng.uniform(28, 120))
+    face = ImageFont.truetype(font_path(font), int(rng.uniform(0.55, 0.8) * side * s * 1.35))
+    box = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox((0, 0), str(digit), font=face)
+    image = Image.new("L", (side * s, side * s), 0)
+    ImageDraw.Draw(image).text(((side * s - box[2] - box[0]) / 2.0,
+                                (side * s - box[3] - box[1]) / 2.0), str(digit),
+                               fill=255, font=face)
+    return image.resize((side, side), Image.LANCZOS)
+
+
 #: style -> how its pictures are made: ("pen", stroke width as a fraction of the digit's
 #: height) or ("font", file), and how the ink is put on the canvas.
 STYLES = {
@@ -128,6 +190,36 @@ STYLES = {
     "transparent-white": (("pen", 0.1), "white-on-transparent"),
     "paper-photo": (("pen", 0.07), "paper"),
 }
+#: Printed on light paper in system fonts of four weights, serif and sans (each its own
+#: random stream; skipped where the font is not installed).
+PRINT_STYLES = {
+    "print-light-sans-lato-thin": (("font", "Lato-Thin.ttf"), "print"),
+    "print-light-sans-lato": (("font", "Lato-Light.ttf"), "print"),
+    "print-light-sans-dejavu": (("font", "DejaVuSans-ExtraLight.ttf"), "print"),
+    "print-regular-sans-liberation": (("font", "LiberationSans-Regular.ttf"), "print"),
+    "print-regular-sans-free": (("font", "FreeSans.ttf"), "print"),
+    "print-regular-serif-liberation": (("font", "LiberationSerif-Regular.ttf"), "print"),
+    "print-regular-serif-free": (("font", "FreeSerif.ttf"), "print"),
+    "print-bold-sans-liberation": (("font", "LiberationSans-Bold.ttf"), "print"),
+    "print-bold-serif-liberation": (("font", "LiberationSerif-Bold.ttf"), "print"),
+    "print-bold-serif-free": (("font", "FreeSerifBold.ttf"), "print"),
+    "print-bold-serif-dejavu": (("font", "DejaVuSerif-Bold.ttf"), "print"),
+    "print-black-sans-lato-heavy": (("font", "Lato-Heavy.ttf"), "print"),
+    "print-black-sans-lato": (("font", "Lato-Black.ttf"), "print"),
+    "print-tight-bold-sans-dejavu": (("font-tight", "DejaVuSans-Bold.ttf"), "print"),
+    "print-tight-regular-serif-dejavu": (("font-tight", "DejaVuSerif.ttf"), "print"),
+    "print-tight-bold-sans-liberation": (("font-tight", "LiberationSans-Bold.ttf"), "print"),
+    "print-tight-regular-serif-liberation": (("font-tight", "LiberationSerif-Regular.ttf"),
+                                             "print"),
+    "print-square-bold-sans-dejavu": (("font-square", "DejaVuSans-Bold.ttf"), "print"),
+    "print-square-regular-serif-dejavu": (("font-square", "DejaVuSerif.ttf"), "print"),
+    "print-square-bold-sans-liberation": (("font-square", "LiberationSans-Bold.ttf"), "print"),
+    "print-square-regular-serif-liberation": (("font-square", "LiberationSerif-Regular.ttf"),
+                                              "print"),
+    "print-square-bold-serif-liberation": (("font-square", "LiberationSerif-Bold.ttf"),
+                                           "print"),
+    "print-square-light-sans-lato": (("font-square", "Lato-Light.ttf"), "print"),
+}
 
 #: Canvas shapes (width, height) a picture is drawn on, chosen at random.
 CANVASES = ((96, 96), (128, 96), (96, 128), (160, 120), (120, 120))
@@ -139,6 +231,12 @@ def compose(ink, how, rng):
         return Image.eval(ink, lambda v: 255 - v)
     if how == "light-on-dark":
         return ink
+    if how == "print":  # printed on light paper: off-white, a little grain, near-black ink
+        paper, dark = rng.uniform(225, 250), rng.uniform(15, 60)
+        mask = numpy.asarray(ink, dtype=numpy.float64) / 255.0
+        grey = paper + rng.normal(0, 2.0, size=mask.shape)
+        grey = grey * (1 - mask) + dark * mask
+        return Image.fromarray(numpy.clip(numpy.round(grey), 0, 255).astype(numpy.uint8), mode="L")
     if how in ("black-on-transparent", "white-on-transparent"):
         colour = 0 if how.startswith("black") else 255
         picture = Image.new("LA", ink.size, (colour, 0))
@@ -156,17 +254,38 @@ def compose(ink, how, rng):
     raise ValueError("unknown way of putting ink on a canvas: %r" % (how,))
 
 
-def make(out, seed):
-    """Write every picture into ``out``; returns the list of paths."""
+def missing_fonts():
+    """``{style: line}`` for the :data:`PRINT_STYLES` whose font is not installed."""
+    missing = {}
+    for style, ((_, name), _) in PRINT_STYLES.items():
+        if not os.path.isfile(font_path(name)):
+            missing[style] = ("skipping %s: %s is absent (apt-get install %s)"
+                              % (style, font_path(name), SYSTEM_FONTS[name][1]))
+    return missing
+
+
+def make(out, seed, say=print):
+    """Write every picture into ``out``; returns the list of paths.  ``say`` gets one line
+    for each style skipped because its font is not installed."""
     rng = numpy.random.RandomState(seed)
     os.makedirs(out, exist_ok=True)
     paths = []
-    for style, ((kind, what), how) in STYLES.items():
+    missing = missing_fonts()
+    for line in missing.values():
+        say(line)
+    styles = [(style, spec, rng) for style, spec in STYLES.items()]
+    styles += [(style, spec, numpy.random.RandomState([seed, k]))
+               for k, (style, spec) in enumerate(PRINT_STYLES.items()) if style not in missing]
+    for style, ((kind, what), how), rng in styles:
         for digit in range(10):
             canvas = CANVASES[rng.randint(len(CANVASES))]
             fill = rng.uniform(0.45, 0.85)
             if kind == "pen":
                 ink = draw_pen(rng, digit, canvas, what, fill)
+            elif kind == "font-tight":
+                ink = draw_font_tight(rng, digit, what)
+            elif kind == "font-square":
+                ink = draw_font_square(rng, digit, what)
             else:
                 ink = draw_font(rng, digit, canvas, what, fill)
             picture = compose(ink, how, rng)
@@ -199,7 +318,7 @@ def main(argv=None):
     paths = make(args.out, args.seed)
     size = sum(os.path.getsize(p) for p in paths)
     print("wrote %d pictures (%d styles x 10 digits, %.0f KB) to %s"
-          % (len(paths), len(STYLES), size / 1024.0, os.path.normpath(args.out)))
+          % (len(paths), len(paths) // 10, size / 1024.0, os.path.normpath(args.out)))
     return 0
 
 
