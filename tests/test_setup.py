@@ -2,6 +2,7 @@
 environment variables (dltut/_setup.py, dltut/blas.py).  No Theano import needed here."""
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -334,3 +335,36 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
     flags, core, threads, _, _ = _run_import(
         {"THEANO_FLAGS": "floatX=float32", "MKL_CBWR": "AVX2"}, tmp_path, code).splitlines()
     assert (flags, core, threads) == ("'floatX=float32'", "None", "'AVX2'")
+
+
+
+# --- --help: each flag's default said once ----------------------------------------------
+
+def _help_texts():
+    """``(name, --help text)`` of every parser that uses experiment.DefaultsHelpFormatter."""
+    import _cli
+    from dltut import experiment, experiment_pretrain
+    for name in experiment.EXPERIMENTS:
+        yield name, experiment.build_parser(name).format_help()
+    for name in experiment_pretrain.EXPERIMENTS:
+        yield name, experiment_pretrain.build_parser(name).format_help()
+    yield "hmc", _cli.script("hmc").build_parser().format_help()
+    code, out, _ = _cli.call("reproduce", ["--help"])
+    assert code == 0
+    yield "reproduce", out
+
+
+def test_help_says_each_default_once():
+    texts = dict(_help_texts())
+    assert {"logistic_sgd", "mlp", "convolutional_mlp", "hmc", "reproduce"} <= set(texts)
+    for name, text in texts.items():
+        flat = " ".join(text.split())      # argparse wraps lines anywhere
+        # one flag's help is the text between two flags: none holds two "(default"s
+        for chunk in re.split(r"\s--?[A-Za-z]", flat):
+            assert chunk.count("(default") <= 1, (name, chunk)
+        assert "(default: None)" not in flat, name
+    mlp = " ".join(texts["mlp"].split())
+    assert "(default: a new runs/mlp-<timestamp>/)" in mlp
+    # a plain default is still shown: the tutorial's learning rate
+    assert re.search(r"--learning-rate \S+ SGD step size \(eta0 of a schedule\) \(default: 0\.01\)",
+                     mlp), mlp
