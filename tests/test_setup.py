@@ -338,6 +338,63 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
 
 
 
+
+# --- pip install -e .: the start-up file without an extra command ------------------------
+
+def _editable_venv(tmp_path, *pip_flags):
+    """A new venv with only dltut installed, editable (``pip install -e``, no dependencies,
+    with ``pip_flags``); Theano, numpy, pip and setuptools come from this venv's
+    site-packages through a path line (a folder on sys.path, not a site folder: its .pth
+    files, this venv's dltut-startup.pth among them, are not read).  Returns
+    ``(python, its site-packages, environment)``."""
+    import sysconfig
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True, env=env).stdout.strip()
+    with open(os.path.join(site, "zz-test-deps.pth"), "w") as f:
+        f.write(sysconfig.get_paths()["purelib"] + "\n")
+    out = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                          "--no-build-isolation", "--no-cache-dir", "-e", ROOT, *pip_flags],
+                         capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return python, site, env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["editable wheel", "setup.py develop"])
+def test_editable_install_lets_theano_come_first(tmp_path, how):
+    """``pip install -e .`` alone puts dltut-startup.pth into site-packages, so that
+    ``import theano`` before ``import dltut`` works (without it: numpy's np.bool error)."""
+    import setuptools
+    from dltut.compat import startup
+    if how == "setup.py develop" and int(setuptools.__version__.split(".")[0]) >= 80:
+        pytest.skip("setuptools %s hands `setup.py develop` to pip's editable wheel (the "
+                    "other case)" % setuptools.__version__)
+    flags = ["--use-pep517"] if how == "editable wheel" else []
+    python, site, env = _editable_venv(tmp_path, *flags)
+    assert startup.is_installed(site), os.listdir(site)
+    code = ("import sys, theano\n"
+            "print('dltut' in sys.modules, theano.__version__)\n"
+            "import dltut; print(dltut.__file__)")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                         cwd=str(tmp_path), env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, version, where = out.stdout.split()
+    # Theano's import handed to dltut first (the start-up finder), and dltut is this tree's
+    assert (first, version) == ("True", "1.0.5")
+    assert where == os.path.join(ROOT, "dltut", "__init__.py")
+    if how == "editable wheel":      # the wheel's RECORD lists it: uninstalling removes it
+        out = subprocess.run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "dltut"],
+                             capture_output=True, text=True, cwd=str(tmp_path), env=env,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert not os.path.exists(startup.pth_path(site))
+
+
 # --- --help: each flag's default said once ----------------------------------------------
 
 def _help_texts():
