@@ -339,6 +339,69 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
 
 
 
+# --- the Makefile: what each target installs -------------------------------------------
+
+def _make(venv, log, *args):
+    """``make -C ROOT args`` with ``venv`` as VENV and a stand-in Python that only writes
+    its arguments (and PYTHONPATH) to ``log``: what make would run, nothing installed."""
+    out = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "VENV=%s" % venv,
+                          "PYTHON=%s" % os.path.join(venv, "bin", "python"), "OTHER_PYTHONS=",
+                          *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with open(log) as f:
+        calls = f.read().splitlines()
+    open(log, "w").close()
+    return [c for c in calls if " -m pip " in " %s " % c and " install " in c]
+
+
+@pytest.mark.skipif(subprocess.run(["which", "make"], capture_output=True).returncode != 0,
+                    reason="no make")
+def test_make_installs_what_each_target_needs(tmp_path):
+    venv, log = tmp_path / "venv", tmp_path / "calls"
+    (venv / "bin").mkdir(parents=True)
+    stub = venv / "bin" / "python"
+    stub.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $*" >> %s\n' % log)
+    stub.chmod(0o755)
+    log.write_text("")
+    stamp = venv / ".dltut-installed"
+
+    def target_of(call):         # the one pip install of dltut: its PYTHONPATH and target
+        path, rest = call.split(" ", 1)
+        return path[len("PYTHONPATH="):], rest.split(" -e ")[1]
+
+    # make mlp: dltut and its dependencies only, from no cache, Theano's build folder
+    # given as an absolute path (pip runs Theano's setup.py in a folder of its own)
+    calls = _make(venv, log, "mlp")
+    assert len(calls) == 2 and all("--no-cache-dir" in c for c in calls), calls
+    assert "setuptools" in calls[0]
+    path, what = target_of(calls[1])
+    assert what == "."
+    assert path == os.path.join(ROOT, "dltut", "compat", "theano_build")
+    assert os.path.isfile(os.path.join(path, "sitecustomize.py"))
+    assert stamp.read_text().split() == []
+    # make test afterwards adds the test extra, and only that; then nothing more
+    calls = _make(venv, log, "test")
+    assert [target_of(c)[1] for c in calls] == [".[test]"]
+    assert stamp.read_text().split() == ["test"]
+    assert _make(venv, log, "test-fast") == []
+    # make notebook adds JupyterLab; EXTRAS adds what is asked for, comma- or space-separated
+    calls = _make(venv, log, "notebook", "NOTEBOOK_PORT=1")
+    assert [target_of(c)[1] for c in calls] == [".[notebook]"]
+    assert _make(venv, log, "venv", "EXTRAS=dask,test") != []
+    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    assert _make(venv, log, "venv", "EXTRAS=") == []
+    # a changed setup.py reinstalls everything the stamp lists
+    os.utime(str(stamp), (0, 0))
+    calls = _make(venv, log, "venv")
+    assert target_of(calls[-1])[1] == ".[dask,notebook,test]"
+    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    # and the notebook server asks no question about Jupyter news
+    overrides = venv / "share/jupyter/lab/settings/overrides.d/dltut.json"
+    import json
+    setting = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert setting == {"fetchNews": "false", "checkForUpdates": False}
+
+
 # --- pip install -e .: the start-up file without an extra command ------------------------
 
 def _editable_venv(tmp_path, *pip_flags):
