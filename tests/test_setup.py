@@ -408,7 +408,8 @@ def _editable_venv(tmp_path, *pip_flags):
     """A new venv with only dltut installed, editable (``pip install -e``, no dependencies,
     with ``pip_flags``); Theano, numpy, pip and setuptools come from this venv's
     site-packages through a path line (a folder on sys.path, not a site folder: its .pth
-    files, this venv's dltut-startup.pth among them, are not read).  Returns
+    files, this venv's dltut-startup.pth among them, are not read; only setuptools'
+    distutils shim is copied).  Returns
     ``(python, its site-packages, environment)``."""
     import sysconfig
     venv = tmp_path / "venv"
@@ -418,8 +419,13 @@ def _editable_venv(tmp_path, *pip_flags):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True, env=env).stdout.strip()
+    deps = sysconfig.get_paths()["purelib"]
     with open(os.path.join(site, "zz-test-deps.pth"), "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
+        f.write(deps + "\n")
+        # setuptools' distutils for Theano on 3.12+, as this venv's site.py sets it up
+        shim = os.path.join(deps, "distutils-precedence.pth")
+        if os.path.exists(shim):
+            f.write(open(shim).read())
     out = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
                           "--no-build-isolation", "--no-cache-dir", "-e", ROOT, *pip_flags],
                          capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
