@@ -494,3 +494,14 @@ def test_help_says_each_default_once():
     # a plain default is still shown: the tutorial's learning rate
     assert re.search(r"--learning-rate \S+ SGD step size \(eta0 of a schedule\) \(default: 0\.01\)",
                      mlp), mlp
+
+
+def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
+    """--scheduler without the dask extra: one line naming the install (no traceback)."""
+    from dltut import search
+    from dltut.experiment import CLIError
+    monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed fails
+    with pytest.raises(CLIError) as caught:
+        search.DaskExecutor("local")
+    message = str(caught.value)
+    assert "\n" not in message and "make venv EXTRAS=dask" in message, message
