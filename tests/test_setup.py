@@ -1,8 +1,10 @@
 """Theano set-up before import: the user's settings always win; the BLAS choice and its
 environment variables (dltut/_setup.py, dltut/blas.py).  No Theano import needed here."""
+import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -337,8 +339,6 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
     assert (flags, core, threads) == ("'floatX=float32'", "None", "'AVX2'")
 
 
-
-
 # --- the Makefile: what each target installs -------------------------------------------
 
 def _make(venv, log, *args):
@@ -354,8 +354,7 @@ def _make(venv, log, *args):
     return [c for c in calls if " -m pip " in " %s " % c and " install " in c]
 
 
-@pytest.mark.skipif(subprocess.run(["which", "make"], capture_output=True).returncode != 0,
-                    reason="no make")
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_installs_what_each_target_needs(tmp_path):
     venv, log = tmp_path / "venv", tmp_path / "calls"
     (venv / "bin").mkdir(parents=True)
@@ -397,7 +396,6 @@ def test_make_installs_what_each_target_needs(tmp_path):
     assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
     # and the notebook server asks no question about Jupyter news
     overrides = venv / "share/jupyter/lab/settings/overrides.d/dltut.json"
-    import json
     setting = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
     assert setting == {"fetchNews": "false", "checkForUpdates": False}
 
