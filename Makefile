@@ -2,9 +2,10 @@
 #   make mlp    build .venv (first time only), fetch MNIST, train the tutorial's MLP for a few epochs
 #   make test   build .venv (first time only), fetch MNIST, run the test suite in float64 and float32
 #   (make test also runs a float32 pass on every other supported Python found: OTHER_PYTHONS= skips it)
-# Other targets: test-pythons (both floatX on every supported Python found), fast (add Intel
-# MKL), data, logreg, lenet, info, bench, gpu-setup, reproduce, notebook (JupyterLab on the
-# notebooks), clean.
+# Other targets: test-pythons (both floatX on every supported Python found), install-check
+# (a throwaway install on each, from no pip cache), fast (add Intel MKL), data, logreg, lenet,
+# info, bench, gpu-setup, reproduce, notebook (JupyterLab on the notebooks), clean.
+# Each installs only the extras it needs (EXTRAS= adds more: make venv EXTRAS=dask).
 
 SHELL := /bin/bash
 # Python 3.11, 3.12 or 3.13: the active python3 if supported, else the newest one found
@@ -14,21 +15,51 @@ OTHER_PYTHONS ?= $(shell bash tools/find_pythons.sh others $(PYTHON))
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dltut-installed
-EXTRAS ?= test
+# What a venv holds beyond dltut itself (training, plots, predictions): each target adds the
+# extras of setup.py it needs -- test (pytest, nbclient, JupyterLab, Dask) for the tests,
+# notebook (JupyterLab) for `make notebook`, fast (MKL), bench (torch) -- and EXTRAS adds
+# more, comma- or space-separated: `make venv EXTRAS=dask` for a Dask search. The venv's
+# stamp lists the extras installed, so a later target only installs what is missing.
+EXTRAS ?=
+NEEDS :=
+test test-fast test-pythons test-others: NEEDS := test
+notebook: NEEDS := notebook
+fast: NEEDS := fast
+bench: NEEDS := bench
+comma := ,
+empty :=
+space := $(empty) $(empty)
+WANT = $(sort $(subst $(comma), ,$(EXTRAS) $(NEEDS)))
+# PIP_CACHE=no (the default): every venv build downloads and builds everything (Theano's
+# wheel too), so that no cache hides an install step; PIP_CACHE=yes lets pip use its cache.
+PIP_CACHE ?= no
+PIP := $(VPY) -m pip --disable-pip-version-check $(if $(filter no,$(PIP_CACHE)),--no-cache-dir)
 EPOCHS ?= 5
 PYTEST_ARGS ?=
 # Keep the user's own Theano flags; add ours after them (Theano lets the last one win).
 FLAGS_PREFIX := $${THEANO_FLAGS:+$$THEANO_FLAGS,}
 # Theano 1.0.5's setup.py needs two configparser names Python 3.12 removed: this folder's
-# sitecustomize.py restores them for the install (build isolation off, so it applies).
-PIP_INSTALL = PYTHONPATH=dltut/compat/theano_build $(VPY) -m pip install --quiet \
-	--disable-pip-version-check --no-build-isolation
+# sitecustomize.py restores them for the install (build isolation off, so it applies). An
+# absolute path: pip runs Theano's setup.py in a temporary folder. --use-pep517: dltut's
+# editable install is the editable wheel of the venv's setuptools (which carries
+# dltut-startup.pth, setup.py), not the `setup.py develop` pip falls back to without it.
+PIP_INSTALL = PYTHONPATH="$(CURDIR)/dltut/compat/theano_build" $(PIP) install --quiet \
+	--no-build-isolation --use-pep517
 
 .PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench \
-	gpu-setup reproduce notebook clean
+	gpu-setup reproduce notebook clean install-check
 
+# The stamp holds the extras installed; `venv` adds those WANTed and missing.
 venv: $(STAMP)
+	@have=" $$(cat $(STAMP)) "; missing=; \
+	for x in $(WANT); do case "$$have" in *" $$x "*) ;; *) missing="$$missing $$x";; esac; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "adding to $(VENV):$$missing"; \
+	  $(PIP_INSTALL) -e ".[$$(echo $$missing | tr ' ' ,)]" \
+	  && echo $$(cat $(STAMP)) $$missing > $(STAMP); \
+	fi
 
+# (Re)built from nothing but the extras wanted now and those the old stamp lists.
 $(STAMP): setup.py
 	@test -n "$(PYTHON)" || { echo "dltut needs Python 3.11, 3.12 or 3.13 and found none; install one, or run make PYTHON=/path/to/python3.X ..."; exit 1; }
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v < (3, 14) else "dltut needs Python 3.11, 3.12 or 3.13 (Theano 1.0.5 with dltut.compat); $(PYTHON) is %d.%d. Run: make PYTHON=/path/to/python3.X ..." % v)'
@@ -40,14 +71,12 @@ $(STAMP): setup.py
 	  echo "installing Debian's libopenblas-dev (a BLAS for Theano)"; \
 	  apt-get install -y -q libopenblas-dev >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libopenblas-dev >/dev/null 2>&1; } || echo "could not install libopenblas-dev; continuing with Theano's numpy-based BLAS"; \
 	fi
-	$(VPY) -m pip install --quiet --disable-pip-version-check 'setuptools>=64,<81' wheel
-	$(PIP_INSTALL) -e '.[$(EXTRAS)]'
-	@# lets `import theano` come before `import dltut` (an editable install cannot ship it)
-	$(VPY) -m dltut.compat.startup install
-	@touch $@
+	$(PIP) install --quiet 'setuptools>=64,<81' wheel
+	$(eval ALL := $(sort $(WANT) $(shell cat $(STAMP) 2>/dev/null)))
+	$(PIP_INSTALL) -e '.$(if $(ALL),[$(subst $(space),$(comma),$(ALL))])'
+	@echo $(ALL) > $@
 
 fast: venv
-	$(PIP_INSTALL) -e '.[fast]'
 
 data: venv
 	$(VPY) -m dltut.data fetch
@@ -71,11 +100,26 @@ FLOATXS ?= float64 float32
 test-others: data
 	@set -e; echo "$(OTHER_PYTHONS)" | xargs -n 2 | while read -r v py; do \
 	  [ -n "$$v" ] || continue; \
-	  $(MAKE) --no-print-directory venv PYTHON=$$py VENV=.venv-$$v OTHER_PYTHONS=; \
+	  $(MAKE) --no-print-directory venv PYTHON=$$py VENV=.venv-$$v OTHER_PYTHONS= NEEDS=test; \
 	  for fx in $(FLOATXS); do \
 	    echo "Python $$v ($$py), floatX=$$fx"; \
 	    THEANO_FLAGS="$(FLAGS_PREFIX)floatX=$$fx" .venv-$$v/bin/python -m pytest -q $(PYTEST_ARGS); \
 	  done; \
+	done
+
+# The install from nothing, again, where the venvs exist already (make test proves it only
+# when it builds them): for each supported Python found, a throwaway venv as `make mlp`
+# builds it (no pip cache), then `import theano` before dltut and one epoch of logistic
+# regression on a tiny synthetic dataset.
+install-check:
+	@set -e; for spec in "$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'):$(PYTHON)" \
+	    $(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | tr ' ' :); do \
+	  v=$${spec%%:*}; py=$${spec#*:}; d=$$(mktemp -d); start=$$(date +%s); \
+	  echo "Python $$v ($$py): a new venv in $$d"; \
+	  $(MAKE) --no-print-directory venv PYTHON=$$py VENV=$$d/venv OTHER_PYTHONS= EXTRAS= NEEDS= PIP_CACHE=no; \
+	  $$d/venv/bin/python -c 'import sys, gzip, pickle, numpy, theano; assert "dltut" in sys.modules, "dltut-startup.pth missing"; from dltut.data import synthetic_dataset; f = gzip.open(sys.argv[1], "wb"); pickle.dump(synthetic_dataset(numpy.random.RandomState(0), 200, 60, 60), f); f.close()' $$d/tiny.pkl.gz; \
+	  $$d/venv/bin/python scripts/logistic_sgd.py --dataset $$d/tiny.pkl.gz --n-epochs 1 --batch-size 20 --out $$d/run --quiet; \
+	  rm -rf $$d; echo "Python $$v: installed and trained in $$(( $$(date +%s) - start )) s"; \
 	done
 
 # The suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
@@ -91,7 +135,6 @@ info: venv
 	$(VPY) -m dltut.info
 
 bench: venv
-	$(PIP_INSTALL) -e '.[bench]'
 	$(VPY) bench/bench_cpu.py
 
 gpu-setup: venv
@@ -105,9 +148,13 @@ reproduce: data
 NOTEBOOK_PORT ?= 8888
 NOTEBOOK_TOKEN ?=
 NOTEBOOK_INSTALL ?= yes
+LAB_OVERRIDES = $(VENV)/share/jupyter/lab/settings/overrides.d
 notebook: $(if $(NOTEBOOK_INSTALL),data)
-	@if [ -n "$(NOTEBOOK_INSTALL)" ]; then $(PIP_INSTALL) -e '.[notebook]'; fi
 	@$(VPY) -m ipykernel install --sys-prefix --name dltut --display-name "Python 3 (dltut)" >/dev/null
+	@# No "get notified about Jupyter news?" pop-up: JupyterLab's notification settings default
+	@# to no news and no update checks in this venv (its settings' overrides.d; the user's own
+	@# settings still win, and Settings > Notifications turns them on).
+	@mkdir -p $(LAB_OVERRIDES) && echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $(LAB_OVERRIDES)/dltut.json
 	@echo "JupyterLab: http://127.0.0.1:$(NOTEBOOK_PORT)/lab (log in with the token in the URL below; Ctrl-C stops it)"
 	$(VPY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(NOTEBOOK_PORT) \
 	  --ServerApp.port_retries=0 --ServerApp.root_dir=notebooks \

@@ -10,6 +10,11 @@ import os
 
 from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
+from setuptools.command.develop import develop
+try:
+    from setuptools.command.editable_wheel import editable_wheel
+except ImportError:     # setuptools < 64: `setup.py develop`, no editable wheel
+    editable_wheel = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,25 +28,69 @@ def _startup():
     return module
 
 
-class BuildPyWithStartupHook(build_py):
-    """Also put ``dltut-startup.pth`` and ``_dltut_startup.py`` at the top of the build, i.e.
-    into site-packages.
+def _write_startup_files(folder):
+    """Write ``dltut-startup.pth`` into ``folder``, the top of a wheel (site-packages)."""
+    for name, content in _startup().files().items():
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write(content)
 
-    (Editable installs skip this; the Makefile runs ``python -m dltut.compat.startup
-    install`` for them.)
+
+class BuildPyWithStartupHook(build_py):
+    """Also put ``dltut-startup.pth`` at the top of the build, i.e. into site-packages.
+
+    (An editable install's build_py builds nothing: EditableWheelWithStartupHook writes the
+    file there.)
     """
 
     def run(self):
         super().run()
-        if getattr(self, "editable_mode", False):
-            return
-        for name, content in _startup().files().items():
-            with open(os.path.join(self.build_lib, name), "w", encoding="utf-8") as f:
-                f.write(content)
+        if not getattr(self, "editable_mode", False):
+            _write_startup_files(self.build_lib)
 
     def get_outputs(self, include_bytecode=1):
-        return super().get_outputs(include_bytecode) + [
-            os.path.join(self.build_lib, name) for name in _startup().files()]
+        outputs = super().get_outputs(include_bytecode)
+        if getattr(self, "editable_mode", False):
+            return outputs
+        return outputs + [os.path.join(self.build_lib, name) for name in _startup().files()]
+
+
+class EditableWheelWithStartupHook(editable_wheel or object):
+    """``pip install -e .`` (setuptools >= 64 builds an editable wheel): the wheel carries
+    ``dltut-startup.pth`` at its top as a regular wheel does, so that pip installs it into
+    site-packages (and removes it on uninstall).
+
+    setuptools offers no public step for a file outside the packages of an editable wheel;
+    ``_run_build_commands(name, unpacked_wheel, ...)`` is where it builds the wheel's
+    unpacked folder (setuptools 64 to 80).  tests/test_setup.py installs dltut editable
+    and imports Theano first, so a setuptools that changes this fails a test.
+    """
+
+    def _run_build_commands(self, dist_name, unpacked_wheel, build_lib, tmp_dir):
+        result = super()._run_build_commands(dist_name, unpacked_wheel, build_lib, tmp_dir)
+        _write_startup_files(str(unpacked_wheel))
+        return result
+
+
+class DevelopWithStartupHook(develop):
+    """``setup.py develop``, which pip runs for ``pip install -e .`` where setuptools < 80 is
+    importable (Python 3.11's venvs bring 65.5) and there is no pyproject.toml: the same
+    file into the folder it installs into (setuptools >= 80 hands develop to pip's
+    editable wheel, EditableWheelWithStartupHook; ``install_dir`` is then unset)."""
+
+    def run(self):
+        super().run()
+        install_dir = getattr(self, "install_dir", None)
+        if not install_dir:
+            return
+        if getattr(self, "uninstall", False):
+            _startup().remove(install_dir)
+        else:
+            _write_startup_files(install_dir)
+
+
+CMDCLASS = {"build_py": BuildPyWithStartupHook, "develop": DevelopWithStartupHook}
+if editable_wheel is not None:
+    CMDCLASS["editable_wheel"] = EditableWheelWithStartupHook
 
 
 setup(
@@ -53,7 +102,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dltut", "dltut.*"]),
     package_data={"dltut.compat": ["include/numpy/*.h"]},
-    cmdclass={"build_py": BuildPyWithStartupHook},
+    cmdclass=CMDCLASS,
     python_requires=">=3.11,<3.14",
     install_requires=[
         "Theano==1.0.5",

@@ -110,6 +110,18 @@ def report_failures(prog, function, *args):
     return 0 if code is None else code
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each flag's default once: argparse's ``(default: X)`` is added unless the
+    help text already says its default in words (``(default: a new runs/...)``) or the
+    default is None (nothing a user could type)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is None or "(default" in text.lower() or "%(default)" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are a :class:`CLIError` (one line, pointing to --help)."""
 
@@ -160,7 +172,7 @@ def build_parser(name):
     """The argument parser of experiment ``name`` (a key of :data:`EXPERIMENTS`)."""
     d = EXPERIMENTS[name]
     parser = OneLineParser(prog=name + ".py", description=d["description"],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=DefaultsHelpFormatter)
     add_dataset_flag(parser)
     model = parser.add_argument_group("model")
     model.add_argument("--seed", type=seed_int, default=d["seed"],

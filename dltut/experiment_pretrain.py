@@ -98,7 +98,7 @@ def build_parser(name):
     """The argument parser of script ``name`` (a key of :data:`EXPERIMENTS`)."""
     d = EXPERIMENTS[name]
     parser = OneLineParser(prog=name + ".py", description=d["description"],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=ex.DefaultsHelpFormatter)
     ex.add_dataset_flag(parser)
     model = parser.add_argument_group("model")
     opt = parser.add_argument_group("optimisation")

@@ -870,8 +870,9 @@ class DaskExecutor:
         try:
             import distributed
         except ImportError:
-            raise CLIError("--scheduler needs Dask distributed: pip install 'dltut[dask]' "
-                           "(or pip install 'dask[distributed]')") from None
+            raise CLIError("--scheduler needs Dask distributed, dltut's dask extra: run "
+                           "`make venv EXTRAS=dask` (or pip install -e '.[dask]') in dltut's "
+                           "folder") from None
         self.address, self.cluster = address, None
         try:
             if address == "local":
@@ -1355,7 +1356,8 @@ def build_search_parser():
                              "the LocalCluster's with --scheduler local" % cores)
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run trials on Dask distributed: tcp://HOST:PORT of a running "
-                             "scheduler, or 'local' for a LocalCluster")
+                             "scheduler, or 'local' for a LocalCluster (needs the dask extra: "
+                             "make venv EXTRAS=dask)")
     parser.add_argument("--compiledir", choices=("per-worker", "shared"), default="per-worker",
                         help="Theano compile directory: one per worker process (no waiting "
                              "for each other's compile lock) or Theano's usual one")

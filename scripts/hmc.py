@@ -29,7 +29,7 @@ def positive_fraction(text):
 
 def build_parser():
     parser = ex.OneLineParser(prog="hmc.py", description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              formatter_class=ex.DefaultsHelpFormatter)
     target = parser.add_argument_group("target and chains (the tutorial's sampler_on_nd_gaussian)")
     target.add_argument("--dim", type=ex.positive_int, default=5,
                         help="dimensions of the Gaussian")

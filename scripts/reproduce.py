@@ -12,7 +12,6 @@ a closed session) continues from its checkpoint the next time, and a finished ru
 run again.  RESULTS.md gets, for each model, the published and the measured numbers, the
 time taken, the machine, and the exact command; the learning curves go to results/.
 """
-import argparse
 import os
 import platform
 import shutil
@@ -22,7 +21,7 @@ import time
 
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
 from dltut import _setup, rundir
-from dltut.experiment import OneLineParser, report_failures
+from dltut.experiment import DefaultsHelpFormatter, OneLineParser, report_failures
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -614,7 +613,7 @@ def report(runs, path, floatx):
 
 def reproduce_main(argv):
     parser = OneLineParser(prog="reproduce.py", description=__doc__.split("\n\n")[0],
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=DefaultsHelpFormatter)
     names = sorted({s for s, _ in ORDER})
     parser.add_argument("--only", nargs="+", choices=names, default=names,
                         help="scripts to run")

@@ -179,6 +179,10 @@ def test_make_notebook_serves_the_notebooks_and_the_dltut_kernel(tmp_path):
         assert kernel["name"] == "dltut"
         assert kernel["id"] in {k["id"] for k in get_json(url + "/api/kernels", token)}
         send(url + "/api/kernels/" + kernel["id"], token, "DELETE")
+        # no "get notified about Jupyter news?" question: the news setting defaults to no
+        notes = get_json(url + "/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                         token)["schema"]["properties"]
+        assert (notes["fetchNews"]["default"], notes["checkForUpdates"]["default"]) == ("false", False)
         lab = urllib.request.urlopen(urllib.request.Request(
             url + "/lab", headers={"Authorization": "token " + token}), timeout=10)
         assert lab.status == 200

@@ -1,7 +1,10 @@
 """Theano set-up before import: the user's settings always win; the BLAS choice and its
 environment variables (dltut/_setup.py, dltut/blas.py).  No Theano import needed here."""
+import json
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -334,3 +337,169 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
     flags, core, threads, _, _ = _run_import(
         {"THEANO_FLAGS": "floatX=float32", "MKL_CBWR": "AVX2"}, tmp_path, code).splitlines()
     assert (flags, core, threads) == ("'floatX=float32'", "None", "'AVX2'")
+
+
+# --- the Makefile: what each target installs -------------------------------------------
+
+def _make(venv, log, *args):
+    """``make -C ROOT args`` with ``venv`` as VENV and a stand-in Python that only writes
+    its arguments (and PYTHONPATH) to ``log``: what make would run, nothing installed."""
+    out = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "VENV=%s" % venv,
+                          "PYTHON=%s" % os.path.join(venv, "bin", "python"), "OTHER_PYTHONS=",
+                          *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    with open(log) as f:
+        calls = f.read().splitlines()
+    open(log, "w").close()
+    return [c for c in calls if " -m pip " in " %s " % c and " install " in c]
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_installs_what_each_target_needs(tmp_path):
+    venv, log = tmp_path / "venv", tmp_path / "calls"
+    (venv / "bin").mkdir(parents=True)
+    stub = venv / "bin" / "python"
+    stub.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $*" >> %s\n' % log)
+    stub.chmod(0o755)
+    log.write_text("")
+    stamp = venv / ".dltut-installed"
+
+    def target_of(call):         # the one pip install of dltut: its PYTHONPATH and target
+        path, rest = call.split(" ", 1)
+        return path[len("PYTHONPATH="):], rest.split(" -e ")[1]
+
+    # make mlp: dltut and its dependencies only, from no cache, Theano's build folder
+    # given as an absolute path (pip runs Theano's setup.py in a folder of its own)
+    calls = _make(venv, log, "mlp")
+    assert len(calls) == 2 and all("--no-cache-dir" in c for c in calls), calls
+    assert "setuptools" in calls[0]
+    path, what = target_of(calls[1])
+    assert what == "."
+    assert path == os.path.join(ROOT, "dltut", "compat", "theano_build")
+    assert os.path.isfile(os.path.join(path, "sitecustomize.py"))
+    assert stamp.read_text().split() == []
+    # make test afterwards adds the test extra, and only that; then nothing more
+    calls = _make(venv, log, "test")
+    assert [target_of(c)[1] for c in calls] == [".[test]"]
+    assert stamp.read_text().split() == ["test"]
+    assert _make(venv, log, "test-fast") == []
+    # make notebook adds JupyterLab; EXTRAS adds what is asked for, comma- or space-separated
+    calls = _make(venv, log, "notebook", "NOTEBOOK_PORT=1")
+    assert [target_of(c)[1] for c in calls] == [".[notebook]"]
+    assert _make(venv, log, "venv", "EXTRAS=dask,test") != []
+    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    assert _make(venv, log, "venv", "EXTRAS=") == []
+    # a changed setup.py reinstalls everything the stamp lists
+    os.utime(str(stamp), (0, 0))
+    calls = _make(venv, log, "venv")
+    assert target_of(calls[-1])[1] == ".[dask,notebook,test]"
+    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    # and the notebook server asks no question about Jupyter news
+    overrides = venv / "share/jupyter/lab/settings/overrides.d/dltut.json"
+    setting = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert setting == {"fetchNews": "false", "checkForUpdates": False}
+
+
+# --- pip install -e .: the start-up file without an extra command ------------------------
+
+def _editable_venv(tmp_path, *pip_flags):
+    """A new venv with only dltut installed, editable (``pip install -e``, no dependencies,
+    with ``pip_flags``); Theano, numpy, pip and setuptools come from this venv's
+    site-packages through a path line (a folder on sys.path, not a site folder: its .pth
+    files, this venv's dltut-startup.pth among them, are not read; only setuptools'
+    distutils shim is copied).  Returns
+    ``(python, its site-packages, environment)``."""
+    import sysconfig
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)],
+                   check=True, timeout=120)
+    python = str(venv / "bin" / "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True, env=env).stdout.strip()
+    deps = sysconfig.get_paths()["purelib"]
+    with open(os.path.join(site, "zz-test-deps.pth"), "w") as f:
+        f.write(deps + "\n")
+        # setuptools' distutils for Theano on 3.12+, as this venv's site.py sets it up
+        shim = os.path.join(deps, "distutils-precedence.pth")
+        if os.path.exists(shim):
+            f.write(open(shim).read())
+    out = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                          "--no-build-isolation", "--no-cache-dir", "-e", ROOT, *pip_flags],
+                         capture_output=True, text=True, cwd=str(tmp_path), env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return python, site, env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["editable wheel", "setup.py develop"])
+def test_editable_install_lets_theano_come_first(tmp_path, how):
+    """``pip install -e .`` alone puts dltut-startup.pth into site-packages, so that
+    ``import theano`` before ``import dltut`` works (without it: numpy's np.bool error)."""
+    import setuptools
+    from dltut.compat import startup
+    if how == "setup.py develop" and int(setuptools.__version__.split(".")[0]) >= 80:
+        pytest.skip("setuptools %s hands `setup.py develop` to pip's editable wheel (the "
+                    "other case)" % setuptools.__version__)
+    flags = ["--use-pep517"] if how == "editable wheel" else []
+    python, site, env = _editable_venv(tmp_path, *flags)
+    assert startup.is_installed(site), os.listdir(site)
+    code = ("import sys, theano\n"
+            "print('dltut' in sys.modules, theano.__version__)\n"
+            "import dltut; print(dltut.__file__)")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                         cwd=str(tmp_path), env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, version, where = out.stdout.split()
+    # Theano's import handed to dltut first (the start-up finder), and dltut is this tree's
+    assert (first, version) == ("True", "1.0.5")
+    assert where == os.path.join(ROOT, "dltut", "__init__.py")
+    if how == "editable wheel":      # the wheel's RECORD lists it: uninstalling removes it
+        out = subprocess.run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "dltut"],
+                             capture_output=True, text=True, cwd=str(tmp_path), env=env,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert not os.path.exists(startup.pth_path(site))
+
+
+# --- --help: each flag's default said once ----------------------------------------------
+
+def _help_texts():
+    """``(name, --help text)`` of every parser that uses experiment.DefaultsHelpFormatter."""
+    import _cli
+    from dltut import experiment, experiment_pretrain
+    for name in experiment.EXPERIMENTS:
+        yield name, experiment.build_parser(name).format_help()
+    for name in experiment_pretrain.EXPERIMENTS:
+        yield name, experiment_pretrain.build_parser(name).format_help()
+    yield "hmc", _cli.script("hmc").build_parser().format_help()
+    code, out, _ = _cli.call("reproduce", ["--help"])
+    assert code == 0
+    yield "reproduce", out
+
+
+def test_help_says_each_default_once():
+    texts = dict(_help_texts())
+    assert {"logistic_sgd", "mlp", "convolutional_mlp", "hmc", "reproduce"} <= set(texts)
+    for name, text in texts.items():
+        flat = " ".join(text.split())      # argparse wraps lines anywhere
+        # one flag's help is the text between two flags: none holds two "(default"s
+        for chunk in re.split(r"\s--?[A-Za-z]", flat):
+            assert chunk.count("(default") <= 1, (name, chunk)
+        assert "(default: None)" not in flat, name
+    mlp = " ".join(texts["mlp"].split())
+    assert "(default: a new runs/mlp-<timestamp>/)" in mlp
+    # a plain default is still shown: the tutorial's learning rate
+    assert re.search(r"--learning-rate \S+ SGD step size \(eta0 of a schedule\) \(default: 0\.01\)",
+                     mlp), mlp
+
+
+def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
+    """--scheduler without the dask extra: one line naming the install (no traceback)."""
+    from dltut import search
+    from dltut.experiment import CLIError
+    monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed fails
+    with pytest.raises(CLIError) as caught:
+        search.DaskExecutor("local")
+    message = str(caught.value)
+    assert "\n" not in message and "make venv EXTRAS=dask" in message, message

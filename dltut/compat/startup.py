@@ -12,9 +12,10 @@ and nothing depends on the order in which Python reads the ``.pth`` files.  The 
 kept to one statement so that start-up pays only for compiling it (measured: about 0.2 ms
 of site.py's time, 2.27 -> 2.49 ms, with `python -X importtime`).
 
-A regular installation (``pip install .`` or a wheel) puts the file into site-packages
-itself (setup.py).  An editable one (``pip install -e .``, what ``make`` does) cannot, so
-the Makefile runs::
+Every installation puts the file into site-packages itself (setup.py): a wheel
+(``pip install .``) carries it, and so does the editable wheel of ``pip install -e .``
+(what ``make`` does), or, where pip runs the older ``setup.py develop`` instead, that
+command writes it.  By hand, for an installation made some other way::
 
     python -m dltut.compat.startup install     # or: remove, status
 

@@ -5,9 +5,10 @@ Theano 1.0.5 exists on PyPI only as a source archive, and the ``versioneer.py`` 
 two names Python 3.12 removed (their current names are ``ConfigParser`` and
 ``read_file``).  Put this folder on ``PYTHONPATH`` for the one ``pip install`` that builds
 Theano, without build isolation, and Python imports this file at start-up and restores
-the two names; nothing of Theano is edited::
+the two names; nothing of Theano is edited.  The path must be absolute: pip runs Theano's
+``setup.py`` in a temporary folder, where a relative one names nothing::
 
-    PYTHONPATH=dltut/compat/theano_build python -m pip install --no-build-isolation Theano==1.0.5
+    PYTHONPATH=$PWD/dltut/compat/theano_build python -m pip install --no-build-isolation Theano==1.0.5
 
 It is never imported at run time.
 """
