@@ -9,7 +9,7 @@
 What is timed, for each of the tutorial's three models (its batch size, learning rate, L2 and
 initial weights; float32):
 
-* **dltut**: ``train_model(i)`` from :func:`dltut.train.compile_functions` over every
+* **dltut**: ``train_model(i)`` from :func:`dltut.training.compile_functions` over every
   minibatch of the training set -- no validation, no checkpoints, compilation excluded.
 * **PyTorch** (a benchmark-only dependency, ``pip install torch==2.13.0``): the same
   architecture written with ``torch.addmm`` / ``F.conv2d`` / ``F.max_pool2d``, started from
@@ -50,7 +50,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-#: name -> the script (dltut.experiment name) whose defaults it uses, a label, and the number
+#: name -> the script (dltut.cli.supervised name) whose defaults it uses, a label, and the number
 #: of minibatches an epoch is cut to under --quick.
 MODELS = {
     "logreg": dict(experiment="logistic_sgd", label="logreg (batch 600)", quick_batches=20),
@@ -166,9 +166,10 @@ class DltutSide:
 
     def __init__(self, name, splits, conv_implementation=None):
         import theano.tensor as T
-        from dltut import experiment, layers
+        from dltut import layers
+        from dltut.cli import supervised as experiment
         from dltut.data import shared_datasets
-        from dltut.train import compile_functions
+        from dltut.training import compile_functions
 
         self.experiment = MODELS[name]["experiment"]
         _, args = experiment.parse(self.experiment, [])
@@ -196,7 +197,7 @@ class DltutSide:
         return time.perf_counter() - start
 
     def validation_error(self):
-        from dltut.train import evaluate
+        from dltut.training import evaluate
         return evaluate(self.fns, "valid")[1]
 
 
@@ -339,9 +340,9 @@ def compile_child(experiment_name):
     import theano.tensor as T
     imported = time.perf_counter() - start
     import numpy
-    from dltut import experiment
+    from dltut.cli import supervised as experiment
     from dltut.data import shared_datasets, synthetic_dataset
-    from dltut.train import compile_functions
+    from dltut.training import compile_functions
     _, args = experiment.parse(experiment_name, [])
     config = experiment.train_config(args)
     # the compiled graph depends on the batch size and on whether the 10000-example sets end
@@ -517,8 +518,8 @@ def main(argv=None):
         parser.error("--epochs must be >= 1")
 
     import dltut  # noqa: F401  (BLAS set-up before numpy and Theano load)
-    from dltut import _setup
-    from dltut.blas import BLAS_ENV_VARS
+    from dltut.runtime import _setup
+    from dltut.runtime.blas import BLAS_ENV_VARS
     import theano
     torch = import_torch()
 
@@ -552,7 +553,7 @@ def main(argv=None):
             "torch_threads": torch.get_num_threads(), "cpu_isa": cpu.cpu_isa,
             "load_start": load_start, "load_end": os.getloadavg()[0]}
     try:
-        from dltut.blas import parse_cpuinfo, read_cpuinfo
+        from dltut.runtime.blas import parse_cpuinfo, read_cpuinfo
         meta["cpu"] = parse_cpuinfo(read_cpuinfo()).model_name or meta["cpu"]
     except Exception:       # only a label
         pass

@@ -127,7 +127,7 @@ def child_numpy(shapes):
 
 def options(mkl_dir=None):
     """``[(label, kind, ldflags, env)]`` for every BLAS available here."""
-    from dltut import blas
+    from dltut.runtime import blas
 
     cpu = blas.parse_cpuinfo(blas.read_cpuinfo())
     core, _ = blas.openblas_coretype(cpu)
@@ -164,7 +164,7 @@ def run_option(kind, ldflags, env, models, threads=None, clock="wall"):
             child_env[var] = str(threads)
     child_env.update(env)
     # keep the user's other Theano flags, but not a BLAS, device or floatX choice
-    from dltut._setup import parse_theano_flags
+    from dltut.runtime._setup import parse_theano_flags
     flags = {k: v for k, v in parse_theano_flags(os.environ.get("THEANO_FLAGS", "")).items()
              if k not in ("blas.ldflags", "device", "floatX")}
     if ldflags is not None:
@@ -242,7 +242,7 @@ def main(argv=None):
                 continue
             for k, v in res.items():
                 results[i][k] = max(v, results[i].get(k, 0))
-    from dltut import blas
+    from dltut.runtime import blas
     cpu = blas.parse_cpuinfo(blas.read_cpuinfo())
     print("CPU: %s (%s, %d cores)" % (cpu.model_name or "?", cpu.isa, os.cpu_count() or 0))
     print("GFLOP/s of float32 (m x k) . (k x n) through Theano T.dot (numpy rows: numpy.dot);")

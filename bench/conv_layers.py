@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""LeNet5's two convolutional layers alone: dltut.conv against Theano's conv2d (and PyTorch).
+"""LeNet5's two convolutional layers alone: dltut.ops.conv against Theano's conv2d (and PyTorch).
 
     python bench/conv_layers.py                     # both layers, float32, 9 rounds
     python bench/conv_layers.py --rounds 15 --block-bytes 262144,1048576
@@ -13,7 +13,7 @@ alike:
 
 * ``theano``: ``LeNetConvPoolLayer(implementation="theano")`` -- Theano's ``conv2d`` (``CorrMM``,
   one matrix product per image), ``max_pool``, bias and tanh as separate nodes;
-* ``dltut``: ``LeNetConvPoolLayer(implementation="dltut")``, i.e. ``dltut.conv.ConvPool`` (one
+* ``dltut``: ``LeNetConvPoolLayer(implementation="dltut")``, i.e. ``dltut.ops.conv.ConvPool`` (one
   product per block of images), once per ``--block-bytes`` value;
 * ``torch<n>``: PyTorch's ``conv2d`` / ``max_pool2d`` / ``tanh`` with n threads, when PyTorch is
   installed (``--torch-threads``).
@@ -35,8 +35,8 @@ def theano_step(layer, implementation, block_bytes, seed=0):
     import numpy
     import theano
     import theano.tensor as T
-    from dltut import conv
     from dltut.layers import LeNetConvPoolLayer
+    from dltut.ops import conv
 
     spec = LAYERS[layer]
     rng = numpy.random.RandomState(seed)
@@ -85,7 +85,7 @@ def main(argv=None):
     parser.add_argument("--layers", default="0,1", help="0 (first), 1 (second) or both")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--block-bytes", default="",
-                        help="comma-separated dltut.conv block sizes to time (default: the "
+                        help="comma-separated dltut.ops.conv block sizes to time (default: the "
                              "module's DEFAULT_BLOCK_BYTES)")
     parser.add_argument("--torch-threads", default="%d,1" % (os.cpu_count() or 1),
                         help="PyTorch thread counts ('' for none)")
@@ -94,7 +94,7 @@ def main(argv=None):
         [f for f in os.environ.get("THEANO_FLAGS", "").split(",") if f.strip()] +
         ["floatX=float32"])
     import dltut  # noqa: F401  (Theano set-up first)
-    from dltut import conv
+    from dltut.ops import conv
     try:
         import torch
     except ImportError:
@@ -102,7 +102,7 @@ def main(argv=None):
     blocks = [int(b) for b in args.block_bytes.split(",") if b.strip()] or \
         [conv.DEFAULT_BLOCK_BYTES]
     threads = [int(t) for t in args.torch_threads.split(",") if t.strip()] if torch else []
-    print("load average %.1f; dltut.conv threads: the BLAS's (OPENBLAS_NUM_THREADS=%s, "
+    print("load average %.1f; dltut.ops.conv threads: the BLAS's (OPENBLAS_NUM_THREADS=%s, "
           "DLTUT_CONV_THREADS=%s)" % (os.getloadavg()[0], os.environ.get("OPENBLAS_NUM_THREADS"),
                                       os.environ.get("DLTUT_CONV_THREADS")))
     for layer in (int(n) for n in args.layers.split(",")):

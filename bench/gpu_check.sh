@@ -158,7 +158,7 @@ m = gpuarray.asarray(numpy.ones((64, 64), dtype="float32"), context=ctx)
 c = blas.gemm(1.0, m, m, 0.0, gpuarray.zeros((64, 64), dtype="float32", context=ctx))
 print("cuBLAS sgemm: %s (expected 64.0)" % numpy.asarray(c)[0, 0])
 EOF
-"$py" -c 'from dltut import device; print("preflight:", device.gpu_preflight("cuda"))' 2>&1 | tail -n 3
+"$py" -c 'from dltut.runtime import device; print("preflight:", device.gpu_preflight("cuda"))' 2>&1 | tail -n 3
 pygpu_ok() { timeout "$(limit 60)" "$py" "$work/pygpu_check.py" 2>&1 | tail -n 8; }
 if ! pygpu_ok; then
   echo "pygpu alone failed without LD_LIBRARY_PATH; again with $venv/lib/dltut-gpu/env.sh sourced:"

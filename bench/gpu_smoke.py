@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import dltut  # noqa: E402  (Theano set-up; does not import Theano)
-from dltut import device  # noqa: E402
+from dltut.runtime import device  # noqa: E402
 
 TRANSFER_OPS = ("HostFromGpu", "GpuFromHost")
 DATASET_NAMES = ("train_x", "train_y", "test_x", "test_y")

@@ -33,8 +33,9 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import dltut  # noqa: E402  (Theano set-up before numpy loads)
-from dltut import _setup, rundir  # noqa: E402
-from dltut.checkpoint import load_arrays  # noqa: E402
+from dltut.runs import rundir  # noqa: E402
+from dltut.runs.checkpoint import load_arrays  # noqa: E402
+from dltut.runtime import _setup  # noqa: E402
 
 import numpy  # noqa: E402
 

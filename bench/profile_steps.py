@@ -7,7 +7,7 @@ and the measured effect of flags and code changes that might make them faster.
     python bench/profile_steps.py variants --models mlp --variants base,allow_gc,blas1 --rounds 3
     python bench/profile_steps.py overhead              # Python work per train_model call
 
-``profile`` compiles each script's ``train_model`` (through ``dltut.train.compile_functions``,
+``profile`` compiles each script's ``train_model`` (through ``dltut.training.compile_functions``,
 the scripts' defaults, float32) with ``theano.config.profile`` on, runs some minibatches and
 prints the function summary (time in the VM vs in Python), the op classes and the apply nodes
 that take the most time.
@@ -56,9 +56,9 @@ def set_theano_flags(extra):
 def build(name, splits):
     """``(model, compiled)`` for one script's defaults through compile_functions."""
     import theano.tensor as T
-    from dltut import experiment
+    from dltut.cli import supervised as experiment
     from dltut.data import shared_datasets
-    from dltut.train import compile_functions
+    from dltut.training import compile_functions
     _, args = experiment.parse(EXPERIMENTS[name], [])
     config = experiment.train_config(args)
     x, y = T.matrix("x"), T.ivector("y")
@@ -165,7 +165,7 @@ def cmd_overhead(args):
 
 # --------------------------------------------------------------------------- variants
 def _mkl_ldflags(mkl_dir=None):
-    from dltut import blas
+    from dltut.runtime import blas
     dirs = ([mkl_dir] if mkl_dir else []) + blas.library_dirs()
     path = blas.find_blas_libraries(dirs).get("mkl")
     return blas.ldflags_for(path) if path else None
@@ -189,15 +189,15 @@ def variant_table(cpus, mkl_dir=None):
         "theano_conv": ({}, {}, "theano_conv",
                         "LeNetConvPoolLayer(implementation='theano'): Theano's conv2d (CorrMM, "
                         "one product per image), max_pool, bias and tanh as separate nodes, "
-                        "instead of dltut.conv's ConvPool Ops"),
+                        "instead of dltut.ops.conv's ConvPool Ops"),
         "conv_threads1": ({}, {"DLTUT_CONV_THREADS": "1"}, None,
-                          "dltut.conv's blocks of images on one thread (the BLAS then threads "
+                          "dltut.ops.conv's blocks of images on one thread (the BLAS then threads "
                           "each product)"),
         "trust_input": ({}, {}, "trust_input", "train_model.trust_input + prebuilt 0-d index "
                                               "arrays in the loop (a train.py change)"),
         "batched_conv": ({}, {}, "batched_conv",
                          "theano_conv with the convolution as shifted slices + one T.dot over "
-                         "the whole minibatch (the graph-level prototype of dltut.conv)"),
+                         "the whole minibatch (the graph-level prototype of dltut.ops.conv)"),
         "pool_2d": ({}, {}, "pool_2d",
                     "theano_conv with Theano's pool_2d and MaxPoolGrad (the tutorial's call) "
                     "instead of dltut.layers.max_pool's reshape + max"),
@@ -231,7 +231,7 @@ def variant_child(args):
     import dltut  # noqa: F401
     import numpy
     import theano
-    from dltut.train import evaluate
+    from dltut.training import evaluate
     patches = apply_patches(args.patch)
     splits, _ = load_splits()
     out = {"ldflags": theano.config.blas.ldflags, "openmp": theano.config.openmp}
@@ -439,7 +439,7 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=12, help="op classes and apply nodes to list")
     p.add_argument("--patch", default=None,
                    help="code patches to profile instead: theano_conv (the convolution "
-                        "before dltut.conv), pool_2d, slice_pool, batched_conv (a+b)")
+                        "before dltut.ops.conv), pool_2d, slice_pool, batched_conv (a+b)")
     p = sub.add_parser("variants", help="flag and code variants vs the unchanged set-up")
     common(p, "minibatches per model (0: one full epoch)")
     p.add_argument("--variants", type=lambda s: [v for v in s.split(",") if v],

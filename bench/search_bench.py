@@ -43,7 +43,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import dltut  # noqa: E402,F401  (Theano set-up before numpy loads)
-from dltut import _setup, flags, search  # noqa: E402
+from dltut.runtime import _setup, flags  # noqa: E402
+from dltut.search import search  # noqa: E402
 
 import numpy  # noqa: E402
 

@@ -15,7 +15,7 @@ the cross-entropy between the input and its reconstruction,
 * The **SdA** is an MLP of sigmoid :class:`~dltut.layers.HiddenLayer`\\ s with a
   :class:`~dltut.layers.LogisticRegression` on top; each hidden layer shares its ``W`` and
   ``b`` with a dA, which pre-trains it on the output of the layer below.  Fine-tuning then
-  trains the whole MLP with the one supervised loop (:class:`dltut.train.Trainer`).
+  trains the whole MLP with the one supervised loop (:class:`dltut.training.Trainer`).
 
 Random draws follow the tutorial: a dA built without a ``theano_rng`` first draws its seed,
 ``RandomStreams(numpy_rng.randint(2 ** 30))``, then its weights; an SdA draws the seed of
@@ -32,7 +32,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams
 from .init import init_bound, uniform, zeros
 from .layers import ParamsMixin, as_shared_param, check_ndim
 from .models import MLP
-from .train import TrainConfig, compile_functions, sgd_updates
+from .training import TrainConfig, compile_functions, sgd_updates
 
 
 def cross_entropy(x, z):
@@ -324,8 +324,8 @@ class SdA(MLP):
         return pretrain_fns
 
     def finetune_functions(self, datasets, config):
-        """:func:`dltut.train.compile_functions` for the whole MLP: what the supervised
-        :class:`~dltut.train.Trainer` fine-tunes it with."""
+        """:func:`dltut.training.compile_functions` for the whole MLP: what the supervised
+        :class:`~dltut.training.Trainer` fine-tunes it with."""
         return compile_functions(self, self.x, self.y, datasets, config)
 
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
@@ -351,8 +351,8 @@ class SdA(MLP):
 
 def random_state_variables(function, params=()):
     """The random-stream states a compiled ``function`` updates: every shared variable it
-    updates that is not in ``params`` (see :func:`dltut.train.updated_shared_variables`)."""
-    from .train import updated_shared_variables
+    updates that is not in ``params`` (see :func:`dltut.training.updated_shared_variables`)."""
+    from .training import updated_shared_variables
     return [v for v in updated_shared_variables(function)
             if not any(v is p for p in params)]
 

@@ -31,12 +31,12 @@ import numpy
 import theano
 import theano.tensor as T
 
-from . import checkpoint as ckpt
+from .runs import checkpoint as ckpt
 from .init import zeros
 from .layers import LogisticRegression
-from .rundir import CHECKPOINT, as_run_dir
-from .train import (TrainConfig, TrainResult, TrainState, _InterruptFlag, checked_state,
-                    compile_functions, evaluate)
+from .runs.rundir import CHECKPOINT, as_run_dir
+from .training.trainer import (TrainConfig, TrainResult, TrainState, _InterruptFlag,
+                               checked_state, compile_functions, evaluate)
 
 #: How a conjugate-gradient run ends.
 CG_STOP_REASONS = ("n_epochs", "converged", "interrupted", "diverged")
@@ -120,12 +120,12 @@ class CGOptimizer:
         Examples per minibatch for the cost, the gradient and the error rates (600).
     n_epochs : int
         The most CG iterations (``fmin_cg``'s ``maxiter``).
-    run_dir, log, meta : as for :class:`dltut.train.Trainer`.
+    run_dir, log, meta : as for :class:`dltut.training.Trainer`.
 
     Attributes
     ----------
     state : CGState;  history : list of dict (one per iteration)
-    fns : the :class:`dltut.train.Compiled` error-rate functions (``validate_model``, ...)
+    fns : the :class:`dltut.training.Compiled` error-rate functions (``validate_model``, ...)
     """
 
     def __init__(self, model, x, y, datasets, batch_size=600, n_epochs=50, run_dir=None,
@@ -224,7 +224,7 @@ class CGOptimizer:
 
     def run(self):
         """Run ``fmin_cg`` for at most ``n_epochs`` iterations in all (a resumed run does
-        the rest); returns a :class:`dltut.train.TrainResult`.  The model then holds the
+        the rest); returns a :class:`dltut.training.TrainResult`.  The model then holds the
         best theta seen (by validation error), except after a Ctrl-C."""
         import scipy.optimize
         st = self.state
@@ -299,7 +299,7 @@ class CGOptimizer:
 
     def load_checkpoint(self, path=None):
         """Continue from a checkpoint (default: the run folder's); everything is checked
-        before anything changes (:class:`dltut.checkpoint.CheckpointError` names the file)."""
+        before anything changes (:class:`dltut.runs.checkpoint.CheckpointError` names the file)."""
         if path is None:
             if self.run_dir is None:
                 raise ValueError("load_checkpoint needs a path when the optimizer has no run_dir")

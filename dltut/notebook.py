@@ -1,6 +1,6 @@
 """Training in a Jupyter notebook: a progress bar that updates in place, live learning curves.
 
-:class:`~dltut.train.Trainer` uses :class:`NotebookDisplay` by itself when it runs in a
+:class:`~dltut.training.Trainer` uses :class:`NotebookDisplay` by itself when it runs in a
 Jupyter kernel (``progress=None``, the default), and draws the learning curves under the bar
 with ``live_plot=True``::
 
@@ -95,7 +95,7 @@ def _tqdm_class():
 class LiveCurves:
     """Learning curves drawn into one notebook output and redrawn as validations arrive.
 
-    Call it with each history record (a :class:`~dltut.train.Trainer` does, with
+    Call it with each history record (a :class:`~dltut.training.Trainer` does, with
     ``live_plot=True``); :meth:`draw` draws the last state.  The figure is
     :func:`dltut.plot.draw_learning_curves` on a bare matplotlib Figure, shown as a PNG,
     redrawn at most every ``min_seconds``.
@@ -136,7 +136,7 @@ class LiveCurves:
 
 
 class NotebookDisplay:
-    """What :class:`~dltut.train.Trainer` shows while it runs in a notebook: a progress bar
+    """What :class:`~dltut.training.Trainer` shows while it runs in a notebook: a progress bar
     over the minibatches of the current epoch and, with ``live_plot``, the learning curves.
 
     It has the trainer's progress interface: ``start_epoch(epoch, first)``,

@@ -67,7 +67,7 @@ def _new_figure(figsize, dpi):
 def _save(path, write):
     """Call ``write(binary_file)`` and put what it wrote at ``path`` atomically (the folder is
     created; a link at ``path`` is replaced, not followed); returns ``path`` as a string."""
-    from .checkpoint import atomic_write
+    from .runs.checkpoint import atomic_write
 
     buffer = io.BytesIO()
     write(buffer)
@@ -566,7 +566,7 @@ def save_pretraining_curves(history, path, title=None):
     Parameters
     ----------
     history : sequence of dict
-        One record per epoch of a layer (:class:`dltut.train.Pretrainer`'s): ``layer``
+        One record per epoch of a layer (:class:`dltut.training.Pretrainer`'s): ``layer``
         (index), ``name``, ``epoch`` (1-based) and the epoch's figures, e.g. ``cost`` (the
         mean reconstruction cost) or ``reconstruction_cost`` and ``jacobian_norm``.
     path : str or path-like

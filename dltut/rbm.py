@@ -15,7 +15,7 @@ continues one chain from update to update instead.
 A DBN stacks RBMs: the hidden layer of RBM ``i`` is the input of RBM ``i + 1``, and each
 RBM shares its ``W`` and ``hbias`` with a sigmoid :class:`~dltut.layers.HiddenLayer` of an
 MLP that, with a :class:`~dltut.layers.LogisticRegression` on top, is fine-tuned as a
-classifier by the one supervised trainer (:mod:`dltut.train`).
+classifier by the one supervised trainer (:mod:`dltut.training`).
 
 Random draws follow the tutorial: initial weights from the caller's
 ``numpy.random.RandomState`` in the tutorial's order, samples from Theano's
@@ -373,7 +373,7 @@ class DBN(Classifier):
         return pretrain_fns
 
     def build_finetune_functions(self, datasets, batch_size, learning_rate, config=None):
-        """The fine-tuning functions, compiled by :func:`dltut.train.compile_functions`.
+        """The fine-tuning functions, compiled by :func:`dltut.training.compile_functions`.
 
         Parameters
         ----------
@@ -381,17 +381,17 @@ class DBN(Classifier):
             Shared variables, as :func:`dltut.data.shared_datasets` returns them.
         batch_size : int
         learning_rate : float
-        config : dltut.train.TrainConfig, optional
+        config : dltut.training.TrainConfig, optional
             The whole training configuration (its batch size and learning rate must be
             these); by default one with ``batch_size`` and ``learning_rate``.
 
         Returns
         -------
-        dltut.train.Compiled
+        dltut.training.Compiled
             ``train_model(index)`` (one SGD step on ``finetune_cost``), ``validate_model``,
-            ``test_model`` and the rest, for :class:`dltut.train.Trainer`.
+            ``test_model`` and the rest, for :class:`dltut.training.Trainer`.
         """
-        from .train import TrainConfig, compile_functions
+        from .training import TrainConfig, compile_functions
         if config is None:
             config = TrainConfig(learning_rate=learning_rate, batch_size=batch_size)
         elif (config.batch_size, config.learning_rate) != (batch_size, learning_rate):

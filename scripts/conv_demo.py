@@ -12,7 +12,7 @@ import sys
 
 try:
     import dltut  # noqa: F401  (first: sets up Theano's BLAS flags before theano is imported)
-    from dltut.experiment import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
+    from dltut.cli.common import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
     import numpy
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("conv_demo: interrupted", file=sys.stderr)

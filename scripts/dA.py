@@ -8,7 +8,7 @@ import sys
 
 try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-    from dltut.experiment_pretrain import main_for
+    from dltut.cli.pretrain import main_for
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("dA.py: interrupted", file=sys.stderr)
     sys.exit(130)

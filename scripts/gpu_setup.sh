@@ -212,7 +212,7 @@ say "Theano flags for the GPU: THEANO_FLAGS=$flags"
 say "  (or a script's --device cuda, which adds them unless you set floatX / dnn.enabled)"
 say "preflight:"
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$py" - <<'EOF'
-from dltut import device
+from dltut.runtime import device
 ok, reason = device.gpu_preflight("cuda")
 print("  %s: %s" % ("OK" if ok else "NOT READY", reason))
 EOF

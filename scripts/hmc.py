@@ -15,7 +15,7 @@ import sys
 
 try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-    from dltut import experiment as ex
+    from dltut.cli import supervised as ex
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("hmc.py: interrupted", file=sys.stderr)
     sys.exit(130)
@@ -95,9 +95,10 @@ def _run(argv):
     try:
         import numpy
         import theano
-        from dltut import checkpoint, hmc
+        from dltut import hmc
         from dltut.plot import save_hmc_figure
-        from dltut.rundir import CONFIG, HMC_FIGURE, SAMPLES_ARRAYS, SUMMARY
+        from dltut.runs import checkpoint
+        from dltut.runs.rundir import CONFIG, HMC_FIGURE, SAMPLES_ARRAYS, SUMMARY
 
         command = " ".join(["python", "scripts/hmc.py"] + [
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])])

@@ -9,7 +9,7 @@ import sys
 
 try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-    from dltut.experiment import main_for
+    from dltut.cli.supervised import main_for
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("mlp.py: interrupted", file=sys.stderr)
     sys.exit(130)

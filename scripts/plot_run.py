@@ -16,15 +16,15 @@ there is replaced, never written through):
   for each pre-trained layer fed by images (``layers/NN.npz``).
 
 A problem is one line on stderr: exit 2 for a missing or damaged run folder, 5 when the
-figures cannot be written (see dltut.experiment).
+figures cannot be written (see dltut.cli.supervised).
 """
 import os
 import sys
 
 try:
     import dltut  # noqa: F401  (first: Theano set-up, though nothing here needs Theano)
-    from dltut import checkpoint, rundir
-    from dltut.experiment import CLIError, OneLineParser, report_failures
+    from dltut.cli.common import CLIError, OneLineParser, report_failures
+    from dltut.runs import checkpoint, rundir
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("plot_run: interrupted", file=sys.stderr)
     sys.exit(130)
@@ -106,7 +106,7 @@ def plot_run(run_dir, snapshots=False):
     folder_name = os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
     written = []
     if run.has(rundir.PRETRAINING_HISTORY):
-        from dltut.experiment_pretrain import draw_pretraining
+        from dltut.cli.pretrain import draw_pretraining
         config = run.read_json(rundir.CONFIG) or {}
         try:
             written += draw_pretraining(run, title="%s: %s" % (

@@ -13,14 +13,14 @@ toward MNIST's pen width (--fit frame: the strokes as they are), or with --fit r
 whole picture resized.  notebooks/06_your_own_digit.ipynb shows the steps and measures the
 ways (tools/measure_user_digits.py too).  A model
 trained under either floatX works under either.  Every failure is one line on stderr (exit 2
-for a bad input, see dltut.experiment).
+for a bad input, see dltut.cli.supervised).
 """
 import os
 import sys
 
 try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-    from dltut.experiment import CLIError, OneLineParser, report_failures
+    from dltut.cli.common import CLIError, OneLineParser, report_failures
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("predict.py: interrupted", file=sys.stderr)
     sys.exit(130)
@@ -44,7 +44,7 @@ def load_model(run_dir):
     import theano
     import theano.tensor as T
     from dltut.models import build_model, size_of
-    from dltut.rundir import BEST_MODEL, RunDir
+    from dltut.runs.rundir import BEST_MODEL, RunDir
     if not os.path.isdir(run_dir):
         raise CLIError("no run folder at %s" % run_dir)
     run = RunDir(run_dir)

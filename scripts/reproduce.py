@@ -20,8 +20,9 @@ import sys
 import time
 
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
-from dltut import _setup, rundir
-from dltut.experiment import DefaultsHelpFormatter, OneLineParser, report_failures
+from dltut.cli.common import DefaultsHelpFormatter, OneLineParser, report_failures
+from dltut.runs import rundir
+from dltut.runtime import _setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -242,7 +243,7 @@ def train(script, dataset, folder, floatx):
 
 def machine():
     """(facts from `python -m dltut.info`, a one-line description of the host)."""
-    from dltut import info
+    from dltut.runtime import info
     facts = info.report(bench=False)
     host = "%s, %s cores, Python %s, %s" % (facts.get("cpu_model") or "unknown CPU",
                                             facts.get("cpu_count"), platform.python_version(),
@@ -279,7 +280,7 @@ def plot(folder, name, where):
 def pretraining_progress(folder):
     """Where an unfinished pre-training stands, from its checkpoint; None when it is done
     (or there is no pre-training checkpoint)."""
-    from dltut.checkpoint import CheckpointError
+    from dltut.runs.checkpoint import CheckpointError
     try:
         state, meta = rundir.RunDir(folder).load_checkpoint(rundir.PRETRAINING_CHECKPOINT)
         st, config = state["state"], meta["config"]
@@ -304,7 +305,7 @@ def progress(folder):
             return pretraining
     if not os.path.exists(os.path.join(folder, rundir.CHECKPOINT)):
         return "started, no checkpoint yet"
-    from dltut.checkpoint import CheckpointError
+    from dltut.runs.checkpoint import CheckpointError
     try:
         state, meta = rundir.RunDir(folder).load_checkpoint()
         state = state["state"]
@@ -388,12 +389,12 @@ def load_history(folder):
 
 def patience_story(folder, summary, config):
     """Why a run stopped by patience stopped where it did, replayed from its history with the
-    trainer's own rule (dltut.train.Patience); "" for other runs."""
+    trainer's own rule (dltut.training.Patience); "" for other runs."""
     settings = config.get("train_config", {})
     records = load_records(folder)
     if summary.get("stopped_by") != "patience" or not records or "patience" not in settings:
         return ""
-    from dltut.train import Patience
+    from dltut.training import Patience
     rule = Patience(settings["patience"], settings["patience_increase"],
                     settings["improvement_threshold"])
     raised = None
@@ -606,7 +607,7 @@ def report(runs, path, floatx):
         with open(notes) as handle:
             details += ["## Notes on these runs", "", handle.read().strip(), ""]
     text = "\n".join(lines + [""] + details) + "\n"
-    from dltut.checkpoint import atomic_write
+    from dltut.runs.checkpoint import atomic_write
     atomic_write(path, text.encode())
     print("wrote %s" % path)
 

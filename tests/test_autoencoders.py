@@ -11,7 +11,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from dltut.autoencoders import SdA, cA, cross_entropy, dA, random_state_variables
 from dltut.data import shared_dataset
-from dltut.train import TrainConfig, Trainer
+from dltut.training import TrainConfig, Trainer
 
 N_VISIBLE, N_HIDDEN = 12, 5
 

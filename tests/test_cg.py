@@ -11,11 +11,11 @@ import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
 
-from dltut import checkpoint as ckpt
-from dltut import rundir
 from dltut.cg import CGOptimizer, LogisticRegressionCG
-from dltut.checkpoint import CheckpointError
 from dltut.layers import LogisticRegression
+from dltut.runs import checkpoint as ckpt
+from dltut.runs import rundir
+from dltut.runs.checkpoint import CheckpointError
 
 BATCH = 20
 N_IN, N_OUT = _tiny.N_FEATURES, _tiny.N_CLASSES

@@ -1,4 +1,4 @@
-"""Tests for dltut.checkpoint with real models: round trips, corrupt files, wrong shapes."""
+"""Tests for dltut.runs.checkpoint with real models: round trips, corrupt files, wrong shapes."""
 import os
 
 import numpy
@@ -6,8 +6,9 @@ import pytest
 import theano
 import theano.tensor as T
 
-from dltut.checkpoint import CheckpointError, load_into, load_params, read_records, save_params
 from dltut.models import LeNet5, MLP, build_model
+from dltut.runs.checkpoint import (CheckpointError, load_into, load_params, read_records,
+                                   save_params)
 
 FLOATX = theano.config.floatX
 

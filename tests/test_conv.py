@@ -1,4 +1,4 @@
-"""Tests for dltut.conv: the minibatch convolution Ops against Theano's own graph and numpy.
+"""Tests for dltut.ops.conv: the minibatch convolution Ops against Theano's own graph and numpy.
 
 The reference for every value is Theano's ``conv2d`` followed by ``dltut.layers.max_pool``,
 the bias and the activation -- the graph ``LeNetConvPoolLayer(implementation="theano")`` builds
@@ -17,8 +17,9 @@ import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d as theano_conv2d
 
-from dltut import conv, layers
+from dltut import layers
 from dltut.layers import LeNetConvPoolLayer, max_pool
+from dltut.ops import conv
 
 FLOATX = theano.config.floatX
 DTYPES = ("float32", "float64")
@@ -330,7 +331,7 @@ def test_runs_with_theanos_fallback_blas():
     code = textwrap.dedent("""
         import dltut, numpy, theano, theano.tensor as T
         from theano.tensor.nnet import conv2d
-        from dltut import conv
+        from dltut.ops import conv
         from dltut.layers import max_pool
         assert theano.config.blas.ldflags == ""
         x, W, b = T.tensor4("x"), T.tensor4("W"), T.vector("b")

@@ -11,8 +11,8 @@ import pytest
 
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 from dltut import data
-from dltut.checkpoint import atomic_write
 from dltut.data import DatasetError
+from dltut.runs.checkpoint import atomic_write
 
 
 # ---------------------------------------------------------------------------------------

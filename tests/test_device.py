@@ -1,4 +1,4 @@
-"""Tests of dltut.device on a machine without a GPU: the missing pieces are simulated.
+"""Tests of dltut.runtime.device on a machine without a GPU: the missing pieces are simulated.
 
 Every test sets THEANO_FLAGS and THEANORC itself, so the outcome does not depend on the
 flags the suite runs under (float32 or the default float64), and hides any imported Theano
@@ -9,8 +9,8 @@ import types
 
 import pytest
 
-from dltut import device
-from dltut.flags import parse_theano_flags
+from dltut.runtime import device
+from dltut.runtime.flags import parse_theano_flags
 
 # the real pieces, before the fixture below replaces them
 REAL_PIECES = {name: getattr(device, name)

@@ -12,8 +12,8 @@ import theano
 
 from _cli import call, lines_of, script, tutorial_numerics_env, write_dataset
 
-from dltut.checkpoint import load_arrays
 from dltut.data import default_mnist_path
+from dltut.runs.checkpoint import load_arrays
 
 
 # --------------------------------------------------------------------------- hmc.py

@@ -38,9 +38,9 @@ import dltut  # noqa: F401  (first: Theano set-up before anything imports theano
 import numpy
 import pytest
 
-from dltut import checkpoint as ckpt
-from dltut import rundir
 from dltut.data import synthetic_dataset
+from dltut.runs import checkpoint as ckpt
+from dltut.runs import rundir
 
 from _cli import (SCRIPTS, TINY_FLAGS, call, child_env, lines_of, read_history, read_json,
                   train_argv, write_dataset)
@@ -696,7 +696,7 @@ def test_divergence_after_a_checkpoint_keeps_that_checkpoint(box):
     """At the Trainer: one good epoch, then a rate that blows up: the run stops as diverged,
     the epoch-1 checkpoint and best model stay byte for byte."""
     import _tiny
-    from dltut.train import TrainConfig, Trainer, compile_functions
+    from dltut.training import TrainConfig, Trainer, compile_functions
     model, x, y = _tiny.mlp(seed=3)
     config = TrainConfig(learning_rate=0.1, batch_size=20, n_epochs=3, patience=10 ** 9)
     fns = compile_functions(model, x, y, _tiny.shared(_tiny.splits()), config)
@@ -718,7 +718,7 @@ def test_divergence_after_a_checkpoint_keeps_that_checkpoint(box):
 def test_ctrl_c_during_start_up_is_one_line_and_leaves_nothing(where, box, monkeypatch):
     """Data loss 5: Ctrl-C during start-up printed a traceback; usage errors left an empty
     run folder."""
-    from dltut import experiment
+    from dltut.cli import supervised as experiment
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -731,7 +731,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_leaves_nothing(where, box, monke
 
 
 def test_ctrl_c_during_a_resume_start_up_leaves_the_run_as_it_was(box, monkeypatch):
-    from dltut import experiment
+    from dltut.cli import supervised as experiment
     run = box.run("mlp")
     monkeypatch.setattr(experiment, "build_and_compile",
                         lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from dltut import blas, info
+from dltut.runtime import blas, info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

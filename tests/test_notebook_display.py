@@ -15,7 +15,7 @@ import pytest
 
 import _tiny
 from dltut import notebook
-from dltut.train import TrainConfig, Trainer, _Progress, compile_functions
+from dltut.training.trainer import TrainConfig, Trainer, _Progress, compile_functions
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -206,7 +206,7 @@ def test_an_interrupted_run_holds_its_best_parameters_and_run_again_continues(tm
     # the model shows the best parameters; the state (and the checkpoint) keep the trained ones
     for param, best in zip(model.params, trainer.best_params):
         numpy.testing.assert_array_equal(param.get_value(), best)
-    from dltut import checkpoint as ckpt
+    from dltut.runs import checkpoint as ckpt
     saved, _ = ckpt.load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     live = trainer.state_dict()["params"]
     assert not all(numpy.array_equal(a, b) for a, b in zip(live, trainer.best_params))
@@ -227,7 +227,7 @@ import sys, numpy
 sys.path.insert(0, {tests!r})
 import theano
 import _tiny
-from dltut.train import TrainConfig, Trainer, compile_functions
+from dltut.training import TrainConfig, Trainer, compile_functions
 
 def build(seed=3):
     model, x, y = _tiny.mlp(seed=seed)

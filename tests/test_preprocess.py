@@ -9,7 +9,7 @@ from PIL import Image
 
 import theano
 from _cli import call
-from dltut import checkpoint as ckpt
+from dltut.runs import checkpoint as ckpt
 from dltut.preprocess import (MNIST_BOX, centre_of_mass, fit_mnist, fit_resize, ink_box,
                               ink_image, preprocess)
 

@@ -1,4 +1,4 @@
-"""The one unsupervised (layer-wise pre-training) loop, dltut.train.Pretrainer.
+"""The one unsupervised (layer-wise pre-training) loop, dltut.training.Pretrainer.
 
 The model here is a made-up two-layer stack of small denoising layers (squared-error
 reconstruction, masking noise from MRG_RandomStreams), built in this file so that the loop
@@ -24,11 +24,11 @@ import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 
-from dltut import checkpoint as ckpt
-from dltut import rundir
-from dltut.checkpoint import CheckpointError
 from dltut.data import shared_dataset
-from dltut.train import (PretrainLayer, Pretrainer, PretrainState, updated_shared_variables)
+from dltut.runs import checkpoint as ckpt
+from dltut.runs import rundir
+from dltut.runs.checkpoint import CheckpointError
+from dltut.training import (PretrainLayer, Pretrainer, PretrainState, updated_shared_variables)
 from test_resume import assert_same_arrays, read_jsonl, without_elapsed
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -321,7 +321,7 @@ SCRIPT = """
 import sys
 sys.path.insert(0, {tests_dir!r})
 import test_pretrain
-from dltut.train import Pretrainer
+from dltut.training import Pretrainer
 
 layers, _ = test_pretrain.stack(n_train={n_train})
 trainer = Pretrainer(layers, {n_train} // test_pretrain.BATCH, {n_epochs}, run_dir={run_dir!r},

@@ -16,9 +16,9 @@ import numpy
 import pytest
 import theano
 
-from dltut import checkpoint as ckpt
-from dltut import rundir
 from dltut.data import default_mnist_path, load_dataset
+from dltut.runs import checkpoint as ckpt
+from dltut.runs import rundir
 
 from _cli import SCRIPTS, call, lines_of, read_json, tutorial_numerics_env, write_dataset
 

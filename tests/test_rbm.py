@@ -20,11 +20,12 @@ import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 
-from dltut.checkpoint import load_checkpoint
 from dltut.init import glorot_bound
 from dltut.rbm import DBN, RBM, build_sampler, persistent_chain, random_streams
-from dltut.rundir import PRETRAINING_CHECKPOINT
-from dltut.train import PretrainLayer, Pretrainer, TrainConfig, Trainer, updated_shared_variables
+from dltut.runs.checkpoint import load_checkpoint
+from dltut.runs.rundir import PRETRAINING_CHECKPOINT
+from dltut.training import (PretrainLayer, Pretrainer, TrainConfig, Trainer,
+                            updated_shared_variables)
 
 from test_compat import _uses_compiled_scan
 
@@ -380,7 +381,7 @@ def test_dbn_pretraining_function_is_its_rbms_cd_k_update():
 
 
 def test_dbn_fine_tunes_through_the_trainer():
-    """build_finetune_functions compiles the MLP for dltut.train.Trainer; a few epochs on a
+    """build_finetune_functions compiles the MLP for dltut.training.Trainer; a few epochs on a
     separable toy problem bring the error down, and spec() rebuilds the same network."""
     from dltut.data import shared_datasets
     from dltut.models import build_model

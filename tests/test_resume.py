@@ -16,9 +16,9 @@ import pytest
 
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
-from dltut import checkpoint as ckpt
-from dltut.checkpoint import CheckpointError
-from dltut.train import TrainConfig, Trainer, compile_functions, evaluate
+from dltut.runs import checkpoint as ckpt
+from dltut.runs.checkpoint import CheckpointError
+from dltut.training import TrainConfig, Trainer, compile_functions, evaluate
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 RESULT_FIELDS = ("best_validation_loss", "best_validation_loss_all", "best_iteration",
@@ -216,7 +216,7 @@ SCRIPT = """
 import sys
 sys.path.insert(0, {tests_dir!r})
 import _tiny
-from dltut.train import TrainConfig, Trainer, compile_functions
+from dltut.training import TrainConfig, Trainer, compile_functions
 
 model, x, y = _tiny.mlp(seed=5)
 config = TrainConfig(learning_rate=0.05, batch_size=1, n_epochs=100000, patience=10 ** 9)

@@ -24,8 +24,8 @@ import dltut  # noqa: F401  (first: Theano set-up before anything imports theano
 import numpy
 import pytest
 
-from dltut.checkpoint import load_arrays, load_params
 from dltut.data import load_dataset
+from dltut.runs.checkpoint import load_arrays, load_params
 
 from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
                   read_json, script, train_argv, write_dataset)
@@ -259,7 +259,7 @@ def test_resume_continues_to_the_same_parameters_as_a_straight_run(tiny, tmp_pat
 
 
 def test_resume_under_other_blas_threads_says_so(tiny, tmp_path, monkeypatch):
-    from dltut import info
+    from dltut.runtime import info
     run_dir = tmp_path / "run"
     code, _, err = call("logistic_sgd", train_argv("logistic_sgd", tiny.path, run_dir,
                                                    "--n-epochs", 1, "--quiet"))
@@ -309,7 +309,7 @@ def test_save_every_and_plot_run_snapshots(tiny, tmp_path):
 
 # ------------------------------------------------------------------------------ subprocesses
 def _gpu_usable():
-    from dltut import device
+    from dltut.runtime import device
     ok, _ = device.gpu_preflight("cuda")
     return ok
 

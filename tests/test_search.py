@@ -17,11 +17,12 @@ import dltut  # noqa: F401  (first: Theano set-up before anything imports theano
 import numpy
 import pytest
 
-from dltut import search
+from dltut.cli.common import CLIError
+from dltut.cli.supervised import build_parser
 from dltut.data import synthetic_dataset
-from dltut.experiment import CLIError, build_parser
-from dltut.checkpoint import load_arrays
-from dltut.rundir import BEST_MODEL, CHECKPOINT, CONFIG, LOCK, SUMMARY, TRAIN_LOG, RunDir
+from dltut.runs.checkpoint import load_arrays
+from dltut.runs.rundir import BEST_MODEL, CHECKPOINT, CONFIG, LOCK, SUMMARY, TRAIN_LOG, RunDir
+from dltut.search import search
 
 from _cli import ROOT, child_env, lines_of
 

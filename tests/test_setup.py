@@ -1,5 +1,6 @@
 """Theano set-up before import: the user's settings always win; the BLAS choice and its
-environment variables (dltut/_setup.py, dltut/blas.py).  No Theano import needed here."""
+environment variables (dltut/runtime/_setup.py, dltut/runtime/blas.py).  No Theano import needed
+here."""
 import json
 import logging
 import os
@@ -10,7 +11,7 @@ import sys
 
 import pytest
 
-from dltut import _setup, blas, flags
+from dltut.runtime import _setup, blas, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -157,7 +158,7 @@ def test_import_leaves_theanorc_ldflags_alone(tmp_path):
 
 def test_import_adds_ldflags_when_user_gave_none(tmp_path):
     out = _run_import({}, tmp_path,
-                      "from dltut import _setup, flags\n"
+                      "from dltut.runtime import _setup, flags\n"
                       "print(repr(flags.parse_theano_flags()['blas.ldflags']))\n"
                       "print(repr(_setup.STATE['blas'].ldflags))")
     given, chosen = out.splitlines()
@@ -306,7 +307,7 @@ def test_configure_blas_on_this_machine_touches_no_numpy():
     """The real lookups run, and never import numpy or Theano."""
     c = blas.configure_blas(environ={}, modules={})
     assert c.source in ("mkl", "openblas", "fallback")
-    code = ("import sys; from dltut import blas; blas.configure_blas(environ={});"
+    code = ("import sys; from dltut.runtime import blas; blas.configure_blas(environ={});"
             "print('numpy' in sys.modules, 'theano' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
@@ -325,7 +326,7 @@ def test_versioned_library_warning_is_quieted():
 
 
 def test_user_environ_undoes_only_what_dltut_added(tmp_path):
-    code = ("from dltut import _setup\n"
+    code = ("from dltut.runtime import _setup\n"
             "env = _setup.user_environ()\n"
             "print(repr(env.get('THEANO_FLAGS'))); print(repr(env.get('OPENBLAS_CORETYPE')))\n"
             "print(repr(env.get('MKL_CBWR'))); print(repr(env.get('DLTUT_MARK')))\n"
@@ -467,7 +468,7 @@ def test_editable_install_lets_theano_come_first(tmp_path, how):
 def _help_texts():
     """``(name, --help text)`` of every parser that uses experiment.DefaultsHelpFormatter."""
     import _cli
-    from dltut import experiment, experiment_pretrain
+    from dltut.cli import pretrain as experiment_pretrain, supervised as experiment
     for name in experiment.EXPERIMENTS:
         yield name, experiment.build_parser(name).format_help()
     for name in experiment_pretrain.EXPERIMENTS:
@@ -496,8 +497,8 @@ def test_help_says_each_default_once():
 
 def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
     """--scheduler without the dask extra: one line naming the install (no traceback)."""
-    from dltut import search
-    from dltut.experiment import CLIError
+    from dltut.cli.common import CLIError
+    from dltut.search import search
     monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed fails
     with pytest.raises(CLIError) as caught:
         search.DaskExecutor("local")

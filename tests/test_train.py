@@ -1,4 +1,4 @@
-"""Tests for dltut.train: update rules, compiled functions, Patience, schedules, the loop.
+"""Tests for dltut.training: update rules, compiled functions, Patience, schedules, the loop.
 
 Every expectation comes from somewhere other than the code under test: numbers worked by
 hand (written out in the comments), a numpy forward pass / gradient, or the tutorial's
@@ -14,7 +14,7 @@ import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
 from dltut.layers import LogisticRegression
-from dltut.train import (ConstantRate, InverseDecay, Patience, PlateauHalving, TrainConfig,
+from dltut.training import (ConstantRate, InverseDecay, Patience, PlateauHalving, TrainConfig,
                          Trainer, compile_functions, evaluate, momentum_updates, sgd_updates)
 
 HISTORY_KEYS = {"iteration", "epoch", "minibatch", "learning_rate", "train_cost",
@@ -122,10 +122,10 @@ def test_regularised_step_differs_from_plain_by_the_penalty_gradient(kind, lam):
 
 
 def test_the_returned_l2_term_is_cheaper_but_the_updates_are_the_tutorials(monkeypatch):
-    """train_model returns its L2 term through dot products (dltut.train.sum_of_squares);
+    """train_model returns its L2 term through dot products (dltut.training.sum_of_squares);
     the updates must be bit for bit those of the tutorial's graph, which returns L2_sqr, and
     the returned cost the same to within float rounding."""
-    from dltut import train
+    from dltut.training import trainer as train
     split_list = _tiny.splits((60, 20, 20), seed=3)
     runs = {}
     for name in ("tutorial", "dltut"):
@@ -505,7 +505,7 @@ def check_history(result):
 
 @pytest.mark.parametrize("kind, lr", [("logreg", 0.13), ("mlp", 0.1)])
 def test_training_learns_and_leaves_the_best_parameters_in_the_model(kind, lr, blob_data, tmp_path):
-    from dltut import checkpoint
+    from dltut.runs import checkpoint
     model, fns, trainer, result = run_model(kind, blob_data, tmp_path, learning_rate=lr,
                                             batch_size=20, n_epochs=20)
     (x_valid, y_valid), (x_test, y_test) = blob_data[1], blob_data[2]

@@ -7,8 +7,8 @@ training_epochs, batch_size, ...)`` -> ``--learning-rate``, ``--training-epochs`
 tutorial fixed in its code (``--n-hidden``, ``--corruption-level``,
 ``--hidden-layers-sizes``, ...) and the run flags every dltut script has (``--out``,
 ``--resume``, ``--checkpoint-every``, ``--quiet``, ``--device``).  The steps and the way to
-fail are :mod:`dltut.experiment`'s; the training is :class:`dltut.train.Pretrainer` (dA,
-cA, the RBM, the SdA's and the DBN's pre-training), :class:`dltut.train.Trainer` (the
+fail are :mod:`dltut.cli.supervised`'s; the training is :class:`dltut.training.Pretrainer` (dA,
+cA, the RBM, the SdA's and the DBN's pre-training), :class:`dltut.training.Trainer` (the
 SdA's and the DBN's fine-tuning) and :class:`dltut.cg.CGOptimizer` (logistic_cg).  Nothing
 here trains.
 """
@@ -18,10 +18,10 @@ import os
 import sys
 import time
 
-from . import experiment as ex
-from .checkpoint import printable
-from .experiment import (CLIError, OneLineParser, non_negative_int, positive_float,
-                         positive_int, seed_int)
+from ..runs.checkpoint import printable
+from . import supervised as ex
+from .common import (CLIError, OneLineParser, non_negative_int, positive_float, positive_int,
+                     seed_int)
 
 # The tutorial's defaults (test_dA, test_cA, test_SdA, cg_optimization_mnist), including the
 # values its code fixes (sizes, corruption levels, seeds).
@@ -209,7 +209,7 @@ def layer_name(name, args, index):
 # --------------------------------------------------------------------------- building
 def check_size(name, args, n_in, n_out, itemsize):
     """CLIError if the model's parameters and one minibatch's work cannot fit in memory."""
-    from .memory import MemoryLimitError, check_fits
+    from ..runtime.memory import MemoryLimitError, check_fits
     if name in ("SdA", "DBN"):
         sizes = [n_in] + list(args.hidden_layers_sizes) + [n_out]
         flags = "--hidden-layers-sizes %s" % " ".join(map(str, args.hidden_layers_sizes))
@@ -236,8 +236,8 @@ def _autoencoder_layers(name, args, x, train_x, n_in, n_batches, say):
     import numpy
     import theano
     import theano.tensor as T
-    from .autoencoders import cA, dA, random_state_variables
-    from .train import PretrainLayer
+    from ..autoencoders import cA, dA, random_state_variables
+    from ..training import PretrainLayer
     index = T.lscalar("index")
     givens = {x: train_x[index * args.batch_size:(index + 1) * args.batch_size]}
     models, layers = [], []
@@ -289,8 +289,8 @@ def cA_summary(costs):
 
 
 def _sda_layers(args, sda, train_x, n_batches):
-    from .autoencoders import random_state_variables
-    from .train import PretrainLayer
+    from ..autoencoders import random_state_variables
+    from ..training import PretrainLayer
     fns = sda.pretraining_functions(train_set_x=train_x, batch_size=args.batch_size)
     layers = []
     for i, (fn, da) in enumerate(zip(fns, sda.dA_layers)):
@@ -317,7 +317,8 @@ def draw_layer_filters(run, index, say=None):
     """``filters_<layer name>.png`` of pre-trained layer ``index`` (the tutorial's 10 x 10
     tiles of the first 100 units' weights), from ``layers/NN.npz``; the path, or None when
     the layer's inputs are not square images."""
-    from . import plot, rundir
+    from .. import plot
+    from ..runs import rundir
     values, meta = run.load_params(rundir.layer_file(index))
     W = values[0]
     shape = filter_image_shape(W.shape[0]) if W.ndim == 2 else None
@@ -336,7 +337,8 @@ def draw_pretraining(run, title=None):
     """Figures of a run folder's pre-training: ``pretraining_curves.png`` (each layer's
     epoch figures, e.g. the reconstruction cost) and each trained layer's filters; returns
     the paths written."""
-    from . import plot, rundir
+    from .. import plot
+    from ..runs import rundir
     written = []
     records = run.read_history(rundir.PRETRAINING_HISTORY)
     if records:
@@ -378,8 +380,8 @@ def _n_batches(args, n_train):
 
 
 def _pretrainer(name, args, layers, n_batches, n_epochs, run_dir, say, model=None):
-    from .info import numerics
-    from .train import Pretrainer
+    from ..runtime.info import numerics
+    from ..training import Pretrainer
     meta = {"dataset": args.dataset, "experiment": name, "seed": getattr(args, "seed", None),
             "numerics": numerics()}
     return Pretrainer(layers, n_batches, n_epochs, model=model, run_dir=run_dir, log=say,
@@ -389,8 +391,8 @@ def _pretrainer(name, args, layers, n_batches, n_epochs, run_dir, say, model=Non
 
 def _resume_pretraining(prog, pretrainer, run_dir, say):
     """Continue pre-training from the folder's pretraining.npz (if there is one yet)."""
-    from .info import numerics_change
-    from .rundir import PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, SUMMARY
+    from ..runtime.info import numerics_change
+    from ..runs.rundir import PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, SUMMARY
     if not run_dir.has(PRETRAINING_CHECKPOINT):
         say("%s holds no pre-training checkpoint yet: starting it again from the beginning"
             % run_dir)
@@ -426,7 +428,7 @@ def _check_pretraining(name, pretrainer, result, run_dir):
         raise CLIError("interrupted in %s; resume with: python scripts/%s.py --resume %s"
                        % (where, name, run_dir), ex.EXIT_INTERRUPTED)
     if result.diverged:
-        from .rundir import PRETRAINING_CHECKPOINT
+        from ..runs.rundir import PRETRAINING_CHECKPOINT
         kept = ("the last good checkpoint in %s is kept" % run_dir
                 if run_dir.has(PRETRAINING_CHECKPOINT) else "no checkpoint had been written yet")
         raise CLIError("training diverged: %s; %s. Try a smaller learning rate"
@@ -436,8 +438,8 @@ def _check_pretraining(name, pretrainer, result, run_dir):
 def _pretrain_main(name, args, argv, run_dir, state, say):
     """dA.py and cA.py: train the autoencoder(s), draw their filters, report."""
     import theano.tensor as T
-    from .data import shared_datasets
-    from .rundir import SUMMARY
+    from ..data import shared_datasets
+    from ..runs.rundir import SUMMARY
     splits, n_in, n_out = _start(name, args, run_dir, say)
     n_batches = _n_batches(args, len(splits[0][1]))
     x = T.matrix("x")
@@ -472,7 +474,7 @@ def _pretrain_main(name, args, argv, run_dir, state, say):
     run_dir.write_json(SUMMARY, dict(_pretraining_summary(result), experiment=name))
     _check_pretraining(name, pretrainer, result, run_dir)
     if result.stopped_by == "n_epochs":
-        from .rundir import PRETRAINING_CURVES
+        from ..runs.rundir import PRETRAINING_CURVES
         draw_pretraining(run_dir, title="%s: %s" % (name, os.path.basename(
             os.path.normpath(os.path.abspath(str(run_dir))))))
         say("wrote %s" % run_dir.file(PRETRAINING_CURVES))
@@ -496,8 +498,8 @@ def _pretrain_then_finetune(name, args, argv, model, layers, compiled, config, n
     fine-tuning of the whole stack (the one supervised Trainer), both resumable from the same
     run folder.  ``before_finetune(pretrained)`` runs once before the first fine-tuning
     step, ``after_finetune(result)`` after it; returns what ``ex.report`` returns."""
-    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
-    from .train import Trainer
+    from ..runs.rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
+    from ..training import Trainer
     pretrainer = _pretrainer(name, args, layers, n_batches, args.pretraining_epochs, run_dir,
                              say, model=model)
     trainer = Trainer(compiled, config, model=model, run_dir=run_dir, log=say,
@@ -535,8 +537,8 @@ def _pretrain_then_finetune(name, args, argv, model, layers, compiled, config, n
 def _sda_main(name, args, argv, run_dir, state, say):
     """SdA.py: pre-train the dAs layer by layer, then fine-tune with the supervised loop."""
     import numpy
-    from .autoencoders import SdA
-    from .data import shared_datasets
+    from ..autoencoders import SdA
+    from ..data import shared_datasets
     splits, n_in, n_out = _start(name, args, run_dir, say)
     n_batches = _n_batches(args, len(splits[0][1]))
     config = sda_train_config(args, n_batches)
@@ -562,10 +564,10 @@ def _sda_main(name, args, argv, run_dir, state, say):
 def _cg_main(name, args, argv, run_dir, state, say):
     """logistic_cg.py: conjugate gradients on the flat-theta logistic regression."""
     import theano.tensor as T
-    from .cg import CGOptimizer, LogisticRegressionCG
-    from .data import shared_datasets
-    from .info import numerics
-    from .rundir import CHECKPOINT
+    from ..cg import CGOptimizer, LogisticRegressionCG
+    from ..data import shared_datasets
+    from ..runtime.info import numerics
+    from ..runs.rundir import CHECKPOINT
     splits, n_in, n_out = _start(name, args, run_dir, say)
     _n_batches(args, len(splits[0][1]))
     x, y = T.matrix("x"), T.ivector("y")
@@ -610,9 +612,9 @@ def _rbm_layer(args, rbm_input, train_x, n_in):
     import numpy
     import theano
     import theano.tensor as T
-    from .autoencoders import random_state_variables
-    from .rbm import RBM, persistent_chain, random_streams
-    from .train import PretrainLayer
+    from ..autoencoders import random_state_variables
+    from ..rbm import RBM, persistent_chain, random_streams
+    from ..training import PretrainLayer
     index = T.lscalar("index")
     rng = numpy.random.RandomState(args.seed)
     theano_rng = random_streams(rng)
@@ -637,9 +639,10 @@ def _rbm_samples(args, rbm, rng, test_x, image_shape, run_dir, say):
     samples.npz.  Returns the test index."""
     import numpy
     import theano
-    from . import checkpoint, plot
-    from .rbm import build_sampler
-    from .rundir import SAMPLES_ARRAYS, SAMPLES_FIGURE
+    from .. import plot
+    from ..runs import checkpoint
+    from ..rbm import build_sampler
+    from ..runs.rundir import SAMPLES_ARRAYS, SAMPLES_FIGURE
     n_test = test_x.get_value(borrow=True).shape[0]
     test_idx = int(rng.randint(n_test - args.n_chains))
     persistent_vis_chain = theano.shared(numpy.asarray(
@@ -665,9 +668,9 @@ def _rbm_samples(args, rbm, rng, test_x, image_shape, run_dir, say):
 def _rbm_main(name, args, argv, run_dir, state, say):
     """rbm.py: PCD-k training (filters after each epoch), then sampling from the RBM."""
     import theano.tensor as T
-    from . import plot
-    from .data import shared_datasets
-    from .rundir import SUMMARY, epoch_filters_file
+    from .. import plot
+    from ..data import shared_datasets
+    from ..runs.rundir import SUMMARY, epoch_filters_file
     splits, n_in, n_out = _start(name, args, run_dir, say)
     if args.n_chains > len(splits[2][1]):
         raise CLIError("--n-chains %d is more than the %d test images the chains start from"
@@ -720,8 +723,8 @@ def _rbm_main(name, args, argv, run_dir, state, say):
 
 
 def _dbn_layers(args, dbn, train_x):
-    from .autoencoders import random_state_variables
-    from .train import PretrainLayer
+    from ..autoencoders import random_state_variables
+    from ..training import PretrainLayer
     fns = dbn.pretraining_functions(train_set_x=train_x, batch_size=args.batch_size, k=args.k)
     layers = []
     for i, (fn, rbm) in enumerate(zip(fns, dbn.rbm_layers)):
@@ -737,8 +740,8 @@ def _dbn_main(name, args, argv, run_dir, state, say):
     """DBN.py: pre-train the RBMs layer by layer (CD-k), then fine-tune the network with the
     supervised loop; the tutorial's log lines."""
     import numpy
-    from .data import shared_datasets
-    from .rbm import DBN
+    from ..data import shared_datasets
+    from ..rbm import DBN
     splits, n_in, n_out = _start(name, args, run_dir, say)
     n_batches = _n_batches(args, len(splits[0][1]))
     config = sda_train_config(args, n_batches, DBN_PATIENCE_EPOCHS)
@@ -776,7 +779,7 @@ _MAINS = {"dA": _pretrain_main, "cA": _pretrain_main, "SdA": _sda_main, "logisti
 
 
 def _run(name, argv):
-    from .rundir import RunDirWriteError
+    from ..runs.rundir import RunDirWriteError
     parser, args = parse(name, argv)
     say = _say(args)
     ex.choose_device(args)

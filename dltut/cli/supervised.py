@@ -2,7 +2,7 @@
 ``convolutional_mlp.py``: flags -> TrainConfig -> model -> Trainer -> run folder; and the
 one way every dltut script fails.
 
-No training logic lives here: this module parses, builds, calls :class:`dltut.train.Trainer`
+No training logic lives here: this module parses, builds, calls :class:`dltut.training.Trainer`
 and reports.  Theano is imported only after the device is chosen (``--device``).
 
 Failing: anything a script cannot do is a :class:`CLIError` (a message and an exit code), or
@@ -20,7 +20,7 @@ import shlex
 import sys
 import time
 
-from . import _setup
+from ..runtime import _setup
 
 # Each experiment's defaults are the tutorial's (logistic_sgd.py, mlp.py, convolutional_mlp.py).
 EXPERIMENTS = {
@@ -67,10 +67,10 @@ class CLIError(Exception):
 def error_line(error):
     """``(exit code, message)`` for an exception a script reports as one line, or None for
     one that is a bug (and should show its traceback)."""
-    from .checkpoint import CheckpointError
-    from .data import DatasetError
-    from .memory import MemoryLimitError
-    from .rundir import RunDirBusy, RunDirError, RunDirWriteError
+    from ..runs.checkpoint import CheckpointError
+    from ..data import DatasetError
+    from ..runtime.memory import MemoryLimitError
+    from ..runs.rundir import RunDirBusy, RunDirError, RunDirWriteError
     if isinstance(error, CLIError):
         return error.code, str(error)
     if isinstance(error, RunDirBusy):
@@ -90,7 +90,7 @@ def error_line(error):
 def report_failures(prog, function, *args):
     """``function(*args)`` as an exit code: 0 (or what it returns) on success; on a failure,
     one line on stderr and the failure's code (see :func:`error_line`); 130 on Ctrl-C."""
-    from .checkpoint import printable
+    from ..runs.checkpoint import printable
     try:
         code = function(*args)
     except KeyboardInterrupt:
@@ -393,7 +393,7 @@ def restore_resumed(name, parser, args, argv, changeable=CHANGEABLE_ON_RESUME):
     saved settings into ``args`` (see :func:`restore_settings`)."""
     if not args.resume:
         return
-    from .rundir import RunDir
+    from ..runs.rundir import RunDir
     if args.out and os.path.abspath(args.out) != os.path.abspath(args.resume):
         parser.error("--out %s and --resume %s name different folders; a resumed run "
                      "writes into its own folder: drop --out" % (args.out, args.resume))
@@ -412,7 +412,7 @@ def train_config(args, **settings):
     """The TrainConfig of parsed ``args`` (every field from the flag of its name, or from
     ``settings``, which take precedence); CLIError for a value it refuses."""
     import dataclasses
-    from .train import TrainConfig
+    from ..training import TrainConfig
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
               if hasattr(args, f.name)}
     values.update(settings)
@@ -424,7 +424,7 @@ def train_config(args, **settings):
 
 # --------------------------------------------------------------------------- the steps of a run
 def choose_device(args):
-    from . import device
+    from ..runtime import device
     try:
         device.use_device(args.device, require_gpu=args.require_gpu)
     except device.GPUUnavailable as error:
@@ -436,7 +436,7 @@ def choose_device(args):
 def claim_run_dir(name, args):
     """The run folder, locked: the folder being resumed, or a new one (``--out`` or a new
     ``runs/<name>-<timestamp>``)."""
-    from .rundir import RunDir
+    from ..runs.rundir import RunDir
     if args.resume:
         return RunDir.open(args.resume)
     return RunDir.create(args.out, script=name)
@@ -457,8 +457,8 @@ def model_spec(name, args, n_in, n_out, image_shape):
 
 def check_fits_in_memory(name, args, n_in, n_out, image_shape, itemsize):
     """CLIError if the model and a minibatch cannot fit in memory (before allocating)."""
-    from .memory import MemoryLimitError, check_fits
-    from .models import training_bytes
+    from ..runtime.memory import MemoryLimitError, check_fits
+    from ..models import training_bytes
     spec = model_spec(name, args, n_in, n_out, image_shape)
     try:
         needed = training_bytes(spec, args.batch_size, itemsize)
@@ -473,7 +473,7 @@ def check_fits_in_memory(name, args, n_in, n_out, image_shape, itemsize):
 
 
 def load_data(args):
-    from .data import load_dataset
+    from ..data import load_dataset
     splits = load_dataset(args.dataset)  # a DatasetError says itself what to do
     (train_x, _), _, _ = splits
     n_in = train_x.shape[1]
@@ -486,8 +486,8 @@ def load_data(args):
 def build(name, args, x, n_in, n_out, image_shape):
     """The experiment's model on the symbolic input ``x``, weights drawn from ``--seed``."""
     import numpy
-    from .layers import LogisticRegression
-    from .models import MLP, LeNet5
+    from ..layers import LogisticRegression
+    from ..models import MLP, LeNet5
     rng = numpy.random.RandomState(args.seed)
     kind = EXPERIMENTS[name]["model"]
     if kind == "LogisticRegression":
@@ -503,8 +503,8 @@ def build_and_compile(name, args, config, data, say):
     """``(model, compiled)``: the model, checked against memory first, and its functions."""
     import theano
     import theano.tensor as T
-    from .data import shared_datasets
-    from .train import compile_functions
+    from ..data import shared_datasets
+    from ..training import compile_functions
     splits, n_in, n_out, image_shape = data
     if EXPERIMENTS[name]["model"] == "LeNet5" and image_shape is None:
         raise CLIError("LeNet5 needs square images; %s has %d features per example"
@@ -524,8 +524,8 @@ def build_and_compile(name, args, config, data, say):
 
 
 def make_trainer(name, args, config, run_dir, model, compiled, say):
-    from .info import numerics
-    from .train import Trainer
+    from ..runtime.info import numerics
+    from ..training import Trainer
     meta = {"dataset": args.dataset, "experiment": name, "seed": args.seed,
             "numerics": numerics()}
     trainer = Trainer(compiled, config, model=model, run_dir=run_dir, log=say,
@@ -539,9 +539,9 @@ def make_trainer(name, args, config, run_dir, model, compiled, say):
 def resume(prog, trainer, run_dir, say):
     """Load the run folder's checkpoint into ``trainer``; a run stopped before its first
     checkpoint starts again from the beginning (its weights come from the seed)."""
-    from .checkpoint import printable
-    from .info import numerics_change
-    from .rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
+    from ..runs.checkpoint import printable
+    from ..runtime.info import numerics_change
+    from ..runs.rundir import BEST_MODEL, CHECKPOINT, HISTORY, SUMMARY
     if not run_dir.has(CHECKPOINT):
         say("%s holds no checkpoint yet (the run stopped before its first one): starting it "
             "again from the beginning" % run_dir)
@@ -558,7 +558,7 @@ def resume(prog, trainer, run_dir, say):
 
 def write_config(name, args, argv, config, model, run_dir, numerics):
     import theano
-    from .rundir import CONFIG
+    from ..runs.rundir import CONFIG
     run_dir.write_json(CONFIG, {
         "experiment": name, "args": {k: v for k, v in vars(args).items()},
         "train_config": config.to_dict() if hasattr(config, "to_dict") else config,
@@ -577,8 +577,8 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
 def report(name, run_dir, compiled, result, session_started, extra=None):
     """Write summary.json (with ``extra`` facts added) and print the last line; CLIError for
     a diverged or interrupted run."""
-    from .checkpoint import printable
-    from .rundir import CHECKPOINT, SUMMARY
+    from ..runs.checkpoint import printable
+    from ..runs.rundir import CHECKPOINT, SUMMARY
     summary = {
         "best_validation_error": result.best_validation_loss,
         "best_validation_error_all": result.best_validation_loss_all,
@@ -608,7 +608,7 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
 
 
 def _has_checkpoint(run_dir):
-    from .rundir import CHECKPOINT, PRETRAINING_CHECKPOINT
+    from ..runs.rundir import CHECKPOINT, PRETRAINING_CHECKPOINT
     return run_dir.has(CHECKPOINT) or run_dir.has(PRETRAINING_CHECKPOINT)
 
 
@@ -636,7 +636,7 @@ def _write_failure_message(error, name, run_dir, started, resuming):
 
 
 def _run(name, argv):
-    from .rundir import RunDirWriteError
+    from ..runs.rundir import RunDirWriteError
     parser, args = parse(name, argv)
     say = quiet_or_say(args)
     choose_device(args)
@@ -678,8 +678,8 @@ def _run(name, argv):
 def quiet_or_say(args):
     """What a script prints as it goes: nothing with ``--quiet``, else each line with its
     values escaped (paths and names read from a run folder's files may hold anything:
-    :func:`dltut.checkpoint.printable`)."""
-    from .checkpoint import printable
+    :func:`dltut.runs.checkpoint.printable`)."""
+    from ..runs.checkpoint import printable
     if args.quiet:
         return lambda *a: None
     return lambda *a: print(*(printable(x) for x in a), flush=True)

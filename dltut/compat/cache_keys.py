@@ -108,7 +108,7 @@ def _fix_key_pkl_writes(cmodule):
     if not right_theano(name):
         return
     import pickle
-    from ..checkpoint import atomic_write
+    from ..runs.checkpoint import atomic_write
     key_data = cmodule.KeyData
     logger = cmodule._logger
 

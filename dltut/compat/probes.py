@@ -109,7 +109,7 @@ def _save():
     if not _STATE["found"]:
         return
     try:
-        from ..checkpoint import atomic_write
+        from ..runs.checkpoint import atomic_write
         data = _load()
         data.update(_STATE["found"])
         if len(data) > MAX_ENTRIES:

@@ -208,7 +208,7 @@ def build(force=False):
             module = sys.modules.get("scan_perform")
             if module is not None and not hasattr(module, "__path__"):
                 del sys.modules["scan_perform"]
-        from ..checkpoint import atomic_write
+        from ..runs.checkpoint import atomic_write
         atomic_write(os.path.join(location, "__init__.py"),
                      ("# Theano's scan_perform.c, compiled by dltut.compat.scan\n"
                       "_version = %s\n_built_by = 'dltut'\n" % version).encode("utf-8"))

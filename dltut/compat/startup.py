@@ -83,7 +83,7 @@ def is_installed(site_dir=None):
 
 def install(site_dir=None):
     """Write the file (atomically, dltut's one atomic write); returns its path."""
-    from dltut.checkpoint import atomic_write   # here: setup.py loads this module alone
+    from dltut.runs.checkpoint import atomic_write   # here: setup.py loads this module alone
     path = pth_path(site_dir)
     if not os.path.isdir(os.path.dirname(path)):      # a site-packages folder, not a new one
         raise FileNotFoundError(2, "No such folder", os.path.dirname(path))

@@ -15,7 +15,7 @@ never half of one.  A symbolic link at the target is replaced, never written thr
 JSON is written strictly (:func:`to_json`): a non-finite float becomes ``null``, since
 ``NaN`` and ``Infinity`` are not JSON.  :func:`read_records` reads the JSON-lines history a
 run folder keeps beside the parameter files.  Which file is which inside a run folder is
-:mod:`dltut.rundir`'s business; this module only knows formats.
+:mod:`dltut.runs.rundir`'s business; this module only knows formats.
 """
 import errno
 import hashlib
@@ -29,7 +29,7 @@ import zipfile
 
 import numpy
 
-from .memory import MemoryLimitError, check_fits
+from ..runtime.memory import MemoryLimitError, check_fits
 
 #: Identifies a training checkpoint (as opposed to a plain parameter file).
 CHECKPOINT_FORMAT = "dltut-checkpoint"

@@ -20,7 +20,7 @@ Three rules keep what is in it safe:
   operating system drops it when the process ends, ``kill -9`` included); a second writer
   is refused with :class:`RunDirBusy`, naming the holder's pid.  A new run refuses a folder
   that already holds a run (:meth:`RunDir.create`), and default names are made unique.
-* **Atomic files.**  Every file is replaced whole (:func:`dltut.checkpoint.atomic_write`);
+* **Atomic files.**  Every file is replaced whole (:func:`dltut.runs.checkpoint.atomic_write`);
   only ``history.jsonl`` grows by appending, and it is rewritten from the checkpoint when a
   run resumes.
 * **No links followed for writing.**  A symbolic link where a file goes is replaced, a
@@ -145,7 +145,7 @@ def _is_link(path):
 class RunDir:
     """One run folder.
 
-    ``RunDir(path)`` only names it (to read it, or for a :class:`~dltut.train.Trainer` in a
+    ``RunDir(path)`` only names it (to read it, or for a :class:`~dltut.training.Trainer` in a
     notebook, which locks it while it trains).  The command-line front end claims one with
     :meth:`create` (a new run) or :meth:`open` (``--resume``), which lock it at once.
     """
@@ -345,7 +345,7 @@ class RunDir:
 
     def open_append(self, name):
         """File descriptor appending to file ``name`` of the folder (a log), never through a
-        link (:func:`dltut.checkpoint.open_for_append`); RunDirWriteError naming the file
+        link (:func:`dltut.runs.checkpoint.open_for_append`); RunDirWriteError naming the file
         and the reason otherwise."""
         path = self._target(name)
         try:
@@ -370,7 +370,7 @@ class RunDir:
 
     def write_with(self, name, writer):
         """Write run-folder file ``name`` by calling ``writer(path)`` (which must write
-        atomically, as everything in :mod:`dltut.checkpoint` does); returns the path."""
+        atomically, as everything in :mod:`dltut.runs.checkpoint` does); returns the path."""
         path = self._target(name)
         try:
             writer(path)
@@ -477,7 +477,7 @@ class RunDir:
 
     def load_checkpoint(self, name=CHECKPOINT):
         """``(state, meta)`` from ``checkpoint.npz`` or ``name`` (see
-        :func:`dltut.checkpoint.load_checkpoint`)."""
+        :func:`dltut.runs.checkpoint.load_checkpoint`)."""
         return ckpt.load_checkpoint(self.file(name))
 
     def load_params(self, name=BEST_MODEL):

@@ -6,21 +6,22 @@ hook (:mod:`dltut.compat.startup`) -- when a program imports Theano first.  It d
 
 * ``blas.ldflags``: left unset, Theano probes ``numpy.distutils`` for an attribute that
   today's numpy no longer has and crashes at import.  dltut chooses a working value
-  (see :mod:`dltut.blas`), with the BLAS environment variables it needs.
+  (see :mod:`dltut.runtime.blas`), with the BLAS environment variables it needs.
 * ``allow_gc=False``: same results, faster steps.
 * ``device``: asking for ``cuda`` on a machine that cannot provide it makes Theano fail
-  at import; :mod:`dltut.device` checks first.
+  at import; :mod:`dltut.runtime.device` checks first.
 * the compatibility measures for this Python and numpy (:mod:`dltut.compat`), which run
   when Theano is imported.
 
-Settings go to Theano through ``THEANO_FLAGS``, written only by :mod:`dltut.flags`, and
+Settings go to Theano through ``THEANO_FLAGS``, written only by :mod:`dltut.runtime.flags`, and
 never over a value the user gave there or in a ``.theanorc`` file.  This module must not
 import Theano (or numpy: OpenBLAS reads ``OPENBLAS_CORETYPE`` when numpy loads it).
 """
 import os
 import sys
 
-from . import blas, compat, device, flags
+from .. import compat
+from . import blas, device, flags
 
 #: What :func:`configure` decided, for ``python -m dltut.info`` (filled in by configure).
 STATE = {}

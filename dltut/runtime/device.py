@@ -5,7 +5,7 @@ that import fail with a long traceback.  This module decides the device *before*
 imported, after checking -- without importing Theano -- that the GPU path can work:
 
     import dltut
-    from dltut import device
+    from dltut.runtime import device
 
     device.use_device("cuda")        # before the first ``import theano``
     import theano                    # now on the GPU, or on the CPU after a one-line warning
@@ -360,8 +360,8 @@ def use_device(device=None, require_gpu=False):
         if not _same_device(device, actual):
             raise RuntimeError(
                 "Theano was already imported with device=%s, so dltut cannot switch it to %s: "
-                "call dltut.device.use_device(%r) before the first `import theano` (and before "
-                "importing dltut modules that import it, such as dltut.layers)"
+                "call dltut.runtime.device.use_device(%r) before the first `import theano` (and "
+                "before importing dltut modules that import it, such as dltut.layers)"
                 % (actual, device, device))
         STATE.update(requested=device, device=actual, reason="Theano already imported",
                      fallback=False)
@@ -392,7 +392,7 @@ def use_device(device=None, require_gpu=False):
 
 
 def check_requested_device():
-    """Hook for ``dltut._setup.configure()``, run at ``import dltut``.
+    """Hook for ``dltut.runtime._setup.configure()``, run at ``import dltut``.
 
     When the user's Theano configuration asks for a CUDA device and Theano is not imported
     yet, run the preflight now, so that an unusable GPU means one warning line and the CPU

@@ -17,7 +17,8 @@ import re
 import sys
 import time
 
-from . import _setup, blas, compat, flags
+from .. import compat
+from . import _setup, blas, flags
 
 
 # --- the BLAS libraries in this process -----------------------------------------------------
@@ -203,7 +204,7 @@ def sgemm_gflops(shape=(1024, 1024, 1024), budget=0.5):
 
 def compat_report():
     """The start-up hook and the compatibility measures (:mod:`dltut.compat`)."""
-    from .compat import scan, startup
+    from ..compat import scan, startup
     # the modules dltut's models use, so that every measure on them has run and decided
     import theano.tensor.nnet.abstract_conv  # noqa: F401
     import theano.tensor.nnet.conv  # noqa: F401

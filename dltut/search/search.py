@@ -3,7 +3,7 @@
 The tutorial's advice ("Tips and Tricks"): try log-spaced learning rates (10^-1, 10^-2, ...)
 and narrow the logarithmic grid to the region with the lowest validation error; try L1/L2
 weights of 10^-2, 10^-3, ...; expect a U-shaped validation curve over the number of hidden
-units.  This module does that for any experiment of :mod:`dltut.experiment`::
+units.  This module does that for any experiment of :mod:`dltut.cli.supervised`::
 
     python scripts/search.py mlp --n-epochs 5 --out searches/mlp-lr \\
         --log-grid learning-rate=1e-3:1e-1:3 --log-grid L2-reg=1e-5:1e-3:3 --rounds 2
@@ -19,7 +19,7 @@ The pieces, in the order a search uses them:
   (only on the inside at the edge of the range).  A point already tried is not run again.
 * **Trials** (:func:`run_trial`): each point is an ordinary run folder,
   ``<search>/trials/<setting=value,...>/``, made by the experiment's own front end
-  (:func:`dltut.experiment.run`, as its script makes it) inside a long-lived worker
+  (:func:`dltut.cli.supervised.run`, as its script makes it) inside a long-lived worker
   process, with its log in ``train.log``.  A folder that holds a run is continued with
   ``--resume``; a finished one is left alone.
 * **Executors**: :class:`LocalPool` (``--workers N`` processes on this machine, one BLAS
@@ -67,11 +67,11 @@ import threading
 import time
 import traceback
 
-from . import _setup, flags
-from .checkpoint import atomic_write, make_dirs, open_for_append, printable, to_json
-from .experiment import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_IO, EXIT_USAGE,
-                         EXPERIMENTS, SESSION_FLAGS, CLIError, OneLineParser, build_parser,
-                         explicit_flags, positive_int, report_failures)
+from ..cli.common import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_IO, EXIT_USAGE, CLIError,
+                          OneLineParser, positive_int, report_failures)
+from ..cli.supervised import EXPERIMENTS, SESSION_FLAGS, build_parser, explicit_flags
+from ..runs.checkpoint import atomic_write, make_dirs, open_for_append, printable, to_json
+from ..runtime import _setup, flags
 
 try:
     import fcntl
@@ -404,7 +404,7 @@ def trial_status(folder):
     """``(status, summary)`` of the trial in run folder ``folder``: "new" (nothing run
     yet), "partial" (a run that can be continued with ``--resume``) or "done" (its run
     ended: early stopping, the epoch limit, the schedule, or divergence)."""
-    from .rundir import CONFIG, RunDir, RunDirError, SUMMARY
+    from ..runs.rundir import CONFIG, RunDir, RunDirError, SUMMARY
     run = RunDir(folder)
     if not run.has(CONFIG):
         return "new", None
@@ -546,7 +546,7 @@ def prepare_process(compiledir="per-worker"):
     the user chose ``compiledir`` themselves) a compile directory of its own."""
     if _PROCESS["prepared"]:
         return
-    from . import compat
+    from .. import compat
     if not isinstance(sys.stdout, _Router):
         sys.stdout = _Router(sys.stdout)
     if not isinstance(sys.stderr, _Router):
@@ -570,7 +570,7 @@ def prepare_process(compiledir="per-worker"):
 def _wait_for_folder(folder, log):
     """Until no other process holds the run folder's lock (a trial still running elsewhere,
     e.g. on a worker the scheduler gave up on)."""
-    from .rundir import RunDir, RunDirBusy
+    from ..runs.rundir import RunDir, RunDirBusy
     said = False
     while True:
         run = RunDir(folder)
@@ -590,7 +590,7 @@ def _wait_for_folder(folder, log):
 def run_trial(task):
     """Run one trial in this process and return what happened, as a JSON-able dict.
 
-    ``task``: ``experiment`` (a key of :data:`dltut.experiment.EXPERIMENTS`), ``argv`` (its
+    ``task``: ``experiment`` (a key of :data:`dltut.cli.supervised.EXPERIMENTS`), ``argv`` (its
     flags, without ``--out``), ``folder`` (the run folder, absolute), ``compiledir``
     ("per-worker" or "shared").  A new folder is started with ``--out``, a folder holding
     a run is continued with ``--resume``, a finished one is left alone.  Everything the run
@@ -605,8 +605,8 @@ def open_trial_log(folder):
     """``<search>/trials/<name>/train.log`` (``folder``: the trial's run folder) opened for
     appending by the run-folder rules: ``trials/`` and ``trials/<name>`` made if missing and
     refused when they are links, the log never written through a link (a symbolic or a hard
-    one); :class:`dltut.rundir.RunDirWriteError` otherwise."""
-    from .rundir import RunDir, TRAIN_LOG
+    one); :class:`dltut.runs.rundir.RunDirWriteError` otherwise."""
+    from ..runs.rundir import RunDir, TRAIN_LOG
     search_folder = RunDir(os.path.dirname(os.path.dirname(folder)))
     return os.fdopen(search_folder.open_append(os.path.join(
         os.path.basename(os.path.dirname(folder)), os.path.basename(folder), TRAIN_LOG)),
@@ -614,8 +614,8 @@ def open_trial_log(folder):
 
 
 def _run_trial(task):
-    from . import experiment
-    from .rundir import RunDirError
+    from ..cli import supervised as experiment
+    from ..runs.rundir import RunDirError
     folder = task["folder"]
     result = {"folder": folder, "host": socket.gethostname(), "pid": os.getpid(),
               "compiledir": _PROCESS["compiledir"], "ran": False, "code": 0, "error": "",
@@ -661,7 +661,8 @@ def worker_environ():
     ``PYTHONPATH`` so that the worker runs the same code."""
     environ = dict(_setup.user_environ())
     environ.update(ONE_BLAS_THREAD)
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # the folder that holds dltut/ (this file is dltut/search/search.py)
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     paths = [package_root] + [p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     return environ
@@ -899,8 +900,8 @@ class DaskExecutor:
     def map(self, tasks, on_result):
         import importlib
         import distributed
-        # by reference, also when this module runs as __main__ (python -m dltut.search)
-        trial = importlib.import_module("dltut.search").run_trial
+        # by reference (pickled as dltut.search.search.run_trial), whatever ran this module
+        trial = importlib.import_module("dltut.search.search").run_trial
         futures = {}
         for task in tasks:
             future = self.client.submit(trial, task, pure=False,
@@ -976,7 +977,7 @@ def _json_values(fixed):
 def validate_point(spec, point):
     """CLIError unless the experiment accepts ``point`` (checked as its script checks its
     flags, before anything is built)."""
-    from .experiment import parse, train_config
+    from ..cli.supervised import parse, train_config
     task = spec.task(point)
     try:
         _, args = parse(spec.experiment, task["argv"] + ["--out", task["folder"]])
@@ -1002,7 +1003,7 @@ class Search:
         self.rounds_run = 0
 
     def log(self, line):
-        """Print one progress line, escaped (:func:`dltut.checkpoint.printable`)."""
+        """Print one progress line, escaped (:func:`dltut.runs.checkpoint.printable`)."""
         self._log(printable(line))
 
     # ----------------------------------------------------------------- bookkeeping
@@ -1254,7 +1255,7 @@ class Search:
 
     def figures(self):
         """Draw the figures into the search folder; returns their paths."""
-        from . import plot
+        from .. import plot
         ok = [t for t in self.trials if t["status"] == "ok"]
         best = self.best()
         if best is None:
@@ -1431,12 +1432,12 @@ def executor_factory(spec):
 
 
 def check_search_folder(folder):
-    """Refuse (:class:`dltut.rundir.RunDirWriteError`, one line) a search folder that is not
+    """Refuse (:class:`dltut.runs.rundir.RunDirWriteError`, one line) a search folder that is not
     what it claims, before anything is written in it: ``trials/`` or a ``trials/<name>`` that
     is a symbolic link (or ``trials`` not a folder), a ``train.log`` or ``workers.log`` that
     is a link (symbolic or hard) or not a regular file.  The same rules as a run folder's
-    (:class:`dltut.rundir.RunDir`): nothing is ever written through a link."""
-    from .rundir import RunDirWriteError, TRAIN_LOG
+    (:class:`dltut.runs.rundir.RunDir`): nothing is ever written through a link."""
+    from ..runs.rundir import RunDirWriteError, TRAIN_LOG
     trials = folder.file(TRIALS)
     if os.path.lexists(trials):
         folder.make_folder(TRIALS)  # refuses a link, or something else than a folder
@@ -1453,8 +1454,8 @@ def check_search_folder(folder):
 def claim_search_folder(spec):
     """Create (or re-open) the search folder, lock it, and check that it holds this search
     and nothing written through it could land outside it (:func:`check_search_folder`);
-    returns the locked :class:`dltut.rundir.RunDir` standing for its lock."""
-    from .rundir import RunDir, RunDirBusy, RunDirError
+    returns the locked :class:`dltut.runs.rundir.RunDir` standing for its lock."""
+    from ..runs.rundir import RunDir, RunDirBusy, RunDirError
     folder = RunDir(spec.out)
     if os.path.lexists(spec.out) and not os.path.isdir(spec.out):
         raise CLIError("%s exists and is not a folder; choose another --out" % spec.out)
@@ -1526,9 +1527,3 @@ def _run_search(argv):
 def main(argv=None):
     """``scripts/search.py``: run a search; the exit code (0 when every trial ended)."""
     return report_failures("search.py", _run_search, argv)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        sys.exit(worker_main(int(sys.argv[2]), int(sys.argv[3])))
-    sys.exit(main())

@@ -9,7 +9,7 @@ The loop (:class:`Trainer`) keeps the tutorial's early-stopping semantics by def
 adds learning-rate schedules, momentum, checkpoints, resume, Ctrl-C handling, a stop on
 divergence and a progress bar.  :class:`Patience`, the schedules and :class:`TrainState`
 are plain Python, each with ``state_dict()``/``load_state()``; files are the run folder's
-business (:mod:`dltut.rundir`): the loop only hands it records, parameters and its state.
+business (:mod:`dltut.runs.rundir`): the loop only hands it records, parameters and its state.
 """
 import contextlib
 import dataclasses
@@ -27,9 +27,9 @@ import numpy
 import theano
 import theano.tensor as T
 
-from . import checkpoint as ckpt
-from .init import floatX
-from .rundir import CHECKPOINT, PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, as_run_dir
+from ..runs import checkpoint as ckpt
+from ..init import floatX
+from ..runs.rundir import CHECKPOINT, PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, as_run_dir
 
 SCHEDULES = ("constant", "inverse", "plateau")
 
@@ -611,7 +611,7 @@ class _Closing:
 
 
 def _notebook():
-    from . import notebook
+    from .. import notebook
     return notebook
 
 
@@ -646,9 +646,9 @@ class Trainer(_CheckpointedLoop):
     config : TrainConfig
     model : optional
         Anything with ``spec()`` (saved with the parameters so a model can be rebuilt).
-    run_dir : str or dltut.rundir.RunDir, optional
+    run_dir : str or dltut.runs.rundir.RunDir, optional
         The run folder that receives ``checkpoint.npz``, ``best_model.npz`` and
-        ``history.jsonl`` (through :class:`dltut.rundir.RunDir`, which owns its files and
+        ``history.jsonl`` (through :class:`dltut.runs.rundir.RunDir`, which owns its files and
         locks it while :meth:`run` trains); nothing is written without it.
     log : callable
         Receives the tutorial's log lines (``print`` by default); ``None`` for silence.
@@ -961,7 +961,7 @@ class Trainer(_CheckpointedLoop):
         Everything is checked before anything changes: the model must be the same (spec,
         parameter shapes and dtypes), the configuration may differ only in ``n_epochs``,
         and every value must have its type.  A problem raises
-        :class:`dltut.checkpoint.CheckpointError` naming ``source``.
+        :class:`dltut.runs.checkpoint.CheckpointError` naming ``source``.
         """
         def fail(problem):
             raise ckpt.CheckpointError("%s: %s" % (source, problem))
@@ -1257,7 +1257,7 @@ class Pretrainer(_CheckpointedLoop):
     anything non-finite.  A checkpoint holds every layer's shared variables (each once,
     even where layers share them), the minibatch costs of the epoch in progress and the
     history, so a resumed run continues exactly: the same random draws, the same printed
-    means, bit for bit.  Files go through the run folder (:mod:`dltut.rundir`):
+    means, bit for bit.  Files go through the run folder (:mod:`dltut.runs.rundir`):
     ``pretraining.npz`` (the checkpoint), ``pretraining.jsonl`` (one record per epoch:
     ``layer``, ``name``, ``epoch`` (1-based, epochs done), ``iteration`` and the epoch's
     summary, e.g. ``cost``) and ``layers/NN.npz`` (a layer's ``params`` once it is trained).
@@ -1472,7 +1472,7 @@ class Pretrainer(_CheckpointedLoop):
         minibatches per epoch and model; shared variables of the same shapes and dtypes,
         finite; ``n_epochs`` may differ only while no layer but the last one trained has
         finished, and not below the epochs done.  A problem raises
-        :class:`dltut.checkpoint.CheckpointError` naming ``source``.
+        :class:`dltut.runs.checkpoint.CheckpointError` naming ``source``.
         """
         def fail(problem):
             raise ckpt.CheckpointError("%s: %s" % (source, problem))

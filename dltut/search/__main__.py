@@ -1,0 +1,9 @@
+"""``python -m dltut.search``: a search (as ``scripts/search.py``), or, with ``--worker FD
+PID``, one local worker process of :class:`dltut.search.LocalPool`."""
+import sys
+
+from .search import main, worker_main
+
+if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+    sys.exit(worker_main(int(sys.argv[2]), int(sys.argv[3])))
+sys.exit(main())
