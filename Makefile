@@ -21,11 +21,10 @@ STAMP := $(VENV)/.dltut-installed
 # more, comma- or space-separated: `make venv EXTRAS=dask` for a Dask search. The venv's
 # stamp lists the extras installed, so a later target only installs what is missing.
 EXTRAS ?=
-NEEDS :=
-test test-fast test-pythons test-others venvs-others: NEEDS := test
-notebook: NEEDS := notebook
-fast: NEEDS := fast
-bench: NEEDS := bench
+# (From all the goals given, so that `make mlp test` builds the venv once with the test extra.)
+NEEDS ?= $(strip $(if $(filter test test-fast test-pythons test-others venvs-others,$(MAKECMDGOALS)),test) \
+	$(if $(filter notebook,$(MAKECMDGOALS)),notebook) $(if $(filter fast,$(MAKECMDGOALS)),fast) \
+	$(if $(filter bench,$(MAKECMDGOALS)),bench))
 comma := ,
 empty :=
 space := $(empty) $(empty)
