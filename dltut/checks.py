@@ -115,7 +115,12 @@ def flag_type(rule, name=None):
 def positive_ints(value, name, count=None):
     """``value`` (one int, or a sequence of ``count`` or, without ``count``, one or more
     ints) as a tuple of positive ints; TypeError/ValueError naming ``name``."""
-    items = list(value) if isinstance(value, (list, tuple, numpy.ndarray)) else [value]
+    items = [value]
+    if not (numpy.isscalar(value) or value is None):
+        try:
+            items = list(value)  # a list, a tuple, an array, a range, ...
+        except TypeError:
+            pass
     if not items or (count is not None and len(items) != count):
         wanted = "%d positive integers" % count if count else "one or more positive integers"
         raise ValueError("%s must be %s, got %r; give %s" % (name, wanted, value, wanted))
