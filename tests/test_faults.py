@@ -51,7 +51,8 @@ EXIT = types.SimpleNamespace(usage=2, gpu=3, diverged=4, io=5, busy=6, interrupt
 PROGS = {"logistic_sgd": "logistic_sgd.py", "mlp": "mlp.py",
          "convolutional_mlp": "convolutional_mlp.py", "predict": "predict.py",
          "plot_run": "plot_run", "conv_demo": "conv_demo", "data": "error", "rbm": "rbm.py",
-         "dA": "dA.py"}
+         "dA": "dA.py", "cA": "cA.py", "SdA": "SdA.py", "DBN": "DBN.py",
+         "logistic_cg": "logistic_cg.py", "hmc": "hmc.py"}
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -345,6 +346,38 @@ def test_a_dA_run_with_a_finished_dA_keeps_its_epochs_one_level_can_train_on(box
     code, out, err = call("dA", ["--resume", one, "--training-epochs", "2"])
     assert code == 0, err
     assert "after 2 epochs" in out, out
+
+
+LATER_FLAG_CASES = [
+    ("dA", ["--corruption-level", "1.5"], "--corruption-level"),
+    ("dA", ["--corruption-level", "0.3", "0.3"], "twice"),
+    ("dA", ["--n-hidden", "0"], "--n-hidden"),
+    ("cA", ["--contraction-level", "nan"], "--contraction-level"),
+    ("cA", ["--learning-rate", "-1"], "--learning-rate"),
+    ("SdA", ["--hidden-layers-sizes", "4", "4", "--corruption-levels", "0.1"],
+     "one level per hidden layer"),
+    ("SdA", ["--pretrain-lr", "0"], "--pretrain-lr"),
+    ("SdA", ["--patience", "-1"], "--patience"),
+    ("DBN", ["--k", "0"], "--k"),
+    ("DBN", ["--hidden-layers-sizes", "10", "0"], "--hidden-layers-sizes"),
+    ("rbm", ["--n-samples", "0"], "--n-samples"),
+    ("rbm", ["--plot-every", "x"], "--plot-every"),
+    ("rbm", ["--seed", "1e10"], "--seed"),
+    ("logistic_cg", ["--n-epochs", "0"], "--n-epochs"),
+    ("logistic_cg", ["--bogus"], "--bogus"),
+    ("hmc", ["--stepsize-min", "0.6"], "--stepsize-min"),
+    ("hmc", ["--target-acceptance-rate", "1"], "--target-acceptance-rate"),
+    ("hmc", ["--avg-acceptance-slowness", "1"], "--avg-acceptance-slowness"),
+]
+
+
+@pytest.mark.parametrize("name, extra, fragment", LATER_FLAG_CASES,
+                         ids=["%s %s" % (c[0], " ".join(c[1])) for c in LATER_FLAG_CASES])
+def test_bad_flag_of_the_later_scripts(name, extra, fragment, box):
+    """The later chapters' scripts: one line with what to do, exit 2, no run folder."""
+    data = [] if name == "hmc" else ["--dataset", box.data]
+    run_case(name, data + ["--out", box.dir / "o"] + extra, box.dir, EXIT.usage, [fragment])
+    assert not (box.dir / "o").exists()
 
 
 def test_bad_flag_with_the_default_run_folder_leaves_no_runs_folder(box):
