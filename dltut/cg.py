@@ -32,6 +32,7 @@ import theano
 import theano.tensor as T
 
 from . import checkpoint as ckpt
+from . import checks
 from .init import zeros
 from .layers import LogisticRegression
 from .rundir import CHECKPOINT, as_run_dir
@@ -56,7 +57,7 @@ class LogisticRegressionCG(LogisticRegression):
     """
 
     def __init__(self, input, n_in, n_out):
-        n_in, n_out = int(n_in), int(n_out)
+        n_in, n_out = checks.positive_int(n_in, "n_in"), checks.positive_int(n_out, "n_out")
         self.theta = theano.shared(zeros((n_in * n_out + n_out,)), name="theta", borrow=True)
         # theta[:n_in*n_out] -> (n_in, n_out);  theta[n_in*n_out:] -> (n_out,)
         W = self.theta[0:n_in * n_out].reshape((n_in, n_out))
