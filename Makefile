@@ -21,11 +21,10 @@ STAMP := $(VENV)/.dltut-installed
 # more, comma- or space-separated: `make venv EXTRAS=dask` for a Dask search. The venv's
 # stamp lists the extras installed, so a later target only installs what is missing.
 EXTRAS ?=
-NEEDS :=
-test test-fast test-pythons test-others: NEEDS := test
-notebook: NEEDS := notebook
-fast: NEEDS := fast
-bench: NEEDS := bench
+# (From all the goals given, so that `make mlp test` builds the venv once with the test extra.)
+NEEDS ?= $(strip $(if $(filter test test-fast test-pythons test-others venvs-others,$(MAKECMDGOALS)),test) \
+	$(if $(filter notebook,$(MAKECMDGOALS)),notebook) $(if $(filter fast,$(MAKECMDGOALS)),fast) \
+	$(if $(filter bench,$(MAKECMDGOALS)),bench))
 comma := ,
 empty :=
 space := $(empty) $(empty)
@@ -46,7 +45,7 @@ FLAGS_PREFIX := $${THEANO_FLAGS:+$$THEANO_FLAGS,}
 PIP_INSTALL = PYTHONPATH="$(CURDIR)/dltut/compat/theano_build" $(PIP) install --quiet \
 	--no-build-isolation --use-pep517
 
-.PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench \
+.PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench venvs-others \
 	gpu-setup reproduce notebook clean install-check
 
 # The stamp holds the extras installed; `venv` adds those WANTed and missing.
@@ -90,22 +89,29 @@ logreg: data
 lenet: data
 	$(VPY) scripts/convolutional_mlp.py --n-epochs $(EPOCHS)
 
+# The passes run side by side, one lane per core, each lane with a Theano compile folder of its
+# own (tools/run_tests.py): both floatX in full on this Python; on each other supported Python
+# (its own .venv-X.Y, built from no pip cache like every venv) float32 without the slow
+# end-to-end runs on MNIST, whose numbers the first Python checks (bench/compare_pythons.py
+# compares them across Pythons). DLTUT_TEST_LANES=1 runs one pass after another.
+PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data
-	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float64" $(VPY) -m pytest -q $(PYTEST_ARGS)
-	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float32" $(VPY) -m pytest -q $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory test-others FLOATXS=float32
+	@$(MAKE) --no-print-directory venvs-others
+	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float64=$(VPY):float64" \
+	  "Python $(PY_VERSION) float32=$(VPY):float32" \
+	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:per-python")
 
-# The suite on each other supported Python (its own .venv-X.Y), in FLOATXS.
-FLOATXS ?= float64 float32
-test-others: data
+# A venv with the test extra for each other supported Python.
+venvs-others:
 	@set -e; echo "$(OTHER_PYTHONS)" | xargs -n 2 | while read -r v py; do \
 	  [ -n "$$v" ] || continue; \
 	  $(MAKE) --no-print-directory venv PYTHON=$$py VENV=.venv-$$v OTHER_PYTHONS= NEEDS=test; \
-	  for fx in $(FLOATXS); do \
-	    echo "Python $$v ($$py), floatX=$$fx"; \
-	    THEANO_FLAGS="$(FLAGS_PREFIX)floatX=$$fx" .venv-$$v/bin/python -m pytest -q $(PYTEST_ARGS); \
-	  done; \
 	done
+
+# The whole suite on each other supported Python (its own .venv-X.Y), in FLOATXS.
+FLOATXS ?= float64 float32
+test-others: data venvs-others
+	$(VPY) tools/run_tests.py $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),$(foreach fx,$(FLOATXS),"Python $(v) $(fx)=.venv-$(v)/bin/python:$(fx)"))
 
 # The install from nothing, again, where the venvs exist already (make test proves it only
 # when it builds them): for each supported Python found, a throwaway venv as `make mlp`
@@ -122,11 +128,11 @@ install-check:
 	  rm -rf $$d; echo "Python $$v: installed and trained in $$(( $$(date +%s) - start )) s"; \
 	done
 
-# The suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
+# The whole suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
 test-pythons: data
-	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float64" $(VPY) -m pytest -q $(PYTEST_ARGS)
-	THEANO_FLAGS="$(FLAGS_PREFIX)floatX=float32" $(VPY) -m pytest -q $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory test-others
+	@$(MAKE) --no-print-directory venvs-others
+	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float64=$(VPY):float64" "Python $(PY_VERSION) float32=$(VPY):float32" \
+	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float64=.venv-$(v)/bin/python:float64" "Python $(v) float32=.venv-$(v)/bin/python:float32")
 
 test-fast: venv
 	$(VPY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -3,7 +3,7 @@
 Importing ``dltut`` prepares Theano's configuration (a working ``blas.ldflags``, BLAS
 environment variables, the compatibility measures of :mod:`dltut.compat`) *without*
 importing Theano yet, so that a script can still choose the device first (see
-:mod:`dltut.device`).  The public names below are imported on first use; ``from dltut
+:mod:`dltut.runtime.device`).  The public names below are imported on first use; ``from dltut
 import MLP`` works as usual.  Only classes and functions are exported here, never under a
 module's name: ``from dltut import training`` is always the package :mod:`dltut.training`.
 

@@ -23,12 +23,11 @@ the stream its dAs share, then each hidden layer's weights in order.  Each call 
 ``get_corrupted_input`` makes a new random state (a shared variable) in the stream, in the
 order the calls are made, as in the tutorial.
 """
-import numbers
-
 import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams
 
+from . import checks
 from .init import init_bound, uniform, zeros
 from .layers import ParamsMixin, as_shared_param, check_ndim
 from .models import MLP
@@ -47,11 +46,10 @@ def cross_entropy(x, z):
 def _check_level(value, name):
     """A corruption or contraction level given as a number must be a finite number in
     [0, 1] (corruption) or >= 0 (contraction); symbolic values pass unchecked."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        top = 1.0 if name == "corruption_level" else float("inf")
-        if not (0.0 <= value <= top):
-            raise ValueError("%s must be in [0, %s], got %r" % (name, top, value))
-    return value
+    if isinstance(value, theano.Variable):
+        return value
+    rule = checks.unit_level if name.startswith("corruption") else checks.non_negative_float
+    return rule(value, name)
 
 
 class TiedAutoencoder(ParamsMixin):
@@ -81,11 +79,10 @@ class TiedAutoencoder(ParamsMixin):
 
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=500, W=None, bhid=None,
                  bvis=None):
-        self.n_visible, self.n_hidden = int(n_visible), int(n_hidden)
-        if self.n_visible < 1 or self.n_hidden < 1:
-            raise ValueError("n_visible and n_hidden must be positive, got %r and %r"
-                             % (n_visible, n_hidden))
+        self.n_visible = checks.positive_int(n_visible, "n_visible")
+        self.n_hidden = checks.positive_int(n_hidden, "n_hidden")
         if W is None:
+            checks.random_state(numpy_rng, "numpy_rng")
             bound = init_bound("glorot_sigmoid", self.n_visible, self.n_hidden)
             W = uniform(numpy_rng, bound, (self.n_visible, self.n_hidden))
         self.W = as_shared_param(W, (self.n_visible, self.n_hidden), "W")
@@ -137,7 +134,7 @@ class dA(TiedAutoencoder):
     def __init__(self, numpy_rng, theano_rng=None, input=None, n_visible=784, n_hidden=500,
                  W=None, bhid=None, bvis=None):
         if theano_rng is None:
-            theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
+            theano_rng = RandomStreams(checks.random_state(numpy_rng, "numpy_rng").randint(2 ** 30))
         self.theano_rng = theano_rng
         super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
 
@@ -195,9 +192,7 @@ class cA(TiedAutoencoder):
 
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
                  W=None, bhid=None, bvis=None):
-        self.n_batchsize = int(n_batchsize)
-        if self.n_batchsize < 1:
-            raise ValueError("n_batchsize must be a positive integer, got %r" % (n_batchsize,))
+        self.n_batchsize = checks.positive_int(n_batchsize, "n_batchsize")
         super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
 
     def get_jacobian(self, hidden, W):
@@ -274,15 +269,14 @@ class SdA(MLP):
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
                  n_outs=10, corruption_levels=(0.1, 0.1)):
-        sizes = [int(n) for n in hidden_layers_sizes]
-        levels = [float(c) for c in corruption_levels]
-        if not sizes:
-            raise ValueError("hidden_layers_sizes must hold at least one layer size")
+        checks.random_state(numpy_rng, "numpy_rng")
+        sizes = list(checks.positive_ints(hidden_layers_sizes, "hidden_layers_sizes"))
+        levels = [float(checks.unit_level(c, "each corruption level"))
+                  for c in corruption_levels]
         if len(levels) != len(sizes):
             raise ValueError("corruption_levels needs one level per hidden layer: %d layers "
-                             "(%s), %d levels (%s)" % (len(sizes), sizes, len(levels), levels))
-        for level in levels:
-            _check_level(level, "corruption_level")
+                             "(%s), %d levels (%s); give %d levels"
+                             % (len(sizes), sizes, len(levels), levels, len(sizes)))
         self.n_layers = len(sizes)
         self.corruption_levels = levels
         if theano_rng is None:

@@ -31,6 +31,7 @@ import numpy
 import theano
 import theano.tensor as T
 
+from . import checks
 from .runs import checkpoint as ckpt
 from .init import zeros
 from .layers import LogisticRegression
@@ -56,7 +57,7 @@ class LogisticRegressionCG(LogisticRegression):
     """
 
     def __init__(self, input, n_in, n_out):
-        n_in, n_out = int(n_in), int(n_out)
+        n_in, n_out = checks.positive_int(n_in, "n_in"), checks.positive_int(n_out, "n_out")
         self.theta = theano.shared(zeros((n_in * n_out + n_out,)), name="theta", borrow=True)
         # theta[:n_in*n_out] -> (n_in, n_out);  theta[n_in*n_out:] -> (n_out,)
         W = self.theta[0:n_in * n_out].reshape((n_in, n_out))

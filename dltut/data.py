@@ -30,6 +30,7 @@ import http.client
 import os
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ import zlib
 
 import numpy
 
+from . import checks
 from .runs.checkpoint import atomic_write, make_dirs, remove_dirs
 from .runtime.memory import MemoryLimitError, check_fits
 
@@ -466,21 +468,14 @@ def validate_split(name, x, y, n_features=None, n_classes=MNIST_N_CLASSES, sourc
     if not numpy.issubdtype(x.dtype, numpy.floating):
         fail("x has dtype %s; expected floats in [0, 1] (divide byte pixels by 256)"
              % x.dtype)
+    try:  # the checks shared_dataset runs too (dltut.checks)
+        checks.finite_inputs(x, where)
+        y = checks.labels(y, where, n_classes)
+    except ValueError as error:
+        raise DatasetError(str(error)) from None
     x_min, x_max = x.min(), x.max()
-    if not (numpy.isfinite(x_min) and numpy.isfinite(x_max)):
-        fail("x contains NaN or infinite values")
     if x_min < 0 or x_max > 1:
         fail("x values span [%g, %g]; expected [0, 1]" % (x_min, x_max))
-    if numpy.issubdtype(y.dtype, numpy.floating):
-        if not numpy.all(numpy.isfinite(y)) or numpy.any(y != numpy.round(y)):
-            fail("y has dtype %s with non-integer values; labels must be integers"
-                 % y.dtype)
-        y = y.astype(numpy.int64)
-    elif not numpy.issubdtype(y.dtype, numpy.integer):
-        fail("y has dtype %s; labels must be integers" % y.dtype)
-    y_min, y_max = int(y.min()), int(y.max())
-    if y_min < 0 or y_max >= n_classes:
-        fail("labels span [%d, %d]; expected 0 to %d" % (y_min, y_max, n_classes - 1))
     return x, y
 
 
@@ -497,6 +492,14 @@ def _validate_splits(splits, n_features, n_classes, source):
 
 # ---------------------------------------------------------------------------------------
 # the pickle
+
+
+def _empty_bytes(*args):
+    """``bytes()``: how Python 3 writes ``b""`` in a protocol-2 pickle (an empty split's
+    data); anything else asked of ``bytes`` is refused (``bytes(10**12)`` would allocate)."""
+    if args:
+        raise pickle.UnpicklingError("refusing to call bytes%r" % (args,))
+    return b""
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -520,6 +523,8 @@ class _ArrayUnpickler(pickle.Unpickler):
     }
 
     def find_class(self, module, name):
+        if (module, name) in (("__builtin__", "bytes"), ("builtins", "bytes")):
+            return _empty_bytes
         # numpy 2 renamed numpy.core to numpy._core: pickles name either, and the installed
         # numpy is asked under its own name (numpy 2's old name only warns, deprecated)
         if module.startswith("numpy._core"):
@@ -854,7 +859,7 @@ def synthetic_dataset(rng, n_train, n_valid, n_test, n_features=None,
 # into Theano
 
 
-def shared_dataset(data_x, data_y, borrow=True, name=None):
+def shared_dataset(data_x, data_y, borrow=True, name=None, n_classes=None):
     """Load one split into Theano shared variables (the tutorial's ``shared_dataset``).
 
     Both arrays are stored as ``floatX`` so that they can live on the GPU (which stores
@@ -870,6 +875,9 @@ def shared_dataset(data_x, data_y, borrow=True, name=None):
         Passed to ``theano.shared``.
     name : str, optional
         If given, the shared variables are named ``name + "_x"`` and ``name + "_y"``.
+    n_classes : int, optional
+        Labels must lie in ``[0, n_classes)`` (the ``n_out`` of the model they train);
+        without it, any whole number >= 0.
 
     Returns
     -------
@@ -880,7 +888,10 @@ def shared_dataset(data_x, data_y, borrow=True, name=None):
     Raises
     ------
     ValueError
-        ``x`` not 2-D, ``y`` not 1-D, or their lengths differ (naming the shapes).
+        ``x`` not 2-D, ``y`` not 1-D, or their lengths differ (naming the shapes); ``x``
+        holding NaN or infinite values; a label that is not a whole number (0.5 would be
+        cast to 0), negative, or (with ``n_classes``) too large.  The checks are those of
+        :func:`validate_split`, from :mod:`dltut.checks`.
     """
     import theano
     import theano.tensor as T
@@ -890,7 +901,14 @@ def shared_dataset(data_x, data_y, borrow=True, name=None):
     shape_x, shape_y = numpy.shape(data_x), numpy.shape(data_y)
     if len(shape_x) != 2 or len(shape_y) != 1 or shape_x[0] != shape_y[0]:
         raise ValueError("shared_dataset needs x of shape (n_examples, n_features) and y of "
-                         "shape (n_examples,), got x %s and y %s" % (shape_x, shape_y))
+                         "shape (n_examples,), got x %s and y %s; pass one split's inputs "
+                         "and labels" % (shape_x, shape_y))
+    where = "shared_dataset%s" % ("" if name is None else " %s" % name)
+    checks.finite_inputs(data_x, where)
+    if n_classes is not None:
+        n_classes = checks.positive_int(n_classes, "n_classes")
+    data_y = checks.labels(data_y, where, n_classes,
+                           "give the model n_out >= %(needed)d, or relabel the data")
     shared_x = theano.shared(floatX(data_x), borrow=borrow,
                              name=None if name is None else name + "_x")
     shared_y = theano.shared(floatX(data_y), borrow=borrow,
@@ -898,8 +916,9 @@ def shared_dataset(data_x, data_y, borrow=True, name=None):
     return shared_x, T.cast(shared_y, "int32")
 
 
-def shared_datasets(splits, borrow=True):
-    """:func:`shared_dataset` for each of the three ``(x, y)`` splits.
+def shared_datasets(splits, borrow=True, n_classes=None):
+    """:func:`shared_dataset` for each of the three ``(x, y)`` splits (labels checked
+    against ``n_classes`` when given).
 
     Returns
     -------
@@ -909,9 +928,10 @@ def shared_datasets(splits, borrow=True):
     """
     splits = list(splits)
     if len(splits) != len(SPLIT_NAMES):
-        raise ValueError("expected %d (x, y) splits (train, valid, test), got %d"
+        raise ValueError("shared_datasets expected %d (x, y) splits (train, valid, test), "
+                         "got %d; pass the three splits load_dataset returns"
                          % (len(SPLIT_NAMES), len(splits)))
-    return [shared_dataset(x, y, borrow=borrow, name=name)
+    return [shared_dataset(x, y, borrow=borrow, name=name, n_classes=n_classes)
             for name, (x, y) in zip(SPLIT_NAMES, splits)]
 
 
@@ -945,12 +965,31 @@ def _check(target, out):
     return 0
 
 
+class _UsageError(Exception):
+    """A bad command line for ``python -m dltut.data``: reported like any of its errors."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose mistakes (an unknown command, a missing value) are one ``error:``
+    line and exit 1, as every other error of ``python -m dltut.data`` (argparse's own
+    would print the usage too and exit 2)."""
+
+    def error(self, message):
+        choice = re.match(r"^(argument .*: invalid choice: .*) \(choose from (.*)\)$", message)
+        if choice:
+            message = "%s; choose one of %s" % choice.groups()
+        else:
+            message = "%s; see python -m dltut.data --help" % message
+        raise _UsageError(message)
+
+
 def main(argv=None):
     """Command line: ``fetch [--dest PATH] [--quiet]`` and ``check [PATH]``.
 
-    Returns the exit status (0 on success, 1 with one ``error:`` line on stderr).
+    Returns the exit status (0 on success, 1 with one ``error:`` line on stderr, a bad
+    command line included).
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m dltut.data", description="Fetch and check the tutorials' datasets.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
@@ -967,7 +1006,11 @@ def main(argv=None):
     check.add_argument("path", nargs="?", default=None,
                        help="mnist.pkl.gz-style file, IDX directory, or a name (%s); "
                             "default: %s" % (", ".join(DATASET_NAMES), default_mnist_path()))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 1
     try:
         if args.command == "fetch":
             path = fetch_mnist(args.dest, quiet=args.quiet, force=args.force)

@@ -10,6 +10,7 @@ import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d
 
+from . import checks
 from .ops import conv
 from .init import floatX, init_bound, zeros
 
@@ -62,8 +63,9 @@ def resolve_activation(activation):
 def check_ndim(variable, ndim, what):
     """Raise a ValueError unless the symbolic ``variable`` has ``ndim`` dimensions."""
     if getattr(variable, "ndim", None) != ndim:
-        raise ValueError("%s must be a %d-D symbolic tensor, got %r with ndim=%s"
-                         % (what, ndim, variable, getattr(variable, "ndim", None)))
+        raise ValueError("%s must be a %d-D symbolic tensor, got %r with ndim=%s; pass e.g. %s"
+                         % (what, ndim, variable, getattr(variable, "ndim", None),
+                            {2: 'T.matrix("x")', 4: 'T.tensor4("x")'}.get(ndim, "a tensor")))
 
 
 def as_shared_param(value, shape, name):
@@ -87,7 +89,8 @@ def as_shared_param(value, shape, name):
         actual = array.shape
         shared = theano.shared(array, name=name, borrow=True)
     if tuple(actual) != tuple(shape):
-        raise ValueError("%s has shape %s but this layer needs %s" % (name, tuple(actual), tuple(shape)))
+        raise ValueError("%s has shape %s but this layer needs %s; give one of that shape "
+                         "(or leave it out)" % (name, tuple(actual), tuple(shape)))
     return shared
 
 
@@ -146,7 +149,8 @@ class LogisticRegression(ParamsMixin):
 
     def __init__(self, input, n_in, n_out, W=None, b=None):
         check_ndim(input, 2, "LogisticRegression input")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        n_in, n_out = checks.positive_int(n_in, "n_in"), checks.positive_int(n_out, "n_out")
+        self.n_in, self.n_out = n_in, n_out
         self.W = as_shared_param(zeros((n_in, n_out)) if W is None else W, (n_in, n_out), "W")
         self.b = as_shared_param(zeros((n_out,)) if b is None else b, (n_out,), "b")
         self.input = input
@@ -222,10 +226,12 @@ class HiddenLayer(ParamsMixin):
 
     def __init__(self, rng, input, n_in, n_out, W=None, b=None, activation=T.tanh, init=None):
         check_ndim(input, 2, "HiddenLayer input")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        n_in, n_out = checks.positive_int(n_in, "n_in"), checks.positive_int(n_out, "n_out")
+        self.n_in, self.n_out = n_in, n_out
         self.activation, self.activation_name = resolve_activation(activation)
         self.init = init or DEFAULT_INIT.get(self.activation_name, "glorot")
         if W is None:
+            checks.random_state(rng, "rng")
             W = draw_weights(rng, self.init, n_in, n_out, (n_in, n_out))
         self.W = as_shared_param(W, (n_in, n_out), "W")
         self.b = as_shared_param(zeros((n_out,)) if b is None else b, (n_out,), "b")
@@ -316,20 +322,18 @@ class LeNetConvPoolLayer(ParamsMixin):
     def __init__(self, rng, input, filter_shape, image_shape, poolsize=(2, 2),
                  activation=T.tanh, W=None, b=None, implementation=None):
         check_ndim(input, 4, "LeNetConvPoolLayer input")
-        filter_shape, image_shape = tuple(filter_shape), tuple(image_shape)
-        poolsize = tuple(poolsize)
-        if len(filter_shape) != 4 or len(image_shape) != 4 or len(poolsize) != 2:
-            raise ValueError("filter_shape and image_shape need 4 entries and poolsize 2; got "
-                             "filter_shape=%s, image_shape=%s, poolsize=%s"
-                             % (filter_shape, image_shape, poolsize))
+        filter_shape = checks.shape(filter_shape, "filter_shape", 4)
+        image_shape = checks.shape(image_shape, "image_shape", 4, first_may_be_none=True)
+        poolsize = checks.shape(poolsize, "poolsize", 2)
         if image_shape[1] != filter_shape[1]:
-            raise ValueError("image_shape %s has %s channels but filter_shape %s expects %s"
+            raise ValueError("image_shape %s has %s channels but filter_shape %s expects %s; "
+                             "give both the same number of input channels"
                              % (image_shape, image_shape[1], filter_shape, filter_shape[1]))
         out_shape = conv_pool_output_shape(image_shape, filter_shape, poolsize)
         if out_shape[2] < 1 or out_shape[3] < 1:
             raise ValueError("image_shape %s is too small for filter_shape %s and poolsize %s: "
-                             "the pooled output would be %s"
-                             % (image_shape, filter_shape, poolsize, out_shape))
+                             "the pooled output would be %s; use smaller filters or pooling "
+                             "windows" % (image_shape, filter_shape, poolsize, out_shape))
         self.filter_shape, self.image_shape, self.poolsize = filter_shape, image_shape, poolsize
         self.output_shape = out_shape
         self.activation, self.activation_name = resolve_activation(activation)
@@ -340,6 +344,7 @@ class LeNetConvPoolLayer(ParamsMixin):
         self.input = input
 
         if W is None:
+            checks.random_state(rng, "rng")
             # each hidden unit sees n_channels * fh * fw inputs...
             fan_in = int(numpy.prod(filter_shape[1:]))
             # ...and sends gradient back from n_filters * fh * fw / pooling-area units.  The

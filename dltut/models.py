@@ -9,6 +9,7 @@ values and :func:`build_model` builds it again (for saved models and prediction)
 import numpy
 import theano.tensor as T
 
+from . import checks
 from .layers import HiddenLayer, LeNetConvPoolLayer, LogisticRegression, ParamsMixin
 
 MNIST_IMAGE_SHAPE = (28, 28)
@@ -64,12 +65,11 @@ class MLP(Classifier):
     """
 
     def __init__(self, rng, input, n_in, n_hidden, n_out, activation=T.tanh, init=None):
-        sizes = [int(n_hidden)] if numpy.isscalar(n_hidden) else [int(n) for n in n_hidden]
-        if not sizes or min(sizes) < 1:
-            raise ValueError("n_hidden must be a positive int or a non-empty sequence of them, "
-                             "got %r" % (n_hidden,))
+        checks.random_state(rng, "rng")
+        n_in, n_out = checks.positive_int(n_in, "n_in"), checks.positive_int(n_out, "n_out")
+        sizes = list(checks.positive_ints(n_hidden, "n_hidden"))
         self.input = input
-        self.n_in, self.n_hidden, self.n_out = int(n_in), sizes, int(n_out)
+        self.n_in, self.n_hidden, self.n_out = n_in, sizes, n_out
         self.hidden_layers = []
         layer_input, layer_n_in = input, n_in
         for size in sizes:
@@ -125,11 +125,15 @@ class LeNet5(Classifier):
     def __init__(self, rng, input, batch_size=None, nkerns=(20, 50), n_hidden=500,
                  image_shape=MNIST_IMAGE_SHAPE, n_channels=1, n_out=MNIST_N_CLASSES,
                  filter_size=5, poolsize=(2, 2)):
-        nkerns = (nkerns,) if numpy.isscalar(nkerns) else tuple(int(k) for k in nkerns)
-        if len(nkerns) != 2 or min(nkerns) < 1:
-            raise ValueError("nkerns must be two positive ints (filters of the two conv layers), "
-                             "got %r" % (nkerns,))
-        height, width = (int(s) for s in image_shape)
+        checks.random_state(rng, "rng")
+        nkerns = checks.positive_ints(nkerns, "nkerns", 2)
+        height, width = checks.shape(image_shape, "image_shape", 2)
+        n_hidden, n_out = checks.positive_int(n_hidden, "n_hidden"), checks.positive_int(n_out, "n_out")
+        n_channels = checks.positive_int(n_channels, "n_channels")
+        filter_size = checks.positive_int(filter_size, "filter_size")
+        poolsize = checks.shape(poolsize, "poolsize", 2)
+        if batch_size is not None:
+            batch_size = checks.positive_int(batch_size, "batch_size")
         self.input = input
         self.batch_size = batch_size
         self.nkerns, self.n_hidden, self.n_out = nkerns, int(n_hidden), int(n_out)
@@ -169,16 +173,12 @@ class LeNet5(Classifier):
 
 
 def _positive_ints(spec, key, count=None):
-    """``spec[key]`` as a tuple of positive ints (``count`` of them, or any number >= 1)."""
-    value = spec[key]
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    ok = bool(items) and (count is None or len(items) == count) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in items)
-    if not ok:
-        raise ValueError("%s must be %s, got %r" % (
-            key, "a positive integer or a list of them" if count is None
-            else "%d positive integers" % count, value))
-    return tuple(items)
+    """``spec[key]`` as a tuple of positive ints (``count`` of them, or any number >= 1);
+    ValueError (a TypeError's message too: a spec comes from a file) naming ``key``."""
+    try:
+        return checks.positive_ints(spec[key], key, count)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 def check_spec(spec):
@@ -222,7 +222,9 @@ def size_of(spec):
         pool1 = (conv1[0] // ph, conv1[1] // pw)
         if min(pool1) < 1:
             raise ValueError("images of %dx%d are too small for LeNet5's two %dx%d convolutions "
-                             "and %dx%d poolings" % (height, width, f, f, ph, pw))
+                             "and %dx%d poolings; train logistic_sgd.py or mlp.py on them, or "
+                             "use images of at least %dx%d"
+                             % (height, width, f, f, ph, pw, min_side(f, ph), min_side(f, pw)))
         hidden, n_out = _positive_ints(spec, "n_hidden", 1)[0], spec["n_out"]
         flat = k1 * pool1[0] * pool1[1]
         parameters = (k0 * channels * f * f + k0 + k1 * k0 * f * f + k1
@@ -234,6 +236,11 @@ def size_of(spec):
                                   else ()) + [spec["n_out"]]
     parameters = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
     return parameters, sum(sizes[1:])
+
+
+def min_side(filter_size, pool):
+    """The smallest image side LeNet5's two convolutions and poolings leave a pixel of."""
+    return (filter_size - 1 + pool) * pool + filter_size - 1
 
 
 def training_bytes(spec, batch_size, itemsize):

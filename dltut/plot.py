@@ -158,17 +158,19 @@ def read_image(path, colour=False, size=None, alpha=False):
                     image = image.resize(tuple(size), Image.LANCZOS)
                 pixels = numpy.asarray(image, dtype=numpy.float64)
     except FileNotFoundError:
-        raise ValueError("no image file at %s" % path) from None
+        raise ValueError("no image file at %s; check the path" % path) from None
     except IsADirectoryError:
-        raise ValueError("%s is a folder, not an image" % path) from None
+        raise ValueError("%s is a folder, not an image; name an image file in it" % path) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError("%s is larger than Pillow reads safely (over %d pixels: a "
                          "decompression bomb?); shrink it first"
                          % (path, Image.MAX_IMAGE_PIXELS)) from None
     except UnidentifiedImageError:
-        raise ValueError("%s is not an image Pillow can read" % path) from None
+        raise ValueError("%s is not an image Pillow can read; give a PNG, JPEG, TIFF, ... file"
+                         % path) from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
-        raise ValueError("cannot read image %s: %s" % (path, error or type(error).__name__)) from None
+        raise ValueError("cannot read image %s: %s; is it a whole image file?"
+                         % (path, error or type(error).__name__)) from None
     if colour and pixels.ndim == 2:
         pixels = numpy.repeat(pixels[:, :, None], 3, axis=2)
     return (pixels, opacity) if alpha else pixels

@@ -22,13 +22,13 @@ Random draws follow the tutorial: initial weights from the caller's
 ``MRG_RandomStreams`` seeded with ``numpy_rng.randint(2 ** 30)``, each random op created in
 the order the tutorial creates it, so default runs draw the original code's numbers.
 """
-import numbers
 
 import numpy
 import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
 
+from . import checks
 from .init import floatX, init_bound, uniform, zeros
 from .layers import HiddenLayer, LogisticRegression, ParamsMixin, as_shared_param, check_ndim
 from .models import Classifier
@@ -44,9 +44,11 @@ def random_streams(numpy_rng):
 
 
 def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError("%s must be a positive integer, got %r" % (name, value))
-    return int(value)
+    """:func:`dltut.checks.positive_int` (a wrong type is a ValueError here too, as it was)."""
+    try:
+        return checks.positive_int(value, name)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 class RBM(ParamsMixin):
@@ -86,6 +88,8 @@ class RBM(ParamsMixin):
         self.n_hidden = _positive_int(n_hidden, "n_hidden")
         if numpy_rng is None:
             numpy_rng = numpy.random.RandomState(DEFAULT_NUMPY_SEED)
+        if W is None or theano_rng is None:
+            checks.random_state(numpy_rng, "numpy_rng")
         if theano_rng is None:
             theano_rng = random_streams(numpy_rng)
         if W is None:
@@ -314,10 +318,11 @@ class DBN(Classifier):
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
                  n_outs=10):
+        checks.random_state(numpy_rng, "numpy_rng")
         sizes = [_positive_int(n, "each hidden layer size") for n in hidden_layers_sizes]
         if not sizes:
-            raise ValueError("hidden_layers_sizes must hold at least one layer size, got %r"
-                             % (hidden_layers_sizes,))
+            raise ValueError("hidden_layers_sizes must hold at least one layer size, got %r; "
+                             "give e.g. (500, 500)" % (hidden_layers_sizes,))
         self.n_ins, self.n_outs = _positive_int(n_ins, "n_ins"), _positive_int(n_outs, "n_outs")
         self.hidden_layers_sizes = sizes
         self.n_layers = len(sizes)
@@ -357,8 +362,8 @@ class DBN(Classifier):
         batch_size = _positive_int(batch_size, "batch_size")
         n_examples = train_set_x.get_value(borrow=True).shape[0]
         if batch_size > n_examples:
-            raise ValueError("batch_size %d is larger than the training set (%d examples)"
-                             % (batch_size, n_examples))
+            raise ValueError("batch_size %d is larger than the training set (%d examples); choose "
+                             "batch_size %d or less" % (batch_size, n_examples, n_examples))
         index = T.lscalar("index")
         learning_rate = T.scalar("lr")
         batch_begin = index * batch_size

@@ -10,7 +10,8 @@ try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
     from dltut.cli.pretrain import main_for
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
-    print("SdA.py: interrupted", file=sys.stderr)
+    print("SdA.py: interrupted while starting; nothing was written: run it again",
+          file=sys.stderr)
     sys.exit(130)
 
 main = main_for("SdA")

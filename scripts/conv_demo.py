@@ -15,7 +15,8 @@ try:
     from dltut.cli.common import EXIT_IO, CLIError, OneLineParser, report_failures, seed_int
     import numpy
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
-    print("conv_demo: interrupted", file=sys.stderr)
+    print("conv_demo: interrupted while starting; nothing was written: run it again",
+          file=sys.stderr)
     sys.exit(130)
 
 PROG = "conv_demo"

@@ -17,13 +17,15 @@ try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
     from dltut.cli import supervised as ex
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
-    print("hmc.py: interrupted", file=sys.stderr)
+    print("hmc.py: interrupted while starting; nothing was written: run it again",
+          file=sys.stderr)
     sys.exit(130)
 
 def positive_fraction(text):
     value = ex.positive_float(text)
     if value >= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1), got %s" % text)
+        raise argparse.ArgumentTypeError("must be in (0, 1), got %s; give a fraction "
+                                         "between 0 and 1, e.g. 0.9" % text)
     return value
 
 
@@ -79,13 +81,14 @@ def _run(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.stepsize_min > args.stepsize_max:
-        parser.error("--stepsize-min %g is larger than --stepsize-max %g"
-                     % (args.stepsize_min, args.stepsize_max))
+        parser.error("--stepsize-min %g is larger than --stepsize-max %g; give a minimum below "
+                     "the maximum" % (args.stepsize_min, args.stepsize_max))
     if not args.stepsize_min <= args.initial_stepsize <= args.stepsize_max:
-        parser.error("--initial-stepsize %g is outside [--stepsize-min %g, --stepsize-max %g]"
+        parser.error("--initial-stepsize %g is outside [--stepsize-min %g, --stepsize-max %g]; "
+                     "give one in that range"
                      % (args.initial_stepsize, args.stepsize_min, args.stepsize_max))
     if args.avg_acceptance_slowness >= 1:
-        parser.error("--avg-acceptance-slowness must be below 1, got %g"
+        parser.error("--avg-acceptance-slowness must be below 1, got %g; give e.g. 0.9"
                      % args.avg_acceptance_slowness)
     say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     args.resume = None

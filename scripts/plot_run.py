@@ -26,7 +26,8 @@ try:
     from dltut.cli.common import CLIError, OneLineParser, report_failures
     from dltut.runs import checkpoint, rundir
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
-    print("plot_run: interrupted", file=sys.stderr)
+    print("plot_run: interrupted while starting; nothing was written: run it again",
+          file=sys.stderr)
     sys.exit(130)
 
 PROG = "plot_run"
@@ -40,10 +41,12 @@ def load_params(path):
 def load_history(run):
     """The validation records of the run's ``history.jsonl``, in order."""
     if not run.has(rundir.HISTORY):
-        raise CLIError("no %s in the run folder (%s)" % (rundir.HISTORY, run.file(rundir.HISTORY)))
+        raise CLIError("no %s in the run folder (%s); plot a run folder a training script wrote"
+                       % (rundir.HISTORY, run.file(rundir.HISTORY)))
     records = run.read_history()
     if not records:
-        raise CLIError("%s has no validation records yet" % run.file(rundir.HISTORY))
+        raise CLIError("%s has no validation records yet; plot it after the first validation"
+                       % run.file(rundir.HISTORY))
     return records
 
 
@@ -101,7 +104,7 @@ def plot_run(run_dir, snapshots=False):
     from dltut import plot
 
     if not os.path.isdir(run_dir):
-        raise CLIError("no run folder at %s" % run_dir)
+        raise CLIError("no run folder at %s; check the path" % run_dir)
     run = rundir.RunDir(run_dir)
     folder_name = os.path.basename(os.path.normpath(os.path.abspath(run_dir)))
     written = []
@@ -112,7 +115,8 @@ def plot_run(run_dir, snapshots=False):
             written += draw_pretraining(run, title="%s: %s" % (
                 config.get("experiment", "pre-training"), folder_name))
         except (ValueError, TypeError) as exc:  # records lacking keys, non-numeric values
-            raise CLIError("cannot plot %s: %s" % (rundir.PRETRAINING_HISTORY, exc)) from None
+            raise CLIError("cannot plot %s: %s; repair or remove the damaged records" % (
+                rundir.PRETRAINING_HISTORY, exc)) from None
         if not run.has(rundir.HISTORY):
             return written
     history = load_history(run)
@@ -125,7 +129,8 @@ def plot_run(run_dir, snapshots=False):
         written.append(run.write_with(rundir.CURVES, lambda path: plot.save_learning_curves(
             history, path, title=title)))
     except (ValueError, TypeError) as exc:  # records lacking keys, non-numeric values
-        raise CLIError("cannot plot %s: %s" % (rundir.HISTORY, exc)) from None
+        raise CLIError("cannot plot %s: %s; repair or remove the damaged records"
+                       % (rundir.HISTORY, exc)) from None
 
     if W is None:
         print("plot_run: first parameter of %s has shape %s; not drawable as filters"

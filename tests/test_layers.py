@@ -468,3 +468,42 @@ def test_conv_pool_repr():
                                CONV_IMAGE)
     text = repr(layer)
     assert str(CONV_FILTER) in text and str(CONV_IMAGE) in text and "tanh" in text
+
+
+# --------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize("build, kind, fragments", [
+    (lambda x, rng: LogisticRegression(x, 0, 10), ValueError, ["n_in", "got 0"]),
+    (lambda x, rng: LogisticRegression(x, 4, -1), ValueError, ["n_out", "got -1"]),
+    (lambda x, rng: LogisticRegression(x, "4", 3), TypeError, ["n_in", "'4'"]),
+    (lambda x, rng: HiddenLayer(rng, x, 4, 0), ValueError, ["n_out", "got 0"]),
+    (lambda x, rng: HiddenLayer(rng, x, 2.5, 3), ValueError, ["n_in", "2.5"]),
+    (lambda x, rng: HiddenLayer(None, x, 4, 3), TypeError,
+     ["rng must be a numpy.random.RandomState, got None",
+      "numpy.random.RandomState(1234)"]),
+    (lambda x, rng: LeNetConvPoolLayer(rng, T.tensor4(), (2, 1, 3, 3), (None, 1, 8, 8),
+                                       poolsize=(0, 0)), ValueError, ["poolsize=(0, 0)"]),
+    (lambda x, rng: LeNetConvPoolLayer(rng, T.tensor4(), (0, 1, 3, 3), (None, 1, 8, 8)),
+     ValueError, ["filter_shape=(0, 1, 3, 3)"]),
+    (lambda x, rng: LeNetConvPoolLayer(rng, T.tensor4(), (2, 1, 3, 3), (None, 1, 0, 8)),
+     ValueError, ["image_shape=(None, 1, 0, 8)"]),
+    (lambda x, rng: LeNetConvPoolLayer(None, T.tensor4(), (2, 1, 3, 3), (None, 1, 8, 8)),
+     TypeError, ["rng", "None"]),
+], ids=["LogisticRegression n_in=0", "LogisticRegression n_out=-1", "n_in a string",
+        "HiddenLayer n_out=0", "HiddenLayer n_in=2.5", "HiddenLayer rng=None",
+        "poolsize=(0, 0)", "no filters", "image height 0", "LeNetConvPoolLayer rng=None"])
+def test_bad_sizes_and_rngs_are_one_error_naming_the_argument(build, kind, fragments):
+    """Empty models, an AttributeError for rng=None and a ZeroDivisionError for a zero
+    pooling window were what these gave before; the checks are dltut.checks's (the
+    command line's)."""
+    with pytest.raises(kind) as info:
+        build(T.matrix("x"), numpy.random.RandomState(0))
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "; " in message and "\n" not in message, message
+
+
+def test_a_given_W_needs_no_rng():
+    """rng is checked only when weights are drawn from it."""
+    layer = HiddenLayer(None, T.matrix("x"), 3, 2, W=numpy.ones((3, 2)))
+    assert layer.W.get_value().sum() == 6

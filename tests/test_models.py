@@ -361,3 +361,29 @@ def test_logistic_regression_repr_and_shapes():
     f = theano.function([x], [layer.p_y_given_x, layer.y_pred])
     p, y_pred = f(floatX(numpy.zeros((3, 784))))
     assert p.shape == (3, 10) and y_pred.shape == (3,)
+
+
+@pytest.mark.parametrize("build, kind, fragments", [
+    (lambda x, rng: MLP(rng, x, 0, 5, 3), ValueError, ["n_in", "got 0"]),
+    (lambda x, rng: MLP(rng, x, 4, [5, 0], 3), ValueError, ["n_hidden=[5, 0]", "got 0"]),
+    (lambda x, rng: MLP(rng, x, 4, [], 3), ValueError, ["n_hidden", "[]"]),
+    (lambda x, rng: MLP(rng, x, 4, 5, 0), ValueError, ["n_out", "got 0"]),
+    (lambda x, rng: MLP(None, x, 4, 5, 3), TypeError, ["rng", "None", "RandomState(1234)"]),
+    (lambda x, rng: LeNet5(rng, x, nkerns=(0, 5)), ValueError, ["nkerns=(0, 5)"]),
+    (lambda x, rng: LeNet5(rng, x, poolsize=(0, 0)), ValueError, ["poolsize=(0, 0)"]),
+    (lambda x, rng: LeNet5(rng, x, n_hidden=0), ValueError, ["n_hidden", "got 0"]),
+    (lambda x, rng: LeNet5(rng, x, image_shape=(28, -28)), ValueError,
+     ["image_shape=(28, -28)"]),
+    (lambda x, rng: LeNet5(rng, x, filter_size=0), ValueError, ["filter_size", "got 0"]),
+    (lambda x, rng: LeNet5(rng, x, batch_size=0), ValueError, ["batch_size", "got 0"]),
+    (lambda x, rng: LeNet5(None, x), TypeError, ["rng", "None"]),
+], ids=["MLP n_in=0", "MLP n_hidden=[5, 0]", "MLP n_hidden=[]", "MLP n_out=0", "MLP rng=None",
+        "LeNet5 nkerns=(0, 5)", "LeNet5 poolsize=(0, 0)", "LeNet5 n_hidden=0",
+        "LeNet5 image_shape", "LeNet5 filter_size=0", "LeNet5 batch_size=0", "LeNet5 rng=None"])
+def test_bad_model_arguments_are_one_error_naming_the_argument(build, kind, fragments):
+    with pytest.raises(kind) as info:
+        build(T.matrix("x"), numpy.random.RandomState(0))
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "; " in message and "\n" not in message, message

@@ -128,6 +128,7 @@ def test_initial_weights_and_streams_are_the_tutorials():
     (dict(n_hidden=2.5), "n_hidden must be a positive integer"),
     (dict(W=numpy.zeros((3, 3))), "W has shape (3, 3) but this layer needs (4, 3)"),
     (dict(input=T.vector()), "RBM input must be a 2-D symbolic tensor"),
+    (dict(n_hidden="3"), "n_hidden must be a positive integer, got '3' (str); "),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     args = dict(n_visible=4, n_hidden=3)
@@ -419,6 +420,16 @@ def test_dbn_fine_tunes_through_the_trainer():
 def test_dbn_bad_sizes_are_named(sizes, message):
     with pytest.raises(ValueError, match=message):
         DBN(numpy.random.RandomState(0), n_ins=4, hidden_layers_sizes=sizes, n_outs=2)
+
+
+def test_a_random_generator_that_is_none_is_named():
+    """numpy_rng=None gave an AttributeError deep in the DBN; an RBM defaults it."""
+    with pytest.raises(TypeError, match="numpy_rng must be a numpy.random.RandomState, got "
+                                        "None; pass e.g. numpy.random.RandomState"):
+        DBN(None, n_ins=4, hidden_layers_sizes=[3], n_outs=2)
+    with pytest.raises(TypeError, match="numpy_rng must be .*, got 'seed'"):
+        RBM(n_visible=4, n_hidden=3, numpy_rng="seed")
+    assert RBM(n_visible=4, n_hidden=3, numpy_rng=None).n_hidden == 3
 
 
 # --------------------------------------------------------------------------- PCD in the pre-training loop

@@ -504,3 +504,18 @@ def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
         search.DaskExecutor("local")
     message = str(caught.value)
     assert "\n" not in message and "make venv EXTRAS=dask" in message, message
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_with_several_goals_installs_what_all_of_them_need(tmp_path):
+    # `make mlp test` builds the venv once, as a prerequisite of mlp: with the test extra
+    # already (it was built without it, and pytest was then missing for the tests)
+    venv, log = tmp_path / "venv", tmp_path / "calls"
+    (venv / "bin").mkdir(parents=True)
+    stub = venv / "bin" / "python"
+    stub.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $*" >> %s\n' % log)
+    stub.chmod(0o755)
+    log.write_text("")
+    calls = _make(venv, log, "mlp", "test")
+    assert [c.split(" -e ")[1] for c in calls if " -e " in c] == [".[test]"], calls
+    assert (venv / ".dltut-installed").read_text().split() == ["test"]

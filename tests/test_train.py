@@ -13,6 +13,7 @@ import pytest
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
+import theano.tensor as T
 from dltut.layers import LogisticRegression
 from dltut.training import (ConstantRate, InverseDecay, Patience, PlateauHalving, TrainConfig,
                          Trainer, compile_functions, evaluate, momentum_updates, sgd_updates)
@@ -620,3 +621,51 @@ def test_only_plateau_cuts_are_logged_as_rate_changes(schedule, blob_data):
               n_epochs=3, schedule=schedule)
     assert len(lines) >= 3
     assert all(VALIDATION_LINE.match(line) or TEST_LINE.match(line) for line in lines), lines
+
+
+# --------------------------------------------------------------------------- bad arguments
+def test_trainer_and_compile_functions_name_what_they_were_given():
+    """Trainer({}) and a dict for config gave an AttributeError."""
+    with pytest.raises(TypeError, match=r"compiled must be .*compile_functions.*got dict \{\}; "):
+        Trainer({}, config())
+    model, fns, _ = _tiny_compiled()
+    with pytest.raises(TypeError, match=r"config must be a dltut.training.TrainConfig, got dict"):
+        Trainer(fns, {"learning_rate": 0.1})
+    x, y = T.matrix("x"), T.ivector("y")
+    with pytest.raises(TypeError, match="config must be a dltut.training.TrainConfig"):
+        compile_functions(LogisticRegression(x, 4, 3), x, y, _tiny.shared(_tiny.splits()), {})
+
+
+def _tiny_compiled():
+    x, y = T.matrix("x"), T.ivector("y")
+    model = LogisticRegression(x, _tiny.splits()[0][0].shape[1], 3)
+    fns = compile_functions(model, x, y, _tiny.shared(_tiny.splits()), config(batch_size=10))
+    return model, fns, (x, y)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_a_label_the_model_has_no_class_for_is_refused_before_compiling(which):
+    """A label 50 with n_out=10 ended in a long Theano error at its first minibatch."""
+    splits = [list(s) for s in _tiny.splits()]
+    splits[which][1] = splits[which][1].copy()
+    splits[which][1][2] = 50
+    x, y = T.matrix("x"), T.ivector("y")
+    model = LogisticRegression(x, splits[0][0].shape[1], 10)
+    name = ("train", "valid", "test")[which]
+    with pytest.raises(ValueError, match=r"the %s labels of LogisticRegression\(.*\): labels span "
+                                         r"\[0, 50\]; expected 0 to 9 \(10 classes\): give the "
+                                         r"model n_out >= 51" % name):
+        compile_functions(model, x, y, _tiny.shared(splits), config(batch_size=10))
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("learning_rate", float("nan"), "learning_rate must be a finite number, got nan; "),
+    ("decay", -1.0, "decay must be >= 0, got -1.0; "),
+    ("momentum", 1.0, "momentum must be in [0, 1), got 1.0; "),
+    ("schedule", "bogus", "schedule must be one of constant, inverse, plateau, got 'bogus'; "),
+    ("batch_size", "20", "batch_size must be a positive integer, got '20' (str); "),
+])
+def test_train_config_checks_are_the_command_lines(field, value, fragment):
+    with pytest.raises((TypeError, ValueError)) as info:
+        TrainConfig(**{field: value})
+    assert fragment in str(info.value)

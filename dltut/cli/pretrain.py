@@ -82,14 +82,7 @@ STACKS = ("SdA", "DBN")
 FILTER_TILES = (10, 10)
 
 
-def level(text):
-    value = ex._number(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("must be in [0, 1], got %s" % text)
-    return value
-
-
-level.__name__ = "level"
+level = ex.level
 non_negative = ex.non_negative_float
 
 
@@ -190,10 +183,12 @@ def parse(name, argv):
                          % " ".join("%g" % c for c in args.corruption_level))
     if name == "SdA" and len(args.corruption_levels) != len(args.hidden_layers_sizes):
         parser.error("--corruption-levels needs one level per hidden layer: %d layers (%s), "
-                     "%d levels (%s)" % (len(args.hidden_layers_sizes),
-                                         " ".join(map(str, args.hidden_layers_sizes)),
-                                         len(args.corruption_levels),
-                                         " ".join("%g" % c for c in args.corruption_levels)))
+                     "%d levels (%s); give %d levels" % (
+                         len(args.hidden_layers_sizes),
+                         " ".join(map(str, args.hidden_layers_sizes)),
+                         len(args.corruption_levels),
+                         " ".join("%g" % c for c in args.corruption_levels),
+                         len(args.hidden_layers_sizes)))
     return parser, args
 
 
@@ -221,8 +216,9 @@ def check_size(name, args, n_in, n_out, itemsize):
     work = args.batch_size * sum(sizes)
     if name == "cA":  # the Jacobian: (batch, n_visible, n_hidden), a few copies
         work += 3 * args.batch_size * n_in * args.n_hidden
-    if name == "rbm":  # the sampling chains
-        work += args.n_chains * sum(sizes)
+    if name == "rbm":  # the sampling chains, and the n_samples rows of samples they keep
+        work += args.n_chains * sum(sizes) + args.n_samples * args.n_chains * n_in
+        flags += ", --n-chains %d, --n-samples %d" % (args.n_chains, args.n_samples)
     try:
         check_fits(itemsize * (4 * parameters + 3 * work),
                    "training %s, --batch-size %d" % (flags, args.batch_size),
@@ -374,8 +370,8 @@ def _start(name, args, run_dir, say):
 
 def _n_batches(args, n_train):
     if args.batch_size > n_train:
-        raise CLIError("--batch-size %d is larger than the training set (%d examples)"
-                       % (args.batch_size, n_train))
+        raise CLIError("--batch-size %d is larger than the training set (%d examples); "
+                       "choose --batch-size %d or less" % (args.batch_size, n_train, n_train))
     return n_train // args.batch_size
 
 
@@ -451,7 +447,7 @@ def _pretrain_main(name, args, argv, run_dir, state, say):
                else (name, "its", "")))
         models, layers = _autoencoder_layers(name, args, x, train_x, n_in, n_batches, say)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise ex.usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     pretrainer = _pretrainer(name, args, layers, n_batches, args.training_epochs, run_dir, say)
     layer_started = [time.perf_counter()]
@@ -554,7 +550,7 @@ def _sda_main(name, args, argv, run_dir, state, say):
         say("... getting the finetuning functions")
         compiled = sda.finetune_functions(datasets, config)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise ex.usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     return _pretrain_then_finetune(
         name, args, argv, sda, layers, compiled, config, n_batches, run_dir, state, say,
@@ -579,7 +575,7 @@ def _cg_main(name, args, argv, run_dir, state, say):
                                 meta={"dataset": args.dataset, "experiment": name,
                                       "numerics": numerics()})
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise ex.usage_error(error) from None
     say("compiled in %.1f s" % optimizer.fns.compile_seconds)
     if args.resume:
         state["started"] = True
@@ -673,8 +669,9 @@ def _rbm_main(name, args, argv, run_dir, state, say):
     from ..runs.rundir import SUMMARY, epoch_filters_file
     splits, n_in, n_out = _start(name, args, run_dir, say)
     if args.n_chains > len(splits[2][1]):
-        raise CLIError("--n-chains %d is more than the %d test images the chains start from"
-                       % (args.n_chains, len(splits[2][1])))
+        raise CLIError("--n-chains %d is more than the %d test images the chains start from; "
+                       "choose --n-chains %d or fewer"
+                       % (args.n_chains, len(splits[2][1]), len(splits[2][1])))
     n_batches = _n_batches(args, len(splits[0][1]))
     image_shape = filter_image_shape(n_in)
     x = T.matrix("x")
@@ -684,7 +681,7 @@ def _rbm_main(name, args, argv, run_dir, state, say):
         say("building the RBM and compiling its training function...")
         rbm, rng, layer = _rbm_layer(args, x, train_x, n_in)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise ex.usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     pretrainer = _pretrainer(name, args, [layer], n_batches, args.training_epochs, run_dir, say,
                              model=rbm)
@@ -757,7 +754,7 @@ def _dbn_main(name, args, argv, run_dir, state, say):
         compiled = dbn.build_finetune_functions(datasets, args.batch_size, args.finetune_lr,
                                                 config=config)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise ex.usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
 
     def before_finetune(pretrained):

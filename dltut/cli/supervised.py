@@ -13,13 +13,14 @@ a fault; a traceback means a bug.
 """
 import argparse
 import datetime
-import math
 import os
 import platform
+import re
 import shlex
 import sys
 import time
 
+from .. import checks
 from ..runtime import _setup
 
 # Each experiment's defaults are the tutorial's (logistic_sgd.py, mlp.py, convolutional_mlp.py).
@@ -76,15 +77,27 @@ def error_line(error):
     if isinstance(error, RunDirBusy):
         return EXIT_BUSY, str(error)
     if isinstance(error, RunDirWriteError):
-        return EXIT_IO, str(error)
-    if isinstance(error, (RunDirError, CheckpointError, DatasetError, MemoryLimitError)):
-        return EXIT_USAGE, str(error)
+        return EXIT_IO, with_fix(error, WRITE_FIX)
+    for kind, fix in ((CheckpointError, CHECKPOINT_FIX), (RunDirError, RUN_DIR_FIX),
+                      (DatasetError, DATASET_FIX), (MemoryLimitError, "choose smaller sizes")):
+        if isinstance(error, kind):
+            return EXIT_USAGE, with_fix(error, fix)
     if isinstance(error, MemoryError):
         return EXIT_USAGE, "out of memory; try smaller sizes (or free memory)"
     if isinstance(error, OSError):
         where = " (%s)" % error.filename if error.filename else ""
-        return EXIT_IO, "%s%s" % (error.strerror or error, where)
+        return EXIT_IO, with_fix("%s%s" % (error.strerror or error, where), WRITE_FIX)
     return None
+
+
+# What to do about a problem of each kind whose message does not say it already (the
+# README's "<what>; <what to do>" for every line a script prints).
+CHECKPOINT_FIX = ("a parameter or checkpoint file that is missing or damaged cannot be used: "
+                  "restore it from a copy, or start a new run")
+RUN_DIR_FIX = ("check the folder (dltut's scripts write its files), or start a new run with "
+               "--out")
+DATASET_FIX = "check the file (python -m dltut.data check PATH), or give another --dataset"
+WRITE_FIX = "make room or fix the permissions, then run the command again"
 
 
 def report_failures(prog, function, *args):
@@ -94,7 +107,8 @@ def report_failures(prog, function, *args):
     try:
         code = function(*args)
     except KeyboardInterrupt:
-        print("%s: interrupted" % prog, file=sys.stderr, flush=True)
+        print("%s: interrupted; nothing was changed: run the command again" % prog,
+              file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except Exception as error:
         known = error_line(error)
@@ -122,49 +136,44 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def with_fix(message, fix="see --help for what each flag accepts"):
+    """``message`` as the README promises every error line: ``<what>; <what to do>``; one
+    that carries no fix yet gets ``fix``."""
+    message = str(message)
+    return message if "; " in message else "%s; %s" % (message, fix)
+
+
+def usage_error(error):
+    """The CLIError (exit 2) of a bad value the library refused (a ValueError naming it)."""
+    return CLIError(with_fix(error), EXIT_USAGE)
+
+
+_CHOICE = re.compile(r"^(argument \S+: invalid choice: .*) \(choose from (.*)\)$")
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are a :class:`CLIError` (one line, pointing to --help)."""
+    """argparse whose errors are a :class:`CLIError` (one line with what to do)."""
 
     def error(self, message):
-        raise CLIError("%s (see --help)" % message, EXIT_USAGE)
+        choice = _CHOICE.match(message)
+        if choice:
+            message = "%s; choose one of %s" % choice.groups()
+        elif message.startswith("unrecognized arguments"):
+            message = with_fix(message, "see --help for the flags %s takes" % self.prog)
+        elif "expected one argument" in message:
+            message = with_fix(message, "give it a value (a negative number as --flag=-1)")
+        raise CLIError(with_fix(message), EXIT_USAGE)
 
 
 # --------------------------------------------------------------------------- flag types
-def _number(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError("must be a number, got %r" % (text,)) from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError("must be a finite number, got %s" % text)
-    return value
-
-
-def _integer(text):
-    value = _number(text)  # "1e6" is a fine way to write a million
-    if value != int(value):
-        raise argparse.ArgumentTypeError("must be a whole number, got %s" % text)
-    return int(value)
-
-
-def _flag_type(name, convert, ok, requirement):
-    """An argparse ``type``: ``convert(text)``, refused (one line) unless ``ok(value)``."""
-    def check(text):
-        value = convert(text)
-        if not ok(value):
-            raise argparse.ArgumentTypeError("must be %s, got %s" % (requirement, text))
-        return value
-    check.__name__ = name
-    return check
-
-
-finite_float = _flag_type("finite_float", _number, lambda v: True, "a finite number")
-positive_float = _flag_type("positive_float", _number, lambda v: v > 0, "> 0")
-non_negative_float = _flag_type("non_negative_float", _number, lambda v: v >= 0, ">= 0")
-positive_int = _flag_type("positive_int", _integer, lambda v: v >= 1, "a positive integer")
-non_negative_int = _flag_type("non_negative_int", _integer, lambda v: v >= 0, ">= 0")
-seed_int = _flag_type("seed_int", _integer, lambda v: 0 <= v < 2 ** 32,
-                      "in 0..%d (numpy's RandomState)" % (2 ** 32 - 1))
+# The checks are dltut.checks's, the ones the library runs on the same values.
+finite_float = checks.flag_type(checks.finite_float)
+positive_float = checks.flag_type(checks.positive_float)
+non_negative_float = checks.flag_type(checks.non_negative_float)
+positive_int = checks.flag_type(checks.positive_int)
+non_negative_int = checks.flag_type(checks.non_negative_int)
+seed_int = checks.flag_type(checks.seed_int)
+level = checks.flag_type(checks.unit_level)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -381,10 +390,12 @@ def parse(name, argv):
     args = parser.parse_args(argv)
     restore_resumed(name, parser, args, argv)
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
-        parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s"
+        parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s; "
+                     "give two, e.g. --nkerns 20 50"
                      % (len(args.nkerns), " ".join(map(str, args.nkerns))))
     if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.n_hidden) != 1:
-        parser.error("--n-hidden takes one value for LeNet5, got %s" % args.n_hidden)
+        parser.error("--n-hidden takes one value for LeNet5, got %s; give one, e.g. "
+                     "--n-hidden 500" % " ".join(map(str, args.n_hidden)))
     return parser, args
 
 
@@ -398,7 +409,8 @@ def restore_resumed(name, parser, args, argv, changeable=CHANGEABLE_ON_RESUME):
         parser.error("--out %s and --resume %s name different folders; a resumed run "
                      "writes into its own folder: drop --out" % (args.out, args.resume))
     if not os.path.isdir(args.resume):
-        raise CLIError("no run folder at %s to resume" % args.resume)
+        raise CLIError("no run folder at %s to resume; check the path (a run folder holds "
+                       "config.json)" % args.resume)
     config = RunDir(args.resume).read_config()
     if config.get("experiment", name) != name:
         raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
@@ -419,7 +431,7 @@ def train_config(args, **settings):
     try:
         return TrainConfig(**values)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise usage_error(error) from None
 
 
 # --------------------------------------------------------------------------- the steps of a run
@@ -428,9 +440,10 @@ def choose_device(args):
     try:
         device.use_device(args.device, require_gpu=args.require_gpu)
     except device.GPUUnavailable as error:
-        raise CLIError(str(error), EXIT_GPU) from None
+        raise CLIError(with_fix(error, "run without --require-gpu to use the CPU"),
+                       EXIT_GPU) from None
     except (ValueError, RuntimeError) as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise usage_error(error) from None
 
 
 def claim_run_dir(name, args):
@@ -507,7 +520,8 @@ def build_and_compile(name, args, config, data, say):
     from ..training import compile_functions
     splits, n_in, n_out, image_shape = data
     if EXPERIMENTS[name]["model"] == "LeNet5" and image_shape is None:
-        raise CLIError("LeNet5 needs square images; %s has %d features per example"
+        raise CLIError("LeNet5 needs square images, but %s has %d features per example; "
+                       "train logistic_sgd.py or mlp.py on it instead"
                        % (args.dataset, n_in))
     itemsize = 4 if theano.config.floatX == "float32" else 8
     check_fits_in_memory(name, args, n_in, n_out, image_shape or (1, n_in), itemsize)
@@ -518,7 +532,7 @@ def build_and_compile(name, args, config, data, say):
         say("building %r and compiling the train/validate/test functions..." % (model,))
         compiled = compile_functions(model, x, y, datasets, config)
     except ValueError as error:
-        raise CLIError("%s (see --help)" % error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % compiled.compile_seconds)
     return model, compiled
 

@@ -89,9 +89,10 @@ def normalise_device(device):
         return name
     if name == "gpu" or (name.startswith("gpu") and name[3:].isdigit()):
         raise ValueError(
-            "device %r is Theano's old CUDA backend, which Theano 1.0 removed: use 'cuda' "
+            "device %r is Theano's old CUDA backend, which Theano 1.0 removed; use 'cuda' "
             "(or 'cuda0', 'cuda1', ...)" % (device,))
-    raise ValueError("device must be 'cpu', 'cuda' or 'cudaN' (N a number), not %r" % (device,))
+    raise ValueError("device must be 'cpu', 'cuda' or 'cudaN' (N a number), not %r; give one of "
+                     "those" % (device,))
 
 
 def _device_index(device):

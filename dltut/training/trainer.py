@@ -27,8 +27,9 @@ import numpy
 import theano
 import theano.tensor as T
 
-from ..runs import checkpoint as ckpt
+from .. import checks
 from ..init import floatX
+from ..runs import checkpoint as ckpt
 from ..runs.rundir import CHECKPOINT, PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, as_run_dir
 
 SCHEDULES = ("constant", "inverse", "plateau")
@@ -56,34 +57,34 @@ class TrainConfig:
     min_lr_fraction: float = 1.0 / 1024  # "plateau": stop once the rate would fall below eta0 * this
 
     def __post_init__(self):
-        def need(ok, what):
-            if not ok:
-                raise ValueError("invalid training setting: %s" % what)
         for item in dataclasses.fields(self):
-            value = getattr(self, item.name)
-            if item.name != "schedule":
-                need(isinstance(value, numbers.Real) and not isinstance(value, bool)
-                     and math.isfinite(value),
-                     "%s must be a finite number, got %r" % (item.name, value))
-        need(self.learning_rate > 0, "learning_rate must be > 0, got %r" % self.learning_rate)
-        need(int(self.batch_size) == self.batch_size and self.batch_size >= 1,
-             "batch_size must be a positive integer, got %r" % self.batch_size)
-        need(self.n_epochs >= 1, "n_epochs must be >= 1, got %r" % self.n_epochs)
-        need(self.L1_reg >= 0 and self.L2_reg >= 0,
-             "L1_reg and L2_reg must be >= 0, got %r and %r" % (self.L1_reg, self.L2_reg))
-        need(0 <= self.momentum < 1, "momentum must be in [0, 1), got %r" % self.momentum)
-        need(self.patience >= 1, "patience must be >= 1, got %r" % self.patience)
-        need(self.validation_frequency >= 0,
-             "validation_frequency must be >= 0 (0 = automatic), got %r" % self.validation_frequency)
-        need(self.schedule in SCHEDULES,
-             "schedule must be one of %s, got %r" % (", ".join(SCHEDULES), self.schedule))
-        need(self.plateau_n >= 1, "plateau_n must be >= 1, got %r" % self.plateau_n)
-        need(self.plateau_factor > 1, "plateau_factor must be > 1, got %r" % self.plateau_factor)
-        need(0 < self.min_lr_fraction <= 1,
-             "min_lr_fraction must be in (0, 1], got %r" % self.min_lr_fraction)
+            rule = CONFIG_RULES[item.name]
+            try:
+                rule(getattr(self, item.name), item.name)
+            except (TypeError, ValueError) as error:
+                raise type(error)("invalid training setting: %s" % error) from None
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+#: The check of each TrainConfig field (dltut.checks's, as the command line's flags use them).
+CONFIG_RULES = {
+    "learning_rate": checks.positive_float, "batch_size": checks.positive_int,
+    "n_epochs": checks.positive_int, "L1_reg": checks.non_negative_float,
+    "L2_reg": checks.non_negative_float,
+    "momentum": checks.Rule("momentum", False, lambda v: 0 <= v < 1, "in [0, 1)",
+                            "give e.g. 0.9 (0: the tutorial's plain SGD)"),
+    "patience": checks.positive_int, "patience_increase": checks.finite_float,
+    "improvement_threshold": checks.finite_float,
+    "validation_frequency": checks.non_negative_int,
+    "schedule": lambda value, name: checks.one_of(value, name, SCHEDULES),
+    "decay": checks.non_negative_float, "plateau_n": checks.positive_int,
+    "plateau_factor": checks.Rule("plateau_factor", False, lambda v: v > 1, "> 1",
+                                  "give e.g. 2 (halve the rate) or 10"),
+    "min_lr_fraction": checks.Rule("min_lr_fraction", False, lambda v: 0 < v <= 1,
+                                   "in (0, 1]", "give e.g. 0.001 (1/1024 by default)"),
+}
 
 
 # --------------------------------------------------------------------------- update rules
@@ -161,6 +162,38 @@ def sum_of_squares(model):
     return total
 
 
+def n_classes_of(model):
+    """The number of classes ``model`` scores (its top layer's ``n_out``), or None."""
+    top = getattr(model, "log_regression_layer", model)
+    n_out = getattr(top, "n_out", None)
+    return n_out if isinstance(n_out, numbers.Integral) else None
+
+
+def label_values(y):
+    """The labels a dataset's ``y`` holds (a shared variable, or a cast of one as
+    :func:`dltut.data.shared_dataset` returns), or None for any other expression."""
+    if isinstance(y, theano.compile.SharedVariable):
+        return y.get_value(borrow=True)
+    owner = getattr(y, "owner", None)
+    if owner is not None and len(owner.inputs) == 1 and isinstance(
+            owner.inputs[0], theano.compile.SharedVariable):
+        return owner.inputs[0].get_value(borrow=True)
+    return None
+
+
+def check_labels_fit(model, datasets):
+    """ValueError unless every label of the three ``datasets`` is a class ``model`` has
+    (``0 <= y < n_out``): a label of 50 for ten classes would otherwise end in a long
+    Theano error at the first minibatch that holds it."""
+    n_classes = n_classes_of(model)
+    for which, pair in zip(("train", "valid", "test"), datasets):
+        values = label_values(pair[1]) if isinstance(pair, (tuple, list)) and len(pair) == 2 else None
+        if values is not None:
+            checks.labels(values, "the %s labels of %r" % (which, model), n_classes,
+                          "give the model n_out >= %%(needed)d (it has n_out=%s), or relabel "
+                          "the data" % n_classes)
+
+
 def compile_functions(model, x, y, datasets, config):
     """Compile ``train_model``, ``validate_model`` and ``test_model`` for ``model``.
 
@@ -174,17 +207,23 @@ def compile_functions(model, x, y, datasets, config):
         :func:`dltut.data.shared_dataset` returns them.
     config : TrainConfig
     """
-    if len(datasets) != 3:
+    if not isinstance(config, TrainConfig):
+        raise TypeError("config must be a dltut.training.TrainConfig, got %s; pass e.g. "
+                        "TrainConfig(learning_rate=0.1, batch_size=20)" % _short(config))
+    if not isinstance(datasets, (list, tuple)) or len(datasets) != 3:
         raise ValueError("datasets must be [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)], "
-                         "got %d entries" % len(datasets))
+                         "got %s; pass what dltut.data.shared_datasets(splits) returns"
+                         % _short(datasets))
     start = time.perf_counter()
     (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
     n_examples = {"train": shared_length(train_x), "valid": shared_length(valid_x),
                   "test": shared_length(test_x)}
+    check_labels_fit(model, datasets)
     batch_size = int(config.batch_size)
     if batch_size > n_examples["train"]:
-        raise ValueError("batch_size %d is larger than the training set (%d examples)"
-                         % (batch_size, n_examples["train"]))
+        raise ValueError("batch_size %d is larger than the training set (%d examples); choose "
+                         "batch_size %d or less" % (batch_size, n_examples["train"],
+                                                    n_examples["train"]))
 
     nll = model.negative_log_likelihood(y)
     cost = reported = nll
@@ -636,6 +675,12 @@ class _CheckpointedLoop:
         return meta
 
 
+def _short(value):
+    """``value`` for a message: its type and a repr cut to 60 characters."""
+    text = repr(value)
+    return "%s %s" % (type(value).__name__, text if len(text) <= 60 else text[:57] + "...")
+
+
 class Trainer(_CheckpointedLoop):
     """The one training loop.
 
@@ -685,6 +730,13 @@ class Trainer(_CheckpointedLoop):
 
     def __init__(self, compiled, config, model=None, run_dir=None, log=print, progress=None,
                  meta=None, checkpoint_seconds=CHECKPOINT_SECONDS, live_plot=False):
+        if not isinstance(compiled, Compiled):
+            raise TypeError("compiled must be what compile_functions(model, x, y, datasets, "
+                            "config) returns (a dltut.training.Compiled), got %s; compile the "
+                            "model's functions first" % _short(compiled))
+        if not isinstance(config, TrainConfig):
+            raise TypeError("config must be a dltut.training.TrainConfig, got %s; pass e.g. "
+                            "TrainConfig(learning_rate=0.1, batch_size=20)" % _short(config))
         self.fns, self.config = compiled, config
         self.model_spec = model.spec() if model is not None and hasattr(model, "spec") else None
         self.run_dir = as_run_dir(run_dir)
@@ -1293,10 +1345,8 @@ class Pretrainer(_CheckpointedLoop):
         names = [layer.name for layer in self.layers]
         if len(set(names)) != len(names):
             raise ValueError("layer names must differ, got %s" % names)
-        for what, value in (("n_batches", n_batches), ("n_epochs", n_epochs)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError("%s must be a positive integer, got %r" % (what, value))
-        self.n_batches, self.n_epochs = int(n_batches), int(n_epochs)
+        self.n_batches = checks.positive_int(n_batches, "n_batches")
+        self.n_epochs = checks.positive_int(n_epochs, "n_epochs")
         self.model_spec = model.spec() if model is not None and hasattr(model, "spec") else None
         self.run_dir = as_run_dir(run_dir)
         self.log = log or (lambda *args, **kwargs: None)
@@ -1504,7 +1554,8 @@ class Pretrainer(_CheckpointedLoop):
             done = saved_epochs if reopen else train_state.epoch
             if current > 0 or not isinstance(saved_epochs, int):
                 fail("its layers were pre-trained for %s epochs each and %d of them are done; "
-                     "resume with the same number of epochs" % (saved_epochs, current))
+                     "resume with the same number of epochs, %s (a layer that is done keeps "
+                     "its epochs)" % (saved_epochs, current, saved_epochs))
             if self.n_epochs < done + (1 if train_state.minibatch_index else 0):
                 fail("%d epochs are done already; resume with at least that many" % done)
             if reopen:

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Run the test passes of ``make test`` side by side, one lane per core.
+
+    python3 tools/run_tests.py PASS [PASS ...]      PASS = LABEL=PYTHON:FLOATX[:SELECTION]
+
+Each pass is ``PYTHON -m pytest -q`` with ``floatX=FLOATX`` added to the user's THEANO_FLAGS;
+SELECTION ``full`` (the default) runs the whole suite, ``per-python`` the part that can
+differ between Python/numpy versions (see :data:`PER_PYTHON`).  Passes are started longest
+first on ``DLTUT_TEST_LANES`` lanes (default: the number of cores, at most the number of
+passes); each lane compiles into a Theano folder of its own
+(``<base_compiledir>/dltut-test-lane<k>``), so that two passes never wait on one compile
+lock, as search workers do.  A line says when each pass starts and ends (with pytest's
+closing line); at the end every pass's output is printed whole, in the order given, and a
+last line counts all passes together.  The exit status is 0 only if every pass passed.
+
+Extra pytest arguments go in ``PYTEST_ARGS`` (e.g. ``-x -k search``).
+"""
+import os
+import queue
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+#: What ``per-python`` runs on the Pythons after the first: everything but the slow
+#: end-to-end runs on the real dataset (their numbers are checked on the first Python, in
+#: both floatX; bench/compare_pythons.py compares them across Pythons bit for bit) and the
+#: suites whose code is plain Python over the file system and processes, where a Python
+#: version changes nothing that the fast tests on it do not already exercise.
+PER_PYTHON = ["-m", "not slow"]
+
+#: Rough minutes each selection takes on a fresh machine (longest first is started first).
+WEIGHT = {"full": 10, "per-python": 5}
+
+SUMMARY = re.compile(r"^=+ (.*(passed|failed|error|skipped|deselected).*) in [0-9.]+s.*=+$")
+COUNT = re.compile(r"(\d+) (passed|failed|errors?|skipped|deselected|xfailed|xpassed)")
+
+
+def parse(spec):
+    label, _, rest = spec.partition("=")
+    parts = rest.split(":")
+    if not label or len(parts) < 2:
+        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|per-python]" % spec)
+    python, floatx = parts[0], parts[1]
+    selection = parts[2] if len(parts) > 2 else "full"
+    if selection not in WEIGHT:
+        sys.exit("run_tests.py: %r: selection must be full or per-python" % spec)
+    return {"label": label, "python": python, "floatx": floatx, "selection": selection}
+
+
+def base_compiledir():
+    return os.path.join(os.path.expanduser("~"), ".theano")
+
+
+def run_pass(item, lane, logdir, lock):
+    flags = os.environ.get("THEANO_FLAGS", "")
+    ours = "floatX=%s" % item["floatx"]
+    if "base_compiledir" not in flags and lane is not None:
+        ours += ",base_compiledir=%s" % os.path.join(base_compiledir(),
+                                                       "dltut-test-lane%d" % lane)
+    env = dict(os.environ, THEANO_FLAGS=(flags + "," if flags else "") + ours)
+    argv = [item["python"], "-m", "pytest", "-q"]
+    if item["selection"] == "per-python":
+        argv += PER_PYTHON
+    argv += shlex.split(os.environ.get("PYTEST_ARGS", ""))
+    item["log"] = os.path.join(logdir, "%s.log" % re.sub(r"[^A-Za-z0-9.]+", "-", item["label"]))
+    with lock:
+        print("[%s] %s: started (%s)" % (time.strftime("%H:%M:%S"), item["label"],
+                                         " ".join(map(shlex.quote, argv))), flush=True)
+    start = time.time()
+    with open(item["log"], "w") as log:
+        code = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                               stdin=subprocess.DEVNULL)
+    item["code"], item["seconds"] = code, time.time() - start
+    with open(item["log"], errors="replace") as log:
+        text = log.read()
+    found = [m.group(1) for m in map(SUMMARY.match, text.splitlines()) if m]
+    item["summary"] = found[-1] if found else "no summary line (exit %d)" % code
+    item["counts"] = {}
+    for number, kind in COUNT.findall(item["summary"]):
+        kind = "errors" if kind.startswith("error") else kind
+        item["counts"][kind] = item["counts"].get(kind, 0) + int(number)
+    with lock:
+        print("[%s] %s: %s, exit %d, %d min %02d s" % (
+            time.strftime("%H:%M:%S"), item["label"], item["summary"], code,
+            item["seconds"] // 60, item["seconds"] % 60), flush=True)
+
+
+def main(argv):
+    items = [parse(spec) for spec in argv]
+    if not items:
+        sys.exit(__doc__)
+    lanes = int(os.environ.get("DLTUT_TEST_LANES") or 0) or (os.cpu_count() or 1)
+    lanes = max(1, min(lanes, len(items)))
+    todo = queue.Queue()
+    for item in sorted(items, key=lambda i: -WEIGHT[i["selection"]]):
+        todo.put(item)
+    lock = threading.Lock()
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="dltut-tests-") as logdir:
+        def lane(number):
+            while True:
+                try:
+                    item = todo.get_nowait()
+                except queue.Empty:
+                    return
+                run_pass(item, number if lanes > 1 else None, logdir, lock)
+        threads = [threading.Thread(target=lane, args=(k + 1,)) for k in range(lanes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for item in items:
+            print("\n===== %s (%s, floatX=%s, %s) =====" % (
+                item["label"], item["python"], item["floatx"], item["selection"]))
+            with open(item["log"], errors="replace") as log:
+                sys.stdout.write(log.read())
+    wall = time.time() - start
+    total = {}
+    for item in items:
+        for kind, number in item["counts"].items():
+            total[kind] = total.get(kind, 0) + number
+    print("\n%d test passes on %d lane%s in %d min %02d s:" % (
+        len(items), lanes, "" if lanes == 1 else "s", wall // 60, wall % 60))
+    for item in items:
+        print("  %-24s %s (%d min %02d s)" % (item["label"], item["summary"],
+                                             item["seconds"] // 60, item["seconds"] % 60))
+    failed = [item["label"] for item in items if item["code"] != 0]
+    if failed:
+        print("failed passes: %s" % ", ".join(failed))
+    print("total: %d passed, %d failed, %d skipped" % (
+        total.get("passed", 0), total.get("failed", 0) + total.get("errors", 0),
+        total.get("skipped", 0)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
