@@ -20,8 +20,9 @@ import time
 
 from ..runs.checkpoint import printable
 from . import supervised as ex
-from .common import (CLIError, OneLineParser, non_negative_int, positive_float, positive_int,
-                     seed_int)
+from .common import (EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_IO, CLIError, DefaultsHelpFormatter,
+                     OneLineParser, level, non_negative_float, non_negative_int, positive_float,
+                     positive_int, report_failures, seed_int, usage_error)
 
 # The tutorial's defaults (test_dA, test_cA, test_SdA, cg_optimization_mnist), including the
 # values its code fixes (sizes, corruption levels, seeds).
@@ -82,8 +83,7 @@ STACKS = ("SdA", "DBN")
 FILTER_TILES = (10, 10)
 
 
-level = ex.level
-non_negative = ex.non_negative_float
+non_negative = non_negative_float
 
 
 # --------------------------------------------------------------------------- parsing
@@ -91,7 +91,7 @@ def build_parser(name):
     """The argument parser of script ``name`` (a key of :data:`EXPERIMENTS`)."""
     d = EXPERIMENTS[name]
     parser = OneLineParser(prog=name + ".py", description=d["description"],
-                           formatter_class=ex.DefaultsHelpFormatter)
+                           formatter_class=DefaultsHelpFormatter)
     ex.add_dataset_flag(parser)
     model = parser.add_argument_group("model")
     opt = parser.add_argument_group("optimisation")
@@ -422,13 +422,13 @@ def _check_pretraining(name, pretrainer, result, run_dir):
         where = ("%s, epoch %d" % (pretrainer.layers[st.layer].name, st.epoch + 1)
                  if not pretrainer.finished() else "the end of pre-training")
         raise CLIError("interrupted in %s; resume with: python scripts/%s.py --resume %s"
-                       % (where, name, run_dir), ex.EXIT_INTERRUPTED)
+                       % (where, name, run_dir), EXIT_INTERRUPTED)
     if result.diverged:
         from ..runs.rundir import PRETRAINING_CHECKPOINT
         kept = ("the last good checkpoint in %s is kept" % run_dir
                 if run_dir.has(PRETRAINING_CHECKPOINT) else "no checkpoint had been written yet")
         raise CLIError("training diverged: %s; %s. Try a smaller learning rate"
-                       % (result.divergence, kept), ex.EXIT_DIVERGED)
+                       % (result.divergence, kept), EXIT_DIVERGED)
 
 
 def _pretrain_main(name, args, argv, run_dir, state, say):
@@ -447,7 +447,7 @@ def _pretrain_main(name, args, argv, run_dir, state, say):
                else (name, "its", "")))
         models, layers = _autoencoder_layers(name, args, x, train_x, n_in, n_batches, say)
     except ValueError as error:
-        raise ex.usage_error(error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     pretrainer = _pretrainer(name, args, layers, n_batches, args.training_epochs, run_dir, say)
     layer_started = [time.perf_counter()]
@@ -550,7 +550,7 @@ def _sda_main(name, args, argv, run_dir, state, say):
         say("... getting the finetuning functions")
         compiled = sda.finetune_functions(datasets, config)
     except ValueError as error:
-        raise ex.usage_error(error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     return _pretrain_then_finetune(
         name, args, argv, sda, layers, compiled, config, n_batches, run_dir, state, say,
@@ -575,7 +575,7 @@ def _cg_main(name, args, argv, run_dir, state, say):
                                 meta={"dataset": args.dataset, "experiment": name,
                                       "numerics": numerics()})
     except ValueError as error:
-        raise ex.usage_error(error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % optimizer.fns.compile_seconds)
     if args.resume:
         state["started"] = True
@@ -681,7 +681,7 @@ def _rbm_main(name, args, argv, run_dir, state, say):
         say("building the RBM and compiling its training function...")
         rbm, rng, layer = _rbm_layer(args, x, train_x, n_in)
     except ValueError as error:
-        raise ex.usage_error(error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
     pretrainer = _pretrainer(name, args, [layer], n_batches, args.training_epochs, run_dir, say,
                              model=rbm)
@@ -754,7 +754,7 @@ def _dbn_main(name, args, argv, run_dir, state, say):
         compiled = dbn.build_finetune_functions(datasets, args.batch_size, args.finetune_lr,
                                                 config=config)
     except ValueError as error:
-        raise ex.usage_error(error) from None
+        raise usage_error(error) from None
     say("compiled in %.1f s" % (time.perf_counter() - started))
 
     def before_finetune(pretrained):
@@ -786,10 +786,10 @@ def _run(name, argv):
         return _MAINS[name](name, args, argv, run_dir, state, say)
     except KeyboardInterrupt:
         raise CLIError(ex._interrupted_message(name, run_dir, state["started"]),
-                       ex.EXIT_INTERRUPTED) from None
+                       EXIT_INTERRUPTED) from None
     except RunDirWriteError as error:
         raise CLIError(ex._write_failure_message(error, name, run_dir, state["started"],
-                                                 bool(args.resume)), ex.EXIT_IO) from None
+                                                 bool(args.resume)), EXIT_IO) from None
     finally:
         if run_dir is not None:
             if state["started"]:
@@ -800,7 +800,7 @@ def _run(name, argv):
 
 def run(name, argv=None):
     """Parse ``argv``, train, write the run folder; returns the process exit code."""
-    return ex.report_failures(name + ".py", _run, name, argv)
+    return report_failures(name + ".py", _run, name, argv)
 
 
 def main_for(name):
