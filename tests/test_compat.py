@@ -228,6 +228,20 @@ def _import_graph(everywhere=False):
     return {name: _imports(path, name, modules, everywhere) for name, path in modules.items()}
 
 
+def test_every_sub_package_has_an_init_that_git_keeps():
+    """Each folder of modules is a package (find_packages puts only those into the wheel), and
+    no ignore rule hides a package file (``runs/``, for run folders, once hid dltut/runs/)."""
+    modules = _package_modules()
+    folders = {os.path.dirname(path) for path in modules.values()}
+    for folder in folders:
+        assert os.path.exists(os.path.join(folder, "__init__.py")), folder
+    if not os.path.exists(os.path.join(ROOT, ".git")):
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "check-ignore", "--no-index"] + sorted(modules.values()),
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout == "", "ignored by .gitignore: %s" % out.stdout
+
+
 def test_the_import_graph_sees_the_sub_packages():
     """The graph the two tests below check (a test of the test): it resolves relative imports
     in sub-packages, names imported from a module, and packages imported with a module."""
