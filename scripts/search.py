@@ -13,7 +13,7 @@ import sys
 
 try:
     import dltut  # noqa: F401  (sets up Theano's BLAS before numpy/Theano load)
-    from dltut.search.search import main
+    from dltut.search import main
 except KeyboardInterrupt:  # Ctrl-C while Python starts: one line, no traceback
     print("search.py: interrupted", file=sys.stderr)
     sys.exit(130)
