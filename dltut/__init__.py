@@ -9,11 +9,11 @@ module's name: ``from dltut import training`` is always the package :mod:`dltut.
 
 The tutorial's modules sit at the top (layers, models, init, autoencoders, rbm, hmc, cg,
 data, plot, preprocess, notebook; checks, the argument checks they and the scripts share);
-the machinery in sub-packages: :mod:`dltut.training`,
-:mod:`dltut.runs`, :mod:`dltut.cli`, :mod:`dltut.search`, :mod:`dltut.ops`,
-:mod:`dltut.runtime` and :mod:`dltut.compat`.  The module paths of the flat layout before
-(``dltut.train``, ``dltut.experiment``, ...; see :data:`MOVED`) still import, for one
-release, as the modules that replaced them, with a DeprecationWarning naming the new path.
+the machinery in sub-packages: :mod:`dltut.training`, :mod:`dltut.runs`, :mod:`dltut.cli`,
+:mod:`dltut.search`, :mod:`dltut.ops`, :mod:`dltut.runtime` and :mod:`dltut.compat`. The
+module paths of the flat layout before (``dltut.train``, ``dltut.experiment``, ...; see
+:data:`MOVED`) still import, for one release, as the modules that replaced them, with a
+DeprecationWarning naming the new path.
 """
 import importlib
 import importlib.machinery
