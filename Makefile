@@ -96,6 +96,7 @@ lenet: data
 # each other supported Python (its own .venv-X.Y, built from no pip cache like every venv)
 # float32 without them. DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
 # everything everywhere.
+PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data
 	@$(MAKE) --no-print-directory venvs-others
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
