@@ -90,16 +90,18 @@ lenet: data
 	$(VPY) scripts/convolutional_mlp.py --n-epochs $(EPOCHS)
 
 # The passes run side by side, one lane per core, each lane with a Theano compile folder of its
-# own (tools/run_tests.py): both floatX in full on this Python; on each other supported Python
-# (its own .venv-X.Y, built from no pip cache like every venv) float32 without the slow
-# end-to-end runs on MNIST, whose numbers the first Python checks (bench/compare_pythons.py
-# compares them across Pythons). DLTUT_TEST_LANES=1 runs one pass after another.
+# own (tools/run_tests.py): on this Python float32 in full and float64 without the tests marked
+# slow (end-to-end runs on MNIST checking the tutorial's float32 numbers, kill -9 and Ctrl-C at
+# random moments, a full disk, the search's cluster and kill tests: run once, in float32); on
+# each other supported Python (its own .venv-X.Y, built from no pip cache like every venv)
+# float32 without them. DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
+# everything everywhere.
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data
 	@$(MAKE) --no-print-directory venvs-others
-	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float64=$(VPY):float64" \
-	  "Python $(PY_VERSION) float32=$(VPY):float32" \
-	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:per-python")
+	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
+	  "Python $(PY_VERSION) float64=$(VPY):float64:fast" \
+	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:fast")
 
 # A venv with the test extra for each other supported Python.
 venvs-others:
