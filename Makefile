@@ -94,14 +94,15 @@ lenet: data
 # slow (end-to-end runs on MNIST checking the tutorial's float32 numbers, kill -9 and Ctrl-C at
 # random moments, a full disk, the search's cluster and kill tests: run once, in float32); on
 # each other supported Python (its own .venv-X.Y, built from no pip cache like every venv)
-# float32 without them. DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
+# float32 without them, each parametrized test with its first parameter set (the compat
+# layer's tests whole; the variants run on this Python). DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
 # everything everywhere.
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data
 	@$(MAKE) --no-print-directory venvs-others
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
 	  "Python $(PY_VERSION) float64=$(VPY):float64:fast" \
-	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:fast")
+	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:sample")
 
 # A venv with the test extra for each other supported Python.
 venvs-others:

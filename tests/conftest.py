@@ -91,3 +91,28 @@ def pytest_terminal_summary(terminalreporter):
             "stderr, the promised exit code, no traceback, nothing outside the run folder "
             "changed)" % (counts["clean"] + counts["not clean"], counts["clean"],
                           counts["not clean"], counts["skipped"]))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--one-variant", action="store_true", default=False,
+        help="run each parametrized test with its first parameter set only (make test's "
+             "passes on the other Pythons; every set runs on the first Python)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --one-variant, keep the first parameter set of each test function."""
+    if not config.getoption("--one-variant"):
+        return
+    seen, keep, drop = set(), [], []
+    for item in items:
+        key = (item.nodeid.split("::")[0], getattr(item, "cls", None) and item.cls.__name__,
+               getattr(item, "originalname", None) or item.name)
+        if key in seen:
+            drop.append(item)
+        else:
+            seen.add(key)
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

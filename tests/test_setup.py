@@ -519,3 +519,47 @@ def test_make_with_several_goals_installs_what_all_of_them_need(tmp_path):
     calls = _make(venv, log, "mlp", "test")
     assert [c.split(" -e ")[1] for c in calls if " -e " in c] == [".[test]"], calls
     assert (venv / ".dltut-installed").read_text().split() == ["test"]
+
+
+# --- make test's passes: tools/run_tests.py and --one-variant ----------------------------
+
+def test_one_variant_keeps_the_first_parameter_set_of_each_test():
+    def collected(*flags):
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                              "-p", "no:cacheprovider", *flags, "tests/test_faults.py"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        return [line for line in out.stdout.splitlines() if "::" in line]
+    every, one = collected(), collected("--one-variant")
+    functions = lambda ids: [i.split("[")[0] for i in ids]  # noqa: E731
+    assert len(one) < len(every)
+    assert sorted(set(functions(every))) == sorted(functions(one))  # each function once
+    firsts = {}
+    for node in every:
+        firsts.setdefault(node.split("[")[0], node)
+    assert sorted(one) == sorted(firsts.values())
+
+
+def test_run_tests_reads_each_pass_and_fails_when_one_fails(tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("run_tests", os.path.join(ROOT, "tools",
+                                                                         "run_tests.py"))
+    run_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_tests)
+    for line, summary in [("839 passed, 1 skipped in 380.00s (0:06:20)", "839 passed, 1 skipped"),
+                          ("===== 2 failed, 837 passed in 1.5s =====", "2 failed, 837 passed"),
+                          ("no tests ran in 0.01s", "no tests ran"),
+                          ("....... [ 50%]", None)]:
+        match = run_tests.SUMMARY.match(line)
+        assert (match.group(1) if match else None) == summary
+    # two stand-in "Pythons": one passes, one fails; the total counts both, exit 1
+    for name, code, text in (("good", 0, "3 passed in 0.1s"), ("bad", 1, "1 failed, 2 passed in 0.1s")):
+        stub = tmp_path / name
+        stub.write_text("#!/bin/sh\necho '%s'\nexit %d\n" % (text, code))
+        stub.chmod(0o755)
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "run_tests.py"),
+                          "A=%s:float32" % (tmp_path / "good"), "B=%s:float64:sample" % (tmp_path / "bad")],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, DLTUT_TEST_LANES="2"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == "total: 5 passed, 1 failed, 0 skipped"
+    assert "failed passes: B" in out.stdout

@@ -5,7 +5,8 @@
 
 Each pass is ``PYTHON -m pytest -q`` with ``floatX=FLOATX`` added to the user's THEANO_FLAGS;
 SELECTION ``full`` (the default) runs the whole suite, ``fast`` all but the slow
-end-to-end runs (see :data:`FAST`).  Passes are started longest
+end-to-end runs (see :data:`FAST`), ``sample`` those with each parametrized test's first
+parameter set only (see :data:`SAMPLE`).  Passes are started longest
 first on ``DLTUT_TEST_LANES`` lanes (default: the number of cores, at most the number of
 passes); each lane compiles into a Theano folder of its own
 (``<base_compiledir>/dltut-test-lane<k>``), so that two passes never wait on one compile
@@ -32,8 +33,15 @@ import time
 #: bench/compare_pythons.py compares the printed numbers across Pythons bit for bit.
 FAST = ["-m", "not slow"]
 
+#: What runs on the other Pythons: the fast tests, each test function once (its first
+#: parameter set; tests/conftest.py's --one-variant).  The compatibility layer's own tests
+#: are whole there (they are not parametrized by case); the variants (shapes of the
+#: convolution, the fault suite's many bad inputs, ...) exercise the same code paths with
+#: other values, and run in full on the first Python in both floatX.
+SAMPLE = FAST + ["--one-variant"]
+
 #: Rough minutes each selection takes on a fresh machine (longest first is started first).
-WEIGHT = {"full": 10, "fast": 5}
+WEIGHT = {"full": 10, "fast": 8, "sample": 5}
 
 #: pytest's closing line, with -q ("839 passed, 1 skipped in 380.00s (0:06:20)") or without
 #: ("===== 839 passed, ... in 380.00s =====").
@@ -46,11 +54,11 @@ def parse(spec):
     label, _, rest = spec.partition("=")
     parts = rest.split(":")
     if not label or len(parts) < 2:
-        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast]" % spec)
+        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast|sample]" % spec)
     python, floatx = parts[0], parts[1]
     selection = parts[2] if len(parts) > 2 else "full"
     if selection not in WEIGHT:
-        sys.exit("run_tests.py: %r: selection must be full or fast" % spec)
+        sys.exit("run_tests.py: %r: selection must be full, fast or sample" % spec)
     return {"label": label, "python": python, "floatx": floatx, "selection": selection}
 
 
@@ -66,8 +74,7 @@ def run_pass(item, lane, logdir, lock):
                                                        "dltut-test-lane%d" % lane)
     env = dict(os.environ, THEANO_FLAGS=(flags + "," if flags else "") + ours)
     argv = [item["python"], "-m", "pytest", "-q"]
-    if item["selection"] == "fast":
-        argv += FAST
+    argv += {"full": [], "fast": FAST, "sample": SAMPLE}[item["selection"]]
     argv += ["--durations=10"]
     argv += shlex.split(os.environ.get("PYTEST_ARGS", ""))
     item["log"] = os.path.join(logdir, "%s.log" % re.sub(r"[^A-Za-z0-9.]+", "-", item["label"]))
