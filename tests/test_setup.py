@@ -355,14 +355,21 @@ def _make(venv, log, *args):
     return [c for c in calls if " -m pip " in " %s " % c and " install " in c]
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_installs_what_each_target_needs(tmp_path):
+def _stub_venv(tmp_path):
+    """``(venv, log)``: a venv folder whose python only appends its arguments (and
+    PYTHONPATH) to ``log``, for :func:`_make`."""
     venv, log = tmp_path / "venv", tmp_path / "calls"
     (venv / "bin").mkdir(parents=True)
     stub = venv / "bin" / "python"
     stub.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $*" >> %s\n' % log)
     stub.chmod(0o755)
     log.write_text("")
+    return venv, log
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_installs_what_each_target_needs(tmp_path):
+    venv, log = _stub_venv(tmp_path)
     stamp = venv / ".dltut-installed"
 
     def target_of(call):         # the one pip install of dltut: its PYTHONPATH and target
@@ -510,12 +517,7 @@ def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
 def test_make_with_several_goals_installs_what_all_of_them_need(tmp_path):
     # `make mlp test` builds the venv once, as a prerequisite of mlp: with the test extra
     # already (it was built without it, and pytest was then missing for the tests)
-    venv, log = tmp_path / "venv", tmp_path / "calls"
-    (venv / "bin").mkdir(parents=True)
-    stub = venv / "bin" / "python"
-    stub.write_text('#!/bin/sh\necho "PYTHONPATH=$PYTHONPATH $*" >> %s\n' % log)
-    stub.chmod(0o755)
-    log.write_text("")
+    venv, log = _stub_venv(tmp_path)
     calls = _make(venv, log, "mlp", "test")
     assert [c.split(" -e ")[1] for c in calls if " -e " in c] == [".[test]"], calls
     assert (venv / ".dltut-installed").read_text().split() == ["test"]
