@@ -126,7 +126,7 @@ def test_the_returned_l2_term_is_cheaper_but_the_updates_are_the_tutorials(monke
     """train_model returns its L2 term through dot products (dltut.training.sum_of_squares);
     the updates must be bit for bit those of the tutorial's graph, which returns L2_sqr, and
     the returned cost the same to within float rounding."""
-    from dltut.training import trainer as train
+    from dltut.training import functions as train
     split_list = _tiny.splits((60, 20, 20), seed=3)
     runs = {}
     for name in ("tutorial", "dltut"):
