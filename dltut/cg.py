@@ -3,7 +3,7 @@
 The model is dltut's :class:`~dltut.layers.LogisticRegression` whose ``W`` and ``b`` are
 views of one flat shared vector ``theta`` (``W = theta[:n_in * n_out]`` reshaped to
 (n_in, n_out), ``b = theta[n_in * n_out:]``), the form ``scipy.optimize.fmin_cg`` works on.
-:class:`CGOptimizer` holds the tutorial's three functions of a ``theta`` value:
+:class:`dltut.training.CGOptimizer` holds the tutorial's three functions of a ``theta`` value:
 
 * ``train_fn(theta)``: the training cost, the mean over the training set's minibatches of
   the mean negative log-likelihood;
@@ -11,13 +11,10 @@ views of one flat shared vector ``theta`` (``W = theta[:n_in * n_out]`` reshaped
 * ``callback(theta)``: after each CG iteration, the validation error (logged as the tutorial
   does) and, at a new best, the test error;
 
-and :meth:`CGOptimizer.run` hands them to ``fmin_cg``.  Around that it adds what the other
-scripts have: the run folder (``history.jsonl`` with one record per iteration,
-``best_model.npz`` as an ordinary LogisticRegression, ``checkpoint.npz`` after every
-iteration), Ctrl-C (stops after the current iteration) and resume.  ``fmin_cg`` cannot hand
-back its search direction, so a resumed run restarts conjugate gradients from the saved
-``theta`` (a steepest-descent step first): it continues from where the run was, not along
-the exact path an uninterrupted run would have taken.
+and hands them to ``fmin_cg``, inside the loop shell the other loops have: the run folder
+(``history.jsonl`` with one record per iteration, ``best_model.npz`` as an ordinary
+LogisticRegression, ``checkpoint.npz`` after every iteration), Ctrl-C (stops after the
+current iteration) and resume.
 """
 import numpy
 import theano

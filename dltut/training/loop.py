@@ -191,6 +191,16 @@ class CheckpointedLoop:
         return bool(self.run_dir is not None and self.checkpoint_seconds
                     and time.perf_counter() - self._last_save >= self.checkpoint_seconds)
 
+    def checkpoint_if_due(self, started):
+        """Inside an epoch: write a checkpoint when one is due (the training time so far,
+        from ``started``, with it); True when writing it stopped the run (a non-finite value
+        found instead)."""
+        if not self.checkpoint_due():
+            return False
+        self.state.elapsed = time.perf_counter() - started
+        self.save_checkpoint()
+        return self.state.stopped_by is not None
+
     def mark_saved(self):
         """A checkpoint was just written: the next timed one is due ``checkpoint_seconds``
         from now."""

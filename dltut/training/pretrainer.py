@@ -288,11 +288,8 @@ class Pretrainer(CheckpointedLoop):
                     if interrupt.requested:
                         st.stopped_by = "interrupted"
                         break
-                    if minibatch_index + 1 < self.n_batches and self.checkpoint_due():
-                        st.elapsed = time.perf_counter() - started
-                        self.save_checkpoint()
-                        if st.stopped_by:
-                            break
+                    if minibatch_index + 1 < self.n_batches and self.checkpoint_if_due(started):
+                        break
                     progress.update(minibatch_index + 1)
                 progress.clear()
                 if st.minibatch_index == self.n_batches and st.stopped_by != "diverged":
