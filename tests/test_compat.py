@@ -261,6 +261,16 @@ def test_the_import_graph_sees_the_sub_packages():
     assert {"cli.supervised", "runs.checkpoint", "runtime._setup"} <= graph["search.search"]
     assert "training" in _import_graph(everywhere=True)["cli.supervised"]
     assert "training" not in graph["cli.supervised"]     # imported inside functions only
+    # a sibling's import does not count as one of the package (training/__init__ imports
+    # them all), an import of the package's own names does
+    assert "training" not in graph["training.cg"] and "training.config" in graph["training.cg"]
+
+
+def test_an_import_of_the_own_package_is_an_edge(tmp_path):
+    modules = _package_modules()
+    fake = tmp_path / "fake.py"
+    fake.write_text("from . import Trainer\nfrom .loop import Progress\n")
+    assert _imports(str(fake), "training.fake", modules) == {"training", "training.loop"}
 
 
 def test_no_import_cycles_in_dltut():
