@@ -88,7 +88,6 @@ _EXPORTS = {
     "cA": "autoencoders",
     "SdA": "autoencoders",
     "LogisticRegressionCG": "cg",
-    "CGOptimizer": "cg",
     # helpers
     "floatX": "init",
     # data
@@ -110,6 +109,7 @@ _EXPORTS = {
     "Pretrainer": "training",
     "PretrainLayer": "training",
     "PretrainResult": "training",
+    "CGOptimizer": "training",
     # run folders
     "RunDir": "runs.rundir",
     # checkpoints

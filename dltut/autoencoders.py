@@ -31,7 +31,8 @@ from . import checks
 from .init import init_bound, uniform, zeros
 from .layers import ParamsMixin, as_shared_param, check_ndim
 from .models import MLP
-from .training import TrainConfig, compile_functions, sgd_updates
+from .training import TrainConfig, compile_functions
+from .updates import sgd_updates, updated_shared_variables
 
 
 def cross_entropy(x, z):
@@ -345,8 +346,7 @@ class SdA(MLP):
 
 def random_state_variables(function, params=()):
     """The random-stream states a compiled ``function`` updates: every shared variable it
-    updates that is not in ``params`` (see :func:`dltut.training.updated_shared_variables`)."""
-    from .training import updated_shared_variables
+    updates that is not in ``params`` (see :func:`dltut.updates.updated_shared_variables`)."""
     return [v for v in updated_shared_variables(function)
             if not any(v is p for p in params)]
 

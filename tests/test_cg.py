@@ -11,7 +11,8 @@ import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
 
-from dltut.cg import CGOptimizer, LogisticRegressionCG
+from dltut.cg import LogisticRegressionCG
+from dltut.training import CGOptimizer
 from dltut.layers import LogisticRegression
 from dltut.runs import checkpoint as ckpt
 from dltut.runs import rundir

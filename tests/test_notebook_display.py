@@ -15,7 +15,7 @@ import pytest
 
 import _tiny
 from dltut import notebook
-from dltut.training.trainer import TrainConfig, Trainer, _Progress, compile_functions
+from dltut.training import Progress, TrainConfig, Trainer, compile_functions
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -98,7 +98,7 @@ def test_outside_a_notebook_the_trainer_keeps_the_terminal_bar():
     fns = compile_functions(model, x, y, _tiny.shared(_tiny.splits()), config)
     for progress in (None, True, False):
         trainer = Trainer(fns, config, model=model, log=None, progress=progress)
-        assert isinstance(trainer._make_display(30), _Progress)
+        assert isinstance(trainer._make_display(30), Progress)
     assert isinstance(Trainer(fns, config, log=None, progress="notebook")._make_display(30),
                       notebook.NotebookDisplay)
 

@@ -126,7 +126,7 @@ def test_the_returned_l2_term_is_cheaper_but_the_updates_are_the_tutorials(monke
     """train_model returns its L2 term through dot products (dltut.training.sum_of_squares);
     the updates must be bit for bit those of the tutorial's graph, which returns L2_sqr, and
     the returned cost the same to within float rounding."""
-    from dltut.training import trainer as train
+    from dltut.training import functions as train
     split_list = _tiny.splits((60, 20, 20), seed=3)
     runs = {}
     for name in ("tutorial", "dltut"):
@@ -669,3 +669,41 @@ def test_train_config_checks_are_the_command_lines(field, value, fragment):
     with pytest.raises((TypeError, ValueError)) as info:
         TrainConfig(**{field: value})
     assert fragment in str(info.value)
+
+
+#: The public names of dltut/train.py, the one module all of training was before issue 24
+#: split it (read off that file), which users may have imported from dltut.train.
+OLD_TRAIN_NAMES = (
+    "SCHEDULES", "TrainConfig", "CONFIG_RULES", "sgd_updates", "momentum_updates",
+    "make_velocities", "Compiled", "shared_length", "sum_of_squares", "n_classes_of",
+    "label_values", "check_labels_fit", "compile_functions", "evaluate", "Patience",
+    "ConstantRate", "InverseDecay", "PlateauHalving", "make_schedule", "STOP_REASONS",
+    "CHECKPOINT_SECONDS", "TrainResult", "checked_state", "TrainState", "Trainer",
+    "PRETRAIN_STOP_REASONS", "updated_shared_variables", "PretrainLayer", "PretrainState",
+    "PretrainResult", "Pretrainer", "train")
+
+
+def test_every_name_of_the_old_train_module_is_on_the_package_and_its_alias():
+    import importlib
+    import warnings
+    import dltut.training
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = importlib.import_module("dltut.train")
+    assert old is dltut.training
+    missing = [name for name in OLD_TRAIN_NAMES if not hasattr(dltut.training, name)]
+    assert missing == []
+    assert set(dltut.training.__all__) >= set(OLD_TRAIN_NAMES)
+    # the update rules are the models' leaf module's, the same functions
+    import dltut.updates
+    assert dltut.training.sgd_updates is dltut.updates.sgd_updates
+
+
+def test_the_optimizer_moved_out_of_the_model_module_with_a_deprecated_old_name():
+    import dltut.cg
+    import dltut.training
+    with pytest.warns(DeprecationWarning, match="dltut.training"):
+        old = dltut.cg.CGOptimizer
+    assert old is dltut.training.CGOptimizer is dltut.CGOptimizer
+    with pytest.raises(AttributeError):
+        dltut.cg.NoSuchName

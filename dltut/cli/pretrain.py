@@ -560,7 +560,8 @@ def _sda_main(name, args, argv, run_dir, state, say):
 def _cg_main(name, args, argv, run_dir, state, say):
     """logistic_cg.py: conjugate gradients on the flat-theta logistic regression."""
     import theano.tensor as T
-    from ..cg import CGOptimizer, LogisticRegressionCG
+    from ..cg import LogisticRegressionCG
+    from ..training import CGOptimizer
     from ..data import shared_datasets
     from ..runtime.info import numerics
     from ..runs.rundir import CHECKPOINT

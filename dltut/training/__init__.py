@@ -1,20 +1,32 @@
-"""Training: the compiled functions, SGD updates, early stopping, learning-rate schedules and
-the loops (:class:`Trainer`, :class:`Pretrainer`).
+"""Training: the settings (:mod:`~dltut.training.config`), the compiled functions
+(:mod:`~dltut.training.functions`), early stopping and learning-rate schedules
+(:mod:`~dltut.training.stopping`), the one loop shell (:mod:`~dltut.training.loop`) and the
+loops built on it: :class:`Trainer` (:mod:`~dltut.training.trainer`), :class:`Pretrainer`
+(:mod:`~dltut.training.pretrainer`) and :class:`CGOptimizer` (:mod:`~dltut.training.cg`).
+The update rules are the models' own leaf :mod:`dltut.updates` (re-exported here).
 
-For now all of it lives in :mod:`dltut.training.trainer` (formerly ``dltut.train``, which
-still imports, with a DeprecationWarning, for one release); this package exports its public
-names, so ``from dltut.training import Trainer`` keeps working when the module is split.
+``dltut.train``, the one module all of this was before issue 24, still imports (with a
+DeprecationWarning, for one release) as this package, with the same public names.
 """
-from .trainer import (SCHEDULES, TrainConfig, sgd_updates, momentum_updates, make_velocities,
-                      Compiled, shared_length, sum_of_squares, compile_functions, evaluate,
-                      Patience, ConstantRate, InverseDecay, PlateauHalving, make_schedule,
-                      STOP_REASONS, CHECKPOINT_SECONDS, TrainResult, checked_state, TrainState,
-                      Trainer, PRETRAIN_STOP_REASONS, updated_shared_variables, PretrainLayer,
-                      PretrainState, PretrainResult, Pretrainer, train)
+from ..updates import make_velocities, momentum_updates, sgd_updates, updated_shared_variables
+from .cg import CG_STOP_REASONS, CGOptimizer, CGState
+from .config import CONFIG_RULES, SCHEDULES, TrainConfig
+from .functions import (Compiled, check_labels_fit, compile_functions, evaluate, label_values,
+                        n_classes_of, shared_length, sum_of_squares)
+from .loop import (CHECKPOINT_SECONDS, CheckpointedLoop, Closing, InterruptFlag, Progress,
+                   StopReason, checked, checked_state)
+from .pretrainer import (PRETRAIN_STOP_REASONS, PretrainLayer, PretrainResult, PretrainState,
+                         Pretrainer)
+from .stopping import ConstantRate, InverseDecay, Patience, PlateauHalving, make_schedule
+from .trainer import STOP_REASONS, TrainResult, TrainState, Trainer, train
 
-__all__ = ["SCHEDULES", "TrainConfig", "sgd_updates", "momentum_updates", "make_velocities",
-           "Compiled", "shared_length", "sum_of_squares", "compile_functions", "evaluate",
+__all__ = ["SCHEDULES", "CONFIG_RULES", "TrainConfig", "sgd_updates", "momentum_updates",
+           "make_velocities", "Compiled", "shared_length", "sum_of_squares", "n_classes_of",
+           "label_values", "check_labels_fit", "compile_functions", "evaluate",
            "Patience", "ConstantRate", "InverseDecay", "PlateauHalving", "make_schedule",
-           "STOP_REASONS", "CHECKPOINT_SECONDS", "TrainResult", "checked_state", "TrainState",
-           "Trainer", "PRETRAIN_STOP_REASONS", "updated_shared_variables", "PretrainLayer",
-           "PretrainState", "PretrainResult", "Pretrainer", "train"]
+           "STOP_REASONS", "CHECKPOINT_SECONDS", "StopReason", "checked", "checked_state",
+           "InterruptFlag", "Progress", "Closing", "CheckpointedLoop",
+           "TrainResult", "TrainState", "Trainer", "train",
+           "PRETRAIN_STOP_REASONS", "updated_shared_variables", "PretrainLayer",
+           "PretrainState", "PretrainResult", "Pretrainer",
+           "CG_STOP_REASONS", "CGState", "CGOptimizer"]
