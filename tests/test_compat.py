@@ -155,10 +155,17 @@ def test_startup_hook_cost_is_small():
 
 @pytest.mark.slow
 def test_wheel_carries_the_startup_file(tmp_path):
-    """A regular installation puts dltut-startup.pth into site-packages by itself."""
+    """A regular installation puts dltut-startup.pth into site-packages by itself; the wheel
+    also carries the package data (numpy headers, the convolution's C++)."""
+    import shutil
     import zipfile
+    # built from a copy without the checkout's build outputs: a stale dltut.egg-info/SOURCES.txt
+    # would put package data into the wheel that setup.py's package_data leaves out
+    source_tree = tmp_path / "src"
+    shutil.copytree(ROOT, str(source_tree), ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "data", "results"))
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                          "--no-build-isolation", "-w", str(tmp_path), ROOT],
+                          "--no-build-isolation", "-w", str(tmp_path), str(source_tree)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     wheels = [p for p in os.listdir(str(tmp_path)) if p.endswith(".whl")]
@@ -166,6 +173,11 @@ def test_wheel_carries_the_startup_file(tmp_path):
     with zipfile.ZipFile(str(tmp_path / wheels[0])) as whl:
         assert whl.read(startup.PTH_NAME).decode() == startup.PTH_LINE
         assert "dltut/compat/include/numpy/noprefix.h" in whl.namelist()
+        # the convolution Ops' C++, read at import (dltut.ops.conv.SUPPORT_CODE)
+        assert "dltut/ops/conv.cpp" in whl.namelist()
+        source = os.path.join(ROOT, "dltut", "ops", "conv.cpp")
+        with open(source, encoding="utf-8") as f:
+            assert whl.read("dltut/ops/conv.cpp").decode("utf-8") == f.read()
 
 
 # --------------------------------------------------------------------------- the package
