@@ -62,9 +62,8 @@ from theano.tensor.blas import ldflags
 FUSED_ACTIVATIONS = ("linear", "tanh")
 
 #: Default bound on the unrolled block (bytes): a few images' ``col`` that stay in a core's
-#: L2 cache with their products.  LeNet5's layers run as fast with 0.5-1 MB blocks, a little
-#: slower with 256 KB or 2 MB, 2-3x slower with the whole minibatch at once (0)
-#: (bench/conv_layers.py --block-bytes ..., 2-core EPYC with 1 MB L2 per core).
+#: L2 cache with their products (``bench/conv_layers.py --block-bytes ...`` times other sizes;
+#: the README's "Performance" section has what it measured).
 DEFAULT_BLOCK_BYTES = 1 << 20
 
 SUPPORTED_DTYPES = ("float32", "float64")
