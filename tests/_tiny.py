@@ -10,7 +10,7 @@ import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
 import theano.tensor as T
 
-from _numeric import softmax, tolerances  # noqa: F401 -- softmax: the tests' name
+from _helpers import softmax, tolerances  # noqa: F401 -- softmax: the tests' name
 from dltut.data import shared_dataset
 from dltut.layers import LogisticRegression
 from dltut.models import MLP
@@ -100,6 +100,6 @@ def floatX(value):
 
 def tolerance():
     """(rtol, atol) that a float32 run must meet; float64 is held much tighter (the "exact"
-    row of _numeric.TOLERANCES)."""
+    row of _helpers.TOLERANCES)."""
     tol = tolerances("exact")
     return tol["rtol"], tol["atol"]

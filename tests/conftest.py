@@ -8,7 +8,7 @@ import numpy
 import pytest
 from scipy.signal import convolve2d
 
-from _numeric import softmax, tolerances
+from _helpers import softmax, tolerances
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,7 @@ def fashion_mnist_dir():
 @pytest.fixture(scope="session")
 def tol():
     """``assert_allclose`` tolerances for results computed in the current floatX (the
-    "graph" row of _numeric.TOLERANCES)."""
+    "graph" row of _helpers.TOLERANCES)."""
     return tolerances("graph")
 
 

@@ -16,12 +16,13 @@ import theano
 import theano.tensor as T
 from theano.ifelse import ifelse
 from theano.sandbox.rng_mrg import MRG_RandomStreams
-from theano.scan_module.scan_op import Scan
 from theano.tensor.signal.pool import pool_2d
 
 import dltut
 from dltut import compat
 from dltut.compat import numpy2, scan, startup
+
+from _helpers import uses_compiled_scan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOATX = theano.config.floatX
@@ -388,16 +389,6 @@ def test_info_reports_the_measures(tmp_path):
 
 
 # --------------------------------------------------------------------------- compiled scan
-def _scan_thunks(f):
-    return [t for t, node in zip(f.fn.thunks, f.fn.nodes) if isinstance(node.op, Scan)]
-
-
-def _uses_compiled_scan(f):
-    thunks = _scan_thunks(f)
-    assert thunks, "no Scan node in the compiled function"
-    return all(getattr(t.perform, "__func__", None) is not Scan.execute for t in thunks)
-
-
 def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     """An RNN-like recurrence over 12 steps: h_t = tanh(x_t W + h_{t-1} U + b)."""
     rng = numpy.random.RandomState(3)
@@ -409,7 +400,7 @@ def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     hs, _ = theano.scan(lambda x, h: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
                         sequences=xs, outputs_info=h0)
     f = theano.function([xs, h0], hs)
-    assert _uses_compiled_scan(f)
+    assert uses_compiled_scan(f)
     x = rng.randn(12, 4).astype(FLOATX)
     h = numpy.zeros(5, dtype=FLOATX)
     expected = []
@@ -428,7 +419,7 @@ def test_scan_gradient_through_compiled_scan(tol):
     x0 = T.vector("x0")
     xs, _ = theano.scan(lambda x: x * w + T.sin(x), outputs_info=x0, n_steps=6)
     g = theano.function([w, x0], T.grad(xs[-1].sum(), w))
-    assert _uses_compiled_scan(g)
+    assert uses_compiled_scan(g)
     x = x0
     for _ in range(6):
         x = x * w + T.sin(x)
@@ -454,7 +445,7 @@ def test_scan_falls_back_to_python_with_one_warning(monkeypatch, capfd):
         ys, _ = theano.scan(lambda v: v * 2 + 1, outputs_info=x, n_steps=3)
         f1 = theano.function([x], ys[-1])
         f2 = theano.function([x], ys[-1] * 1)
-        assert not _uses_compiled_scan(f1) and not _uses_compiled_scan(f2)
+        assert not uses_compiled_scan(f1) and not uses_compiled_scan(f2)
         value = numpy.asarray([1, 2], dtype=FLOATX)
         numpy.testing.assert_array_equal(f1(value), ((value * 2 + 1) * 2 + 1) * 2 + 1)
         err = capfd.readouterr().err
@@ -688,7 +679,7 @@ def test_gibbs_chain_scan_c_vs_python(ctol):
     chain, updates = build()
     f_c = theano.function([v0], chain, updates=updates,
                           mode=theano.Mode(linker="cvm", optimizer="fast_run"))
-    assert _uses_compiled_scan(f_c)
+    assert uses_compiled_scan(f_c)
     chain2, updates2 = build()
     f_py = theano.function([v0], chain2, updates=updates2,
                            mode=theano.Mode(linker="py", optimizer=None))
