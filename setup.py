@@ -101,7 +101,8 @@ setup(
     if os.path.exists(os.path.join(HERE, "README.md")) else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["dltut", "dltut.*"]),
-    package_data={"dltut.compat": ["include/numpy/*.h"]},
+    # the C++ of dltut.ops.conv is read at import from the file beside the module
+    package_data={"dltut.compat": ["include/numpy/*.h"], "dltut.ops": ["*.cpp"]},
     cmdclass=CMDCLASS,
     python_requires=">=3.11,<3.14",
     install_requires=[

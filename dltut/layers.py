@@ -124,7 +124,16 @@ class ParamsMixin:
 
 
 class LogisticRegression(ParamsMixin):
-    """Multi-class logistic regression: ``p(y=i|x) = softmax(x W + b)_i``.
+    r"""Multi-class logistic regression: ``p(y=i|x) = softmax(x W + b)_i``.
+
+    Each class ``i`` has a column ``W[:, i]`` of weights and a bias ``b[i]``; an example
+    ``x`` (a row) scores every class and the softmax turns the scores into probabilities:
+
+    .. math::
+
+        P(Y = i \mid x, W, b) = \mathrm{softmax}_i(x W + b)
+            = \frac{e^{x W_{:, i} + b_i}}{\sum_j e^{x W_{:, j} + b_j}},
+        \qquad y_{pred} = \operatorname{argmax}_i P(Y = i \mid x, W, b)
 
     Parameters
     ----------
@@ -164,17 +173,34 @@ class LogisticRegression(ParamsMixin):
         self.L2_sqr = (self.W ** 2).sum()
 
     def negative_log_likelihood(self, y):
-        """Mean over the minibatch of ``-log p(y_i | x_i)``.
+        r"""Mean over the minibatch of ``-log p(y_i | x_i)``.
+
+        The loss the tutorial minimises: over a minibatch :math:`\mathcal{D}` of examples
+        :math:`(x^{(i)}, y^{(i)})`, the parameters :math:`\theta = \{W, b\}` are scored by
+
+        .. math::
+
+            \ell(\theta, \mathcal{D}) = -\frac{1}{|\mathcal{D}|}
+                \sum_{i=0}^{|\mathcal{D}|-1} \log P(Y = y^{(i)} \mid x^{(i)}, W, b)
 
         ``y`` is a T.ivector of class indices, shape (n_examples,).  The mean (not the sum)
         keeps the learning rate independent of the minibatch size.
+
+        How the code picks one probability per example: ``T.log(self.p_y_given_x)`` is a
+        matrix with a row per example and a column per class.  ``T.arange(y.shape[0])`` is the
+        vector of row numbers ``[0, 1, ..., n - 1]``; indexing the matrix with two integer
+        vectors, ``M[rows, y]``, pairs them up element by element and takes ``M[i, y[i]]``
+        for every ``i``: the log-probability each example gives its own label.  (``M[:, y]``
+        would instead take whole columns, an n x n matrix.)  The mean of that vector, negated,
+        is the loss.
         """
         check_labels(y, self.y_pred)
         # log-probabilities (n, n_out), pick column y[i] of row i -> (n,)
         return -T.mean(T.log(self.p_y_given_x)[T.arange(y.shape[0]), y])
 
     def errors(self, y):
-        """Zero-one loss: the fraction of examples in the minibatch that are misclassified."""
+        r"""Zero-one loss: the fraction of examples in the minibatch that are misclassified,
+        :math:`\frac{1}{|\mathcal{D}|} \sum_i [y_{pred}^{(i)} \neq y^{(i)}]`."""
         check_labels(y, self.y_pred)
         return T.mean(T.neq(self.y_pred, y))
 
@@ -276,8 +302,8 @@ def max_pool(x, poolsize):
 
     The same function as ``pool_2d(x, ws=poolsize, ignore_border=True)`` (the tutorial's
     call), written as a reshape and a max so that Theano compiles it to plain reductions:
-    its gradient then costs a fraction of ``MaxPoolGrad``'s on the CPU (LeNet5's step is
-    about 20 % faster) and goes to the same elements, so training is unchanged.
+    its gradient then costs a fraction of ``MaxPoolGrad``'s on the CPU and goes to the same
+    elements, so training is unchanged.
     """
     ph, pw = poolsize
     rows, cols = x.shape[2] // ph, x.shape[3] // pw

@@ -117,8 +117,8 @@ class LiveCurves:
 
     def png(self):
         """The figure of the records so far, as PNG bytes."""
-        from .plot import _new_figure, draw_learning_curves
-        fig = _new_figure(LIVE_PLOT_FIGSIZE, LIVE_PLOT_DPI)
+        from .plot import draw_learning_curves, new_figure
+        fig = new_figure(LIVE_PLOT_FIGSIZE, LIVE_PLOT_DPI)
         draw_learning_curves(fig, self.records, self.title)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=LIVE_PLOT_DPI)

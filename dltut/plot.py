@@ -1,4 +1,6 @@
-"""Figures: tiled filter images, learning curves, the convolution demo; reading images.
+"""Figures: tiled filter images, learning curves, the convolution demo, samples, searches.
+
+Reading images and tiling them into one are :mod:`dltut.plots.images` (re-exported here).
 
 Nothing here imports matplotlib at module import.  Figures that are only saved are drawn on
 a bare :class:`matplotlib.figure.Figure` (no pyplot, no backend, no window), so saving a
@@ -11,9 +13,11 @@ import io
 import math
 import os
 import sys
-import warnings
 
 import numpy
+
+from .plots.images import (  # noqa: F401 -- re-exported: dltut.plot's names before the split
+    check_pair, grid_shape, read_image, scale_to_unit_interval, tile_raster_images)
 
 #: Learning-curve figure size in inches and its resolution: 800 x 600 pixels.
 CURVES_FIGSIZE = (8.0, 6.0)
@@ -54,7 +58,7 @@ def pyplot():
     return plt
 
 
-def _new_figure(figsize, dpi):
+def new_figure(figsize, dpi):
     """A bare Figure with its own Agg canvas: drawing and saving it touches no global state."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -74,226 +78,6 @@ def _save(path, write):
     path = os.fspath(path)
     atomic_write(path, buffer.getvalue())
     return path
-
-
-# ---------------------------------------------------------------------------------------
-# reading images
-
-
-def _without_alpha(image):
-    """An image with transparency composited on white, as RGB."""
-    from PIL import Image
-
-    rgba = image.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
-
-
-def _deep_to_float(image):
-    """A greyscale image of more than 8 bits ("I;16", "I", "F") as mode "F" on the 0..255
-    scale: 16-bit values over 65535, floats in [0, 1] as fractions, other floats as 0..255."""
-    from PIL import Image
-
-    pixels = numpy.asarray(image, dtype=numpy.float64)
-    pixels = numpy.where(numpy.isfinite(pixels), pixels, 0.0)
-    top = float(pixels.max()) if pixels.size else 0.0
-    if image.mode.startswith("I;16") or (image.mode == "I" and top > 255):
-        pixels = pixels * (255.0 / (65535.0 if top <= 65535 else top))
-    elif image.mode == "F" and pixels.min() >= 0 and top <= 1.0:
-        pixels = pixels * 255.0
-    return Image.fromarray(numpy.clip(pixels, 0.0, 255.0).astype(numpy.float32), mode="F")
-
-
-def read_image(path, colour=False, size=None, alpha=False):
-    """Read an image file as floats on the 0..255 scale.
-
-    Transparent pixels are put on white (dark ink drawn on a transparent background stays
-    visible); 16-bit and floating-point greyscale images are scaled to 0..255 (a float TIFF
-    in [0, 1] is taken as fractions); palette, bilevel and other modes are converted.
-
-    Parameters
-    ----------
-    path : path-like
-    colour : bool
-        Return (h, w, 3) RGB values (a greyscale image repeated over the three channels)
-        instead of (h, w) grey ones.
-    size : (width, height), optional
-        Resize to this (Lanczos), greyscale only.
-    alpha : bool
-        Also return the opacity: ``(pixels, opacity)``, opacity of shape (h, w) in [0, 1],
-        or None for an image without transparency.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (h, w) or (h, w, 3), values in [0, 255]
-
-    Raises
-    ------
-    ValueError
-        Naming the file: missing, a folder, not an image, damaged, or over Pillow's
-        decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``).
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
-                opacity = None
-                if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-                    if alpha:
-                        opacity = image.convert("RGBA").getchannel("A")
-                        if size is not None and tuple(image.size) != tuple(size):
-                            opacity = opacity.resize(tuple(size), Image.LANCZOS)
-                        opacity = numpy.asarray(opacity, dtype=numpy.float64) / 255.0
-                    image = _without_alpha(image)
-                if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-                    image = _deep_to_float(image)
-                elif image.mode not in ("L", "RGB"):
-                    image = image.convert("RGB")
-                if not colour and image.mode == "RGB":
-                    image = image.convert("L")
-                if size is not None and tuple(image.size) != tuple(size):
-                    image = image.resize(tuple(size), Image.LANCZOS)
-                pixels = numpy.asarray(image, dtype=numpy.float64)
-    except FileNotFoundError:
-        raise ValueError("no image file at %s; check the path" % path) from None
-    except IsADirectoryError:
-        raise ValueError("%s is a folder, not an image; name an image file in it" % path) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError("%s is larger than Pillow reads safely (over %d pixels: a "
-                         "decompression bomb?); shrink it first"
-                         % (path, Image.MAX_IMAGE_PIXELS)) from None
-    except UnidentifiedImageError:
-        raise ValueError("%s is not an image Pillow can read; give a PNG, JPEG, TIFF, ... file"
-                         % path) from None
-    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as error:
-        raise ValueError("cannot read image %s: %s; is it a whole image file?"
-                         % (path, error or type(error).__name__)) from None
-    if colour and pixels.ndim == 2:
-        pixels = numpy.repeat(pixels[:, :, None], 3, axis=2)
-    return (pixels, opacity) if alpha else pixels
-
-
-# ---------------------------------------------------------------------------------------
-# tiling
-
-
-def scale_to_unit_interval(x, eps=1e-8):
-    """``(x - min) / (max - min + eps)``: ``x`` mapped into [0, 1] (a new array)."""
-    x = numpy.asarray(x)
-    x_min = x.min()
-    return (x - x_min) / (x.max() - x_min + eps)
-
-
-def _check_pair(name, value, minimum):
-    """``value`` as a tuple of two ints >= ``minimum``, or a ValueError naming it."""
-    try:
-        pair = tuple(int(v) for v in value)
-    except TypeError:
-        raise ValueError("%s must be a pair of integers, got %r" % (name, value)) from None
-    if len(pair) != 2 or min(pair) < minimum:
-        raise ValueError("%s must be two integers >= %d, got %r" % (name, minimum, value))
-    return pair
-
-
-def tile_raster_images(X, img_shape, tile_shape, tile_spacing=(0, 0),
-                       scale_rows_to_unit_interval=True, output_pixel_vals=True):
-    """Lay out the rows of ``X`` as images on a grid, for viewing filters or examples.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n_images, h * w), or a 4-tuple of such arrays (or None)
-        Each row is one image of shape ``img_shape`` flattened in C order.  A 4-tuple gives
-        the red, green, blue and alpha channels; a channel that is None is filled with 0
-        (alpha with 255, or 1.0 when ``output_pixel_vals`` is False, i.e. opaque).
-    img_shape : (h, w)
-    tile_shape : (rows, cols)
-        The grid.  Images are placed row-major: image ``i`` goes to grid cell
-        ``(i // cols, i % cols)``.  Cells beyond ``n_images`` stay 0; images beyond
-        ``rows * cols`` are not shown.
-    tile_spacing : (sh, sw)
-        Blank pixels (value 0) between neighbouring tiles; none around the border.
-    scale_rows_to_unit_interval : bool
-        Scale each image independently to [0, 1] with :func:`scale_to_unit_interval`
-        before placing it (each channel separately in the 4-tuple form).
-    output_pixel_vals : bool
-        Return uint8 pixel values: the [0, 1] value times 255, rounded to the nearest
-        integer and clipped to [0, 255].  Otherwise the values are placed unchanged and the
-        result has ``X``'s dtype.
-
-    Returns
-    -------
-    ndarray, shape (rows * (h + sh) - sh, cols * (w + sw) - sw)
-        with a trailing axis of 4 (RGBA) in the 4-tuple form.
-
-    Notes
-    -----
-    The tutorials' version converted to uint8 by truncation, which turns the brightest
-    pixel of a scaled float64 image (255 * (1 - 1e-8)) into 254; rounding gives 255
-    whatever the float type.
-    """
-    img_shape = _check_pair("img_shape", img_shape, 1)
-    tile_shape = _check_pair("tile_shape", tile_shape, 1)
-    tile_spacing = _check_pair("tile_spacing", tile_spacing, 0)
-    (h, w), (rows, cols), (sh, sw) = img_shape, tile_shape, tile_spacing
-    out_shape = (rows * (h + sh) - sh, cols * (w + sw) - sw)
-
-    if isinstance(X, (tuple, list)):
-        if len(X) != 4:
-            raise ValueError("the channel form of X must have 4 entries (R, G, B, A), got %d"
-                             % len(X))
-        channels = [None if c is None else numpy.asarray(c) for c in X]
-        present = [c for c in channels if c is not None]
-        if output_pixel_vals:
-            dtype = numpy.uint8
-        elif present:
-            dtype = present[0].dtype
-        else:
-            dtype = numpy.float64
-        out = numpy.zeros(out_shape + (4,), dtype=dtype)
-        for i, channel in enumerate(channels):
-            if channel is None:
-                # an absent colour channel is black; an absent alpha channel is opaque
-                if i == 3:
-                    out[:, :, i] = 255 if output_pixel_vals else 1
-            else:
-                out[:, :, i] = tile_raster_images(
-                    channel, img_shape, tile_shape, tile_spacing,
-                    scale_rows_to_unit_interval, output_pixel_vals)
-        return out
-
-    X = numpy.asarray(X)
-    if X.ndim != 2:
-        raise ValueError("X must be a matrix of shape (n_images, h*w), got shape %s"
-                         % (X.shape,))
-    if X.shape[1] != h * w:
-        raise ValueError("X has rows of length %d but img_shape %s needs h*w = %d"
-                         % (X.shape[1], img_shape, h * w))
-
-    out = numpy.zeros(out_shape, dtype=numpy.uint8 if output_pixel_vals else X.dtype)
-    n_shown = min(X.shape[0], rows * cols)
-    for i in range(n_shown):
-        image = X[i].reshape(h, w)
-        if scale_rows_to_unit_interval:
-            image = scale_to_unit_interval(image)
-        if output_pixel_vals:
-            image = numpy.clip(numpy.rint(numpy.asarray(image, dtype=numpy.float64) * 255),
-                               0, 255)
-        top = (i // cols) * (h + sh)
-        left = (i % cols) * (w + sw)
-        out[top:top + h, left:left + w] = image
-    return out
-
-
-def grid_shape(n):
-    """A near-square (rows, cols) grid holding ``n`` tiles: cols = ceil(sqrt(n))."""
-    if n < 1:
-        raise ValueError("need at least one tile, got %d" % n)
-    cols = int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / cols))
-    return rows, cols
 
 
 # ---------------------------------------------------------------------------------------
@@ -329,7 +113,7 @@ def filter_rows(W, image_shape=None, channel=None):
                 raise ValueError("cannot guess the image shape of %d inputs (not a square); "
                                  "pass image_shape" % n_in)
             image_shape = (side, side)
-        image_shape = _check_pair("image_shape", image_shape, 1)
+        image_shape = check_pair("image_shape", image_shape, 1)
         if image_shape[0] * image_shape[1] != n_in:
             raise ValueError("W has %d inputs but image_shape %s has %d pixels"
                              % (n_in, image_shape, image_shape[0] * image_shape[1]))
@@ -457,7 +241,7 @@ def draw_class_templates(fig, W, title=None, image_shape=None):
 def save_class_templates(W, path, title=None, image_shape=None):
     """Save :func:`draw_class_templates`'s figure as a PNG (1100 x 450 pixels for ten
     classes; its folder is created); return ``path``."""
-    fig = _new_figure((TEMPLATES_WIDTH, TEMPLATES_ROW_INCHES), TEMPLATES_DPI)
+    fig = new_figure((TEMPLATES_WIDTH, TEMPLATES_ROW_INCHES), TEMPLATES_DPI)
     draw_class_templates(fig, W, title, image_shape)
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=TEMPLATES_DPI))
 
@@ -483,7 +267,7 @@ def save_learning_curves(history, path, title=None):
     See :func:`draw_learning_curves` for ``history`` and the panels; the PNG is 800 x 600
     pixels and its folder is created.
     """
-    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    fig = new_figure(CURVES_FIGSIZE, CURVES_DPI)
     draw_learning_curves(fig, history, title)
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CURVES_DPI))
 
@@ -596,7 +380,7 @@ def save_pretraining_curves(history, path, title=None):
         if record["layer"] not in [layer for layer, _ in layers]:
             layers.append((record["layer"], record.get("name") or "layer %s" % record["layer"]))
 
-    fig = _new_figure(CURVES_FIGSIZE, CURVES_DPI)
+    fig = new_figure(CURVES_FIGSIZE, CURVES_DPI)
     axes = fig.subplots(len(keys), 1, sharex=True, squeeze=False)[:, 0]
     for ax, key in zip(axes, keys):
         for layer, name in layers:
@@ -670,7 +454,7 @@ def save_conv_demo_figure(img, filtered, pooled, path):
 
     The PNG is 1200 x 600 pixels; its folder is created.
     """
-    fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
+    fig = new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
     draw_conv_demo(fig, img, filtered, pooled)
     fig.tight_layout()
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=CONV_DEMO_DPI))
@@ -710,7 +494,7 @@ def save_samples(rows, path, img_shape=(28, 28), steps_between=None, title=None)
     if any(r.ndim != 2 or r.shape[0] != n_chains for r in rows):
         raise ValueError("every row of samples must be (n_chains=%d, pixels), got shapes %s"
                          % (n_chains, [r.shape for r in rows]))
-    h, w = _check_pair("img_shape", img_shape, 1)
+    h, w = check_pair("img_shape", img_shape, 1)
     image = numpy.vstack([
         numpy.vstack([tile_raster_images(r, (h, w), (1, n_chains), (1, 1)),
                       numpy.zeros((1, n_chains * (w + 1) - 1), dtype=numpy.uint8)])
@@ -718,7 +502,7 @@ def save_samples(rows, path, img_shape=(28, 28), steps_between=None, title=None)
     n = len(rows)
     width = max(4.0, SAMPLES_TILE_INCHES * n_chains + 1.2)
     height = max(2.0, SAMPLES_TILE_INCHES * n + 1.0)
-    fig = _new_figure((width, height), SAMPLES_DPI)
+    fig = new_figure((width, height), SAMPLES_DPI)
     ax = fig.add_axes([0.9 / width, 0.6 / height, 1 - 1.1 / width, 1 - 1.0 / height])
     ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="equal")
     ax.set_xticks([(w + 1) * i + w / 2 - 0.5 for i in range(n_chains)])
@@ -764,7 +548,7 @@ def save_hmc_figure(samples, mu, cov, stepsizes, acceptance_rates, burnin, targe
                          % (max(i, j), samples.shape))
     mu = numpy.asarray(mu, dtype=numpy.float64)
     cov = numpy.asarray(cov, dtype=numpy.float64)
-    fig = _new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
+    fig = new_figure(CONV_DEMO_FIGSIZE, CONV_DEMO_DPI)
     ax_scatter, ax_trace = fig.subplots(1, 2)
     ax_scatter.plot(samples[:, i], samples[:, j], ".", markersize=2, alpha=0.4,
                     color="tab:blue", label="HMC samples (%d)" % len(samples))
@@ -833,7 +617,7 @@ def save_search_curves(series, path, x_label, line_label=None, best=None, title=
             raise ValueError("%s must be > 0 on a log axis; line %s has %s"
                              % (x_label, label, [x for x, _ in points]))
     labels = sorted(series, key=order) if order is not None else list(series)
-    fig = _new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
+    fig = new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
     ax = fig.subplots()
     from matplotlib import cm
     colours = cm.viridis(numpy.linspace(0.0, 0.85, max(len(labels), 1)))
@@ -880,7 +664,7 @@ def save_hidden_units_curve(rows, path, title=None):
     rows = sorted(rows)
     if len(rows) < 2:
         raise ValueError("a curve needs at least two sizes, got %d" % len(rows))
-    fig = _new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
+    fig = new_figure(SEARCH_FIGSIZE, SEARCH_DPI)
     ax = fig.subplots()
     units = [r[0] for r in rows]
     ax.plot(units, [r[1] for r in rows], "o-", color="tab:blue", label="validation error")

@@ -1,4 +1,4 @@
-"""Helpers for the tests that run dltut's scripts (tests/test_scripts.py, tests/test_faults.py):
+"""Helpers for the tests that run dltut's scripts (tests/cli/test_scripts.py, tests/test_faults.py):
 load a script as a module, call its ``main(argv)`` in this process and capture what it prints,
 write a tiny dataset, read a run folder back."""
 import contextlib

@@ -1,4 +1,5 @@
-"""Tiny datasets and models for the trainer tests (tests/test_train.py, tests/test_resume.py).
+"""Tiny datasets and models for the trainer tests (tests/training/test_trainer.py,
+tests/test_resume.py).
 
 Everything here is small enough that a whole training run takes a fraction of a second:
 a few hundred examples of 16 features, 3 classes.  Randomness is explicit (a seed per call).
@@ -9,6 +10,7 @@ import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import theano
 import theano.tensor as T
 
+from _helpers import softmax, tolerances  # noqa: F401 -- softmax: the tests' name
 from dltut.data import shared_dataset
 from dltut.layers import LogisticRegression
 from dltut.models import MLP
@@ -61,12 +63,6 @@ def mlp(seed=1234, n_in=N_FEATURES, n_hidden=8, n_out=N_CLASSES):
 
 
 # ------------------------------------------------------------------ numpy references
-def softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = numpy.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def forward(values, x):
     """Class probabilities of a dense model (LogisticRegression or tanh MLP) in numpy.
 
@@ -103,7 +99,7 @@ def floatX(value):
 
 
 def tolerance():
-    """(rtol, atol) that a float32 run must meet; float64 is held much tighter."""
-    if theano.config.floatX == "float32":
-        return 1e-5, 1e-6
-    return 1e-12, 1e-14
+    """(rtol, atol) that a float32 run must meet; float64 is held much tighter (the "exact"
+    row of _helpers.TOLERANCES)."""
+    tol = tolerances("exact")
+    return tol["rtol"], tol["atol"]

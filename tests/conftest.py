@@ -1,11 +1,14 @@
 """Shared test set-up: Theano configured first, floatX-aware tolerances, numpy references."""
+import os
+import pathlib
 import types
 
 import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
 import numpy
 import pytest
-import theano
 from scipy.signal import convolve2d
+
+from _helpers import softmax, tolerances
 
 
 @pytest.fixture(scope="session")
@@ -19,17 +22,23 @@ def mnist_path():
 
 
 @pytest.fixture(scope="session")
+def fashion_mnist_dir():
+    """The Fashion-MNIST IDX folder ($DLTUT_FASHION_MNIST or Debian's); skipped without it."""
+    from dltut.data import FASHION_ENV_VAR, FASHION_MNIST_DIR, FASHION_MNIST_FILES
+    root = pathlib.Path(os.environ.get(FASHION_ENV_VAR) or FASHION_MNIST_DIR)
+    if not (root / FASHION_MNIST_FILES["train_images"]).is_file():
+        pytest.skip("Fashion-MNIST absent (apt-get install dataset-fashion-mnist)")
+    return root
+
+
+@pytest.fixture(scope="session")
 def tol():
-    """``assert_allclose`` tolerances for results computed in the current floatX."""
-    if theano.config.floatX == "float32":
-        return {"rtol": 1e-4, "atol": 1e-5}
-    return {"rtol": 1e-10, "atol": 1e-12}
+    """``assert_allclose`` tolerances for results computed in the current floatX (the
+    "graph" row of _helpers.TOLERANCES)."""
+    return tolerances("graph")
 
 
-def np_softmax(z):
-    """Row-wise softmax, shifted by the row maximum for stability."""
-    e = numpy.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+np_softmax = softmax
 
 
 def np_conv_valid(x, w):

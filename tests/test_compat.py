@@ -16,12 +16,13 @@ import theano
 import theano.tensor as T
 from theano.ifelse import ifelse
 from theano.sandbox.rng_mrg import MRG_RandomStreams
-from theano.scan_module.scan_op import Scan
 from theano.tensor.signal.pool import pool_2d
 
 import dltut
 from dltut import compat
 from dltut.compat import numpy2, scan, startup
+
+from _helpers import uses_compiled_scan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOATX = theano.config.floatX
@@ -155,10 +156,17 @@ def test_startup_hook_cost_is_small():
 
 @pytest.mark.slow
 def test_wheel_carries_the_startup_file(tmp_path):
-    """A regular installation puts dltut-startup.pth into site-packages by itself."""
+    """A regular installation puts dltut-startup.pth into site-packages by itself; the wheel
+    also carries the package data (numpy headers, the convolution's C++)."""
+    import shutil
     import zipfile
+    # built from a copy without the checkout's build outputs: a stale dltut.egg-info/SOURCES.txt
+    # would put package data into the wheel that setup.py's package_data leaves out
+    source_tree = tmp_path / "src"
+    shutil.copytree(ROOT, str(source_tree), ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "data", "results"))
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                          "--no-build-isolation", "-w", str(tmp_path), ROOT],
+                          "--no-build-isolation", "-w", str(tmp_path), str(source_tree)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     wheels = [p for p in os.listdir(str(tmp_path)) if p.endswith(".whl")]
@@ -166,6 +174,11 @@ def test_wheel_carries_the_startup_file(tmp_path):
     with zipfile.ZipFile(str(tmp_path / wheels[0])) as whl:
         assert whl.read(startup.PTH_NAME).decode() == startup.PTH_LINE
         assert "dltut/compat/include/numpy/noprefix.h" in whl.namelist()
+        # the convolution Ops' C++, read at import (dltut.ops.conv.SUPPORT_CODE)
+        assert "dltut/ops/conv.cpp" in whl.namelist()
+        source = os.path.join(ROOT, "dltut", "ops", "conv.cpp")
+        with open(source, encoding="utf-8") as f:
+            assert whl.read("dltut/ops/conv.cpp").decode("utf-8") == f.read()
 
 
 # --------------------------------------------------------------------------- the package
@@ -394,16 +407,6 @@ def test_info_reports_the_measures(tmp_path):
 
 
 # --------------------------------------------------------------------------- compiled scan
-def _scan_thunks(f):
-    return [t for t, node in zip(f.fn.thunks, f.fn.nodes) if isinstance(node.op, Scan)]
-
-
-def _uses_compiled_scan(f):
-    thunks = _scan_thunks(f)
-    assert thunks, "no Scan node in the compiled function"
-    return all(getattr(t.perform, "__func__", None) is not Scan.execute for t in thunks)
-
-
 def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     """An RNN-like recurrence over 12 steps: h_t = tanh(x_t W + h_{t-1} U + b)."""
     rng = numpy.random.RandomState(3)
@@ -415,7 +418,7 @@ def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     hs, _ = theano.scan(lambda x, h: T.tanh(T.dot(x, W) + T.dot(h, U) + b),
                         sequences=xs, outputs_info=h0)
     f = theano.function([xs, h0], hs)
-    assert _uses_compiled_scan(f)
+    assert uses_compiled_scan(f)
     x = rng.randn(12, 4).astype(FLOATX)
     h = numpy.zeros(5, dtype=FLOATX)
     expected = []
@@ -434,7 +437,7 @@ def test_scan_gradient_through_compiled_scan(tol):
     x0 = T.vector("x0")
     xs, _ = theano.scan(lambda x: x * w + T.sin(x), outputs_info=x0, n_steps=6)
     g = theano.function([w, x0], T.grad(xs[-1].sum(), w))
-    assert _uses_compiled_scan(g)
+    assert uses_compiled_scan(g)
     x = x0
     for _ in range(6):
         x = x * w + T.sin(x)
@@ -460,7 +463,7 @@ def test_scan_falls_back_to_python_with_one_warning(monkeypatch, capfd):
         ys, _ = theano.scan(lambda v: v * 2 + 1, outputs_info=x, n_steps=3)
         f1 = theano.function([x], ys[-1])
         f2 = theano.function([x], ys[-1] * 1)
-        assert not _uses_compiled_scan(f1) and not _uses_compiled_scan(f2)
+        assert not uses_compiled_scan(f1) and not uses_compiled_scan(f2)
         value = numpy.asarray([1, 2], dtype=FLOATX)
         numpy.testing.assert_array_equal(f1(value), ((value * 2 + 1) * 2 + 1) * 2 + 1)
         err = capfd.readouterr().err
@@ -694,7 +697,7 @@ def test_gibbs_chain_scan_c_vs_python(ctol):
     chain, updates = build()
     f_c = theano.function([v0], chain, updates=updates,
                           mode=theano.Mode(linker="cvm", optimizer="fast_run"))
-    assert _uses_compiled_scan(f_c)
+    assert uses_compiled_scan(f_c)
     chain2, updates2 = build()
     f_py = theano.function([v0], chain2, updates=updates2,
                            mode=theano.Mode(linker="py", optimizer=None))

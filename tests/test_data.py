@@ -816,22 +816,6 @@ def test_cli_check_missing_fails(tmp_path, capsys):
 # the real files (skipped when absent)
 
 
-def real_mnist_path():
-    return data.default_mnist_path()
-
-
-def real_fashion_dir():
-    return pathlib.Path(os.environ.get("DLTUT_FASHION_MNIST") or data.FASHION_MNIST_DIR)
-
-
-needs_mnist = pytest.mark.skipif(
-    not real_mnist_path().is_file(),
-    reason="%s absent (run `python -m dltut.data fetch`)" % real_mnist_path())
-needs_fashion = pytest.mark.skipif(
-    not (real_fashion_dir() / data.FASHION_MNIST_FILES["train_images"]).is_file(),
-    reason="Fashion-MNIST absent (apt-get install dataset-fashion-mnist)")
-
-
 def check_mnist_like(splits):
     for (x, y), n in zip(splits, data.MNIST_SPLIT_SIZES):
         assert x.shape == (n, 784) and y.shape == (n,)
@@ -840,19 +824,19 @@ def check_mnist_like(splits):
         assert y.min() == 0 and y.max() == 9
 
 
+# (the mnist_path and fashion_mnist_dir fixtures, which skip when the files are absent, are
+# conftest.py's)
 @pytest.mark.realdata
-@needs_mnist
-def test_real_mnist():
-    assert data.file_md5(real_mnist_path()) == data.MNIST_MD5
-    splits = data.load_mnist(real_mnist_path())
+def test_real_mnist(mnist_path):
+    assert data.file_md5(mnist_path) == data.MNIST_MD5
+    splits = data.load_mnist(mnist_path)
     check_mnist_like(splits)
     assert splits[0][1][:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
 
 
 @pytest.mark.realdata
-@needs_fashion
-def test_real_fashion_mnist():
-    splits = data.load_fashion_mnist(real_fashion_dir())
+def test_real_fashion_mnist(fashion_mnist_dir):
+    splits = data.load_fashion_mnist(fashion_mnist_dir)
     check_mnist_like(splits)
     assert splits[0][1][:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 

@@ -9,7 +9,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from dltut import hmc
 
-from test_compat import _uses_compiled_scan
+from _helpers import uses_compiled_scan as _uses_compiled_scan
 
 FLOATX = theano.config.floatX
 

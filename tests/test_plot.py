@@ -227,7 +227,7 @@ def test_learning_curves_tick_whole_epochs_and_iterations_only(n_epochs, per_epo
     history = make_history(n_epochs * per_epoch)
     for i, record in enumerate(history):
         record["epoch"], record["iteration"] = 1 + i // per_epoch, 3 * (i + 1)
-    fig = plot.draw_learning_curves(plot._new_figure(plot.CURVES_FIGSIZE, plot.CURVES_DPI),
+    fig = plot.draw_learning_curves(plot.new_figure(plot.CURVES_FIGSIZE, plot.CURVES_DPI),
                                     history)
     fig.canvas.draw()
     for ax in fig.axes:
@@ -248,7 +248,7 @@ def templates_W(n_classes=10, seed=7):
 
 
 def test_class_templates_figure_is_labelled():
-    fig = plot.draw_class_templates(plot._new_figure((1, 1), plot.TEMPLATES_DPI), templates_W(),
+    fig = plot.draw_class_templates(plot.new_figure((1, 1), plot.TEMPLATES_DPI), templates_W(),
                                     title="templates")
     fig.canvas.draw()
     assert tuple(fig.get_size_inches() * fig.dpi) == (1100, 450)

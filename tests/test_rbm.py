@@ -27,7 +27,7 @@ from dltut.runs.rundir import PRETRAINING_CHECKPOINT
 from dltut.training import (PretrainLayer, Pretrainer, TrainConfig, Trainer,
                             updated_shared_variables)
 
-from test_compat import _uses_compiled_scan
+from _helpers import uses_compiled_scan as _uses_compiled_scan
 
 FLOATX = theano.config.floatX
 

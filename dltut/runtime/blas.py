@@ -9,15 +9,14 @@ Theano's CPU matrix products (``Dot22``, ``Gemm``, the ``CorrMM`` convolution) c
 3. **Nothing** (``blas.ldflags=`` empty): Theano then calls numpy's own BLAS through a slower
    C-API path.  Always works.
 
-The order follows ``bench/blas_bench.py`` on a 2-core AVX-512 Xeon (float32, one thread, CPU
-time): MKL and OpenBLAS (with the right core type) both reach ~165-170 GFLOP/s on a 2048^3
-product, but on the small products of a batch-20 MLP MKL is 1.4-1.6x faster, which made a
-whole MLP training step ~15% and a LeNet5 step ~5% faster.  Without a linked BLAS an MLP
-step was 4x slower than with OpenBLAS.  Re-run the bench to check another machine.
+The order follows ``bench/blas_bench.py``: on large products MKL and OpenBLAS (with the right
+core type) are about equal, on the small products of the tutorials' minibatches MKL was
+faster, and without a linked BLAS every step is several times slower.  The README's
+"Performance" section has the figures of the project's machines; run the bench for yours.
 
 OpenBLAS builds with ``DYNAMIC_ARCH`` choose their kernels from the CPU model when the library
 loads.  Builds older than the CPU (numpy 1.23's bundled 0.3.20, Debian 12's 0.3.21 on recent
-Xeons) misdetect it and fall back to old "Prescott" kernels, 5x slower.  The environment
+Xeons) misdetect it and fall back to old "Prescott" kernels, several times slower.  The environment
 variable ``OPENBLAS_CORETYPE`` overrides the detection, so dltut derives a core name from the
 instruction sets listed in ``/proc/cpuinfo`` and sets it (unless the user already did),
 whatever library Theano links: numpy's bundled OpenBLAS reads it too, and Theano's fallback

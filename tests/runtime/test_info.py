@@ -5,7 +5,7 @@ import sys
 
 from dltut.runtime import blas, info
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 REPORT_KEYS = {
     "python", "theano", "numpy", "scipy", "device", "floatX", "compiledir", "openmp",
