@@ -497,7 +497,7 @@ def _has_checkpoint(run_dir):
     return run_dir.has(CHECKPOINT) or run_dir.has(PRETRAINING_CHECKPOINT)
 
 
-def _interrupted_message(name, run_dir, started):
+def interrupted_message(name, run_dir, started):
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
     if _has_checkpoint(run_dir):
@@ -507,7 +507,7 @@ def _interrupted_message(name, run_dir, started):
             "--resume %s" % (name, run_dir))
 
 
-def _write_failure_message(error, name, run_dir, started, resuming):
+def write_failure_message(error, name, run_dir, started, resuming):
     if not started and resuming:
         return ("%s; a run folder must be writable to continue its run: copy it somewhere "
                 "writable and resume the copy" % error)
@@ -548,9 +548,9 @@ def _run(name, argv):
         result = trainer.run()
         return report(name, run_dir, compiled, result, session_started)
     except KeyboardInterrupt:
-        raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
+        raise CLIError(interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
     except RunDirWriteError as error:
-        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
+        raise CLIError(write_failure_message(error, name, run_dir, started, bool(args.resume)),
                        EXIT_IO) from None
     finally:
         if run_dir is not None:
