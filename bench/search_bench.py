@@ -44,7 +44,7 @@ sys.path.insert(0, ROOT)
 
 import dltut  # noqa: E402,F401  (Theano set-up before numpy loads)
 from dltut.runtime import _setup, flags  # noqa: E402
-from dltut.search import search  # noqa: E402
+import dltut.search as search  # noqa: E402
 
 import numpy  # noqa: E402
 

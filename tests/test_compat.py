@@ -271,7 +271,8 @@ def test_the_import_graph_sees_the_sub_packages():
     assert {"runtime", "runtime.blas", "runtime.device", "runtime.flags", "compat"} <= \
         graph["runtime._setup"]
     assert "training.trainer" in graph["training"]
-    assert {"cli.supervised", "runs.checkpoint", "runtime._setup"} <= graph["search.search"]
+    assert {"cli.supervised", "runs.checkpoint", "search.search"} <= graph["search.cli"]
+    assert {"runs.checkpoint", "runtime._setup"} <= graph["search.workers"]
     assert "training" in _import_graph(everywhere=True)["cli.supervised"]
     assert "training" not in graph["cli.supervised"]     # imported inside functions only
     # a sibling's import does not count as one of the package (training/__init__ imports

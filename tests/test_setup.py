@@ -505,7 +505,7 @@ def test_help_says_each_default_once():
 def test_scheduler_without_dask_says_how_to_install_it(monkeypatch):
     """--scheduler without the dask extra: one line naming the install (no traceback)."""
     from dltut.cli.common import CLIError
-    from dltut.search import search
+    import dltut.search as search
     monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed fails
     with pytest.raises(CLIError) as caught:
         search.DaskExecutor("local")

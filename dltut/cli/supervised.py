@@ -41,6 +41,92 @@ EXPERIMENTS = {
         L2_reg=0.0, patience=10000, seed=23455, nkerns=[20, 50], n_hidden=[500]),
 }
 
+
+class ModelRecipe:
+    """What one of the first chapters' models adds to its script: its flags (their defaults
+    are :data:`EXPERIMENTS`'), their checks, its spec (for the size check) and the model."""
+    name = None
+    #: Whether the model takes square images (LeNet5's convolutions).
+    needs_images = False
+
+    def add_flags(self, model, d):
+        """The model's flags, into the parser's "model" group."""
+
+    def check(self, parser, args):
+        """``parser.error`` for flags the model cannot take."""
+
+    def spec(self, args, n_in, n_out, image_shape):
+        return {"name": self.name, "n_in": n_in, "n_out": n_out}
+
+    def build(self, rng, args, x, n_in, n_out, image_shape):
+        raise NotImplementedError
+
+
+class LogisticRegressionRecipe(ModelRecipe):
+    """logistic_sgd.py: no hidden layer, no flags of its own."""
+    name = "LogisticRegression"
+
+    def build(self, rng, args, x, n_in, n_out, image_shape):
+        from ..layers import LogisticRegression
+        return LogisticRegression(x, n_in, n_out)
+
+
+class MLPRecipe(ModelRecipe):
+    """mlp.py: hidden layers of ``--n-hidden`` units."""
+    name = "MLP"
+
+    def add_flags(self, model, d):
+        model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
+                           help="units per hidden layer (several values: several layers)")
+        model.add_argument("--activation", choices=("tanh", "sigmoid", "relu"),
+                           default=d["activation"], help="hidden-layer non-linearity")
+
+    def spec(self, args, n_in, n_out, image_shape):
+        return {"name": self.name, "n_in": n_in, "n_hidden": list(args.n_hidden),
+                "n_out": n_out}
+
+    def build(self, rng, args, x, n_in, n_out, image_shape):
+        from ..models import MLP
+        return MLP(rng, x, n_in, args.n_hidden, n_out, activation=args.activation)
+
+
+class LeNet5Recipe(ModelRecipe):
+    """convolutional_mlp.py: two convolution + pooling layers, one tanh layer."""
+    name = "LeNet5"
+    needs_images = True
+
+    def add_flags(self, model, d):
+        model.add_argument("--nkerns", type=positive_int, nargs="+", default=d["nkerns"],
+                           help="filters in the two convolutional layers")
+        model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
+                           help="units of the fully connected tanh layer")
+
+    def check(self, parser, args):
+        if len(args.nkerns) != 2:
+            parser.error("--nkerns takes two values (filters of the two conv layers), got %d: "
+                         "%s; give two, e.g. --nkerns 20 50"
+                         % (len(args.nkerns), " ".join(map(str, args.nkerns))))
+        if len(args.n_hidden) != 1:
+            parser.error("--n-hidden takes one value for LeNet5, got %s; give one, e.g. "
+                         "--n-hidden 500" % " ".join(map(str, args.n_hidden)))
+
+    def spec(self, args, n_in, n_out, image_shape):
+        height, width = image_shape
+        return {"name": self.name, "nkerns": list(args.nkerns), "n_hidden": args.n_hidden[0],
+                "image_shape": [height, width], "n_channels": n_in // (height * width),
+                "n_out": n_out}
+
+    def build(self, rng, args, x, n_in, n_out, image_shape):
+        from ..models import LeNet5
+        channels = n_in // (image_shape[0] * image_shape[1])
+        return LeNet5(rng, x, batch_size=None, nkerns=args.nkerns, n_hidden=args.n_hidden[0],
+                      image_shape=image_shape, n_channels=channels, n_out=n_out)
+
+
+#: Each experiment's model ("model" in :data:`EXPERIMENTS`) and what it adds to the script.
+MODELS = {recipe.name: recipe() for recipe in (LogisticRegressionRecipe, MLPRecipe,
+                                               LeNet5Recipe)}
+
 #: Flags that say how this session runs, not what the run is: never taken from a run folder.
 SESSION_FLAGS = ("resume", "out", "quiet", "device", "require_gpu")
 #: Settings a resumed run takes from its folder but that may be given anew.
@@ -57,16 +143,7 @@ def build_parser(name):
     model = parser.add_argument_group("model")
     model.add_argument("--seed", type=seed_int, default=d["seed"],
                        help="seed of the numpy RandomState the weights are drawn from")
-    if d["model"] == "MLP":
-        model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
-                           help="units per hidden layer (several values: several layers)")
-        model.add_argument("--activation", choices=("tanh", "sigmoid", "relu"),
-                           default=d["activation"], help="hidden-layer non-linearity")
-    if d["model"] == "LeNet5":
-        model.add_argument("--nkerns", type=positive_int, nargs="+", default=d["nkerns"],
-                           help="filters in the two convolutional layers")
-        model.add_argument("--n-hidden", type=positive_int, nargs="+", default=d["n_hidden"],
-                           help="units of the fully connected tanh layer")
+    MODELS[d["model"]].add_flags(model, d)
     opt = parser.add_argument_group("optimisation")
     opt.add_argument("--learning-rate", type=positive_float, default=d["learning_rate"],
                      help="SGD step size (eta0 of a schedule)")
@@ -260,13 +337,7 @@ def parse(name, argv):
     parser = build_parser(name)
     args = parser.parse_args(argv)
     restore_resumed(name, parser, args, argv)
-    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.nkerns) != 2:
-        parser.error("--nkerns takes two values (filters of the two conv layers), got %d: %s; "
-                     "give two, e.g. --nkerns 20 50"
-                     % (len(args.nkerns), " ".join(map(str, args.nkerns))))
-    if EXPERIMENTS[name]["model"] == "LeNet5" and len(args.n_hidden) != 1:
-        parser.error("--n-hidden takes one value for LeNet5, got %s; give one, e.g. "
-                     "--n-hidden 500" % " ".join(map(str, args.n_hidden)))
+    MODELS[EXPERIMENTS[name]["model"]].check(parser, args)
     return parser, args
 
 
@@ -328,15 +399,7 @@ def claim_run_dir(name, args):
 
 def model_spec(name, args, n_in, n_out, image_shape):
     """The spec of the model ``build`` will make (for size checks before building)."""
-    kind = EXPERIMENTS[name]["model"]
-    if kind == "LogisticRegression":
-        return {"name": kind, "n_in": n_in, "n_out": n_out}
-    if kind == "MLP":
-        return {"name": kind, "n_in": n_in, "n_hidden": list(args.n_hidden), "n_out": n_out}
-    height, width = image_shape
-    return {"name": kind, "nkerns": list(args.nkerns), "n_hidden": args.n_hidden[0],
-            "image_shape": [height, width], "n_channels": n_in // (height * width),
-            "n_out": n_out}
+    return MODELS[EXPERIMENTS[name]["model"]].spec(args, n_in, n_out, image_shape)
 
 
 def check_fits_in_memory(name, args, n_in, n_out, image_shape, itemsize):
@@ -370,17 +433,8 @@ def load_data(args):
 def build(name, args, x, n_in, n_out, image_shape):
     """The experiment's model on the symbolic input ``x``, weights drawn from ``--seed``."""
     import numpy
-    from ..layers import LogisticRegression
-    from ..models import MLP, LeNet5
     rng = numpy.random.RandomState(args.seed)
-    kind = EXPERIMENTS[name]["model"]
-    if kind == "LogisticRegression":
-        return LogisticRegression(x, n_in, n_out)
-    if kind == "MLP":
-        return MLP(rng, x, n_in, args.n_hidden, n_out, activation=args.activation)
-    channels = n_in // (image_shape[0] * image_shape[1])
-    return LeNet5(rng, x, batch_size=None, nkerns=args.nkerns, n_hidden=args.n_hidden[0],
-                  image_shape=image_shape, n_channels=channels, n_out=n_out)
+    return MODELS[EXPERIMENTS[name]["model"]].build(rng, args, x, n_in, n_out, image_shape)
 
 
 def build_and_compile(name, args, config, data, say):
@@ -390,7 +444,7 @@ def build_and_compile(name, args, config, data, say):
     from ..data import shared_datasets
     from ..training import compile_functions
     splits, n_in, n_out, image_shape = data
-    if EXPERIMENTS[name]["model"] == "LeNet5" and image_shape is None:
+    if MODELS[EXPERIMENTS[name]["model"]].needs_images and image_shape is None:
         raise CLIError("LeNet5 needs square images, but %s has %d features per example; "
                        "train logistic_sgd.py or mlp.py on it instead"
                        % (args.dataset, n_in))
@@ -497,7 +551,7 @@ def _has_checkpoint(run_dir):
     return run_dir.has(CHECKPOINT) or run_dir.has(PRETRAINING_CHECKPOINT)
 
 
-def _interrupted_message(name, run_dir, started):
+def interrupted_message(name, run_dir, started):
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
     if _has_checkpoint(run_dir):
@@ -507,7 +561,7 @@ def _interrupted_message(name, run_dir, started):
             "--resume %s" % (name, run_dir))
 
 
-def _write_failure_message(error, name, run_dir, started, resuming):
+def write_failure_message(error, name, run_dir, started, resuming):
     if not started and resuming:
         return ("%s; a run folder must be writable to continue its run: copy it somewhere "
                 "writable and resume the copy" % error)
@@ -548,9 +602,9 @@ def _run(name, argv):
         result = trainer.run()
         return report(name, run_dir, compiled, result, session_started)
     except KeyboardInterrupt:
-        raise CLIError(_interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
+        raise CLIError(interrupted_message(name, run_dir, started), EXIT_INTERRUPTED) from None
     except RunDirWriteError as error:
-        raise CLIError(_write_failure_message(error, name, run_dir, started, bool(args.resume)),
+        raise CLIError(write_failure_message(error, name, run_dir, started, bool(args.resume)),
                        EXIT_IO) from None
     finally:
         if run_dir is not None:

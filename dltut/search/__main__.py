@@ -2,7 +2,8 @@
 PID``, one local worker process of :class:`dltut.search.LocalPool`."""
 import sys
 
-from .search import main, worker_main
+from .cli import main
+from .workers import worker_main
 
 if len(sys.argv) == 4 and sys.argv[1] == "--worker":
     sys.exit(worker_main(int(sys.argv[2]), int(sys.argv[3])))

@@ -22,7 +22,7 @@ from dltut.cli.supervised import build_parser
 from dltut.data import synthetic_dataset
 from dltut.runs.checkpoint import load_arrays
 from dltut.runs.rundir import BEST_MODEL, CHECKPOINT, CONFIG, LOCK, SUMMARY, TRAIN_LOG, RunDir
-from dltut.search import search
+import dltut.search as search
 
 from _cli import ROOT, child_env, lines_of
 
@@ -273,7 +273,7 @@ def test_rounds_narrow_towards_the_lowest_validation_error(tmp_path):
     assert "test_error" not in json.dumps(results["trials"])  # test error: chosen one only
     assert results["chosen"]["command"].endswith(
         "--learning-rate %s --L2-reg %s" % tuple(
-            search._scalar_text(best["settings"][k]) for k in ("learning_rate", "L2_reg")))
+            search.scalar_text(best["settings"][k]) for k in ("learning_rate", "L2_reg")))
 
 
 def test_diverged_trials_rank_last_and_are_not_chosen(tmp_path):
