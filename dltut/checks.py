@@ -21,6 +21,12 @@ import numbers
 import numpy
 
 
+def shown_value(value):
+    """``repr(value)``, a numpy scalar as the Python number it holds (numpy 2 writes
+    ``np.float64(0.5)`` where numpy 1 wrote ``0.5``: messages read the same on both)."""
+    return repr(value.item() if isinstance(value, numpy.generic) else value)
+
+
 class Rule:
     """What a number must be: ``integer`` or not, ``ok(value)``, described as ``allowed``
     ("> 0"), with ``fix`` saying what to give instead."""
@@ -37,7 +43,7 @@ class Rule:
     def __call__(self, value, name, shown=None):
         """``value`` checked (and an int if ``integer``); TypeError/ValueError otherwise.
         ``shown`` is how the message writes the value (default ``repr(value)``)."""
-        shown = repr(value) if shown is None else shown
+        shown = shown_value(value) if shown is None else shown
         if isinstance(value, (bool, numpy.bool_)) or not isinstance(value, numbers.Real):
             kind = self.allowed if self.allowed.startswith("a ") else (
                 "a whole number" if self.integer else "a number")
@@ -177,7 +183,7 @@ def labels(y, where, n_classes=None, too_high="relabel the data"):
         if bad.any():
             raise ValueError("%s: y has dtype %s with non-integer values (e.g. %r at index "
                              "%d); labels must be whole class numbers 0, 1, 2, ..."
-                             % (where, y.dtype, y[bad][0], numpy.flatnonzero(bad)[0]))
+                             % (where, y.dtype, y[bad][0].item(), numpy.flatnonzero(bad)[0]))
         y = y.astype(numpy.int64)
     elif y.dtype.kind not in "iu":
         raise ValueError("%s: y has dtype %s; labels must be whole class numbers 0, 1, 2, ..."
@@ -202,5 +208,6 @@ def finite_inputs(x, where):
                                                 and numpy.isfinite(x.max())):
         bad = numpy.argwhere(~numpy.isfinite(x))[0]
         raise ValueError("%s: x contains NaN or infinite values (e.g. %r at %s); remove or "
-                         "replace those examples" % (where, x[tuple(bad)], tuple(int(i) for i in bad)))
+                         "replace those examples" % (where, x[tuple(bad)].item(),
+                                                    tuple(int(i) for i in bad)))
     return x
