@@ -41,3 +41,15 @@ def uses_compiled_scan(f):
     thunks = scan_thunks(f)
     assert thunks, "no Scan node in the compiled function"
     return all(getattr(t.perform, "__func__", None) is not Scan.execute for t in thunks)
+
+
+def assert_one_error(kind, build, fragments):
+    """``build()`` raises ``kind`` in one line holding each of ``fragments`` and a
+    ``; <what to do>`` part (the library's argument checks, dltut.checks)."""
+    import pytest
+    with pytest.raises(kind) as info:
+        build()
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "; " in message and "\n" not in message, message

@@ -12,7 +12,6 @@ import theano
 
 from _cli import call, lines_of, script, tutorial_numerics_env, write_dataset
 
-from dltut.data import default_mnist_path
 from dltut.runs.checkpoint import load_arrays
 
 
@@ -252,7 +251,7 @@ print(numpy.mean([layer0(index=i, lr=0.01) for i in range(200)], dtype="float64"
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist():
+def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist(mnist_path):
     """The first 100 PCD-15 updates of rbm.py's default run and the first 200 CD-1 updates of
     DBN.py's first layer, in float32 with one OpenBLAS thread: the mean costs the unmodified
     tutorial code (lisa-lab/DeepLearningTutorials at 11c4651) printed for the same prefix on
@@ -261,9 +260,7 @@ def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist():
     in the original.)"""
     if theano.config.floatX != "float32":
         pytest.skip("the original code's numbers were printed in float32 (run in the float32 pass)")
-    path = default_mnist_path()
-    if not path.is_file():
-        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
+    path = mnist_path
     env = tutorial_numerics_env()
     done = subprocess.run([sys.executable, "-c", ORIGINAL_PREFIX % str(path)], env=env,
                           capture_output=True, text=True, timeout=900)

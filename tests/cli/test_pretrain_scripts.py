@@ -16,7 +16,7 @@ import numpy
 import pytest
 import theano
 
-from dltut.data import default_mnist_path, load_dataset
+from dltut.data import load_dataset
 from dltut.runs import checkpoint as ckpt
 from dltut.runs import rundir
 
@@ -205,12 +205,10 @@ TUTORIAL_DA_EPOCH_0 = {"corruption 0%": "63.28916908111572", "corruption 30%": "
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_dA_first_epoch_prints_the_tutorials_numbers(tmp_path):
+def test_dA_first_epoch_prints_the_tutorials_numbers(tmp_path, mnist_path):
     if theano.config.floatX != "float32":
         pytest.skip("the tutorial's numbers were printed in float32")
-    path = default_mnist_path()
-    if not path.is_file():
-        pytest.skip("%s is absent (fetch it with `python -m dltut.data fetch`)" % path)
+    path = mnist_path
     # in a process of its own with one OpenBLAS thread, as the tutorial's code ran: with two,
     # OpenBLAS sums the products otherwise and the costs differ in their ninth digit
     env = tutorial_numerics_env()
