@@ -158,7 +158,7 @@ class CGOptimizer(CheckpointedLoop):
             self.best_theta = numpy.array(theta_value, dtype=self.model.theta.dtype)
             if self.run_dir is not None:
                 self.run_dir.save_best_model(self.model.unflatten(self.best_theta),
-                                             self._best_meta())
+                                             self.best_meta())
         self.history.append(record)
         st.elapsed = time.perf_counter() - self._started
         if self.run_dir is not None:
@@ -222,12 +222,8 @@ class CGOptimizer(CheckpointedLoop):
                     config={"batch_size": self.batch_size, "n_epochs": self.n_epochs,
                             "optimizer": "fmin_cg"})
 
-    def _best_meta(self):
-        st = self.state
-        return dict(self._meta(), validation_error=st.best_validation_loss,
-                    validation_error_all=st.best_validation_loss_all,
-                    test_error=st.test_score, test_error_all=st.test_score_all,
-                    iteration=st.best_iteration, epoch=st.best_iteration)
+    def best_epoch(self):
+        return self.state.best_iteration   # one fmin_cg iteration is one pass: an epoch
 
     def state_dict(self):
         return {"state": self.state.to_dict(), "history": list(self.history),
@@ -261,7 +257,7 @@ class CGOptimizer(CheckpointedLoop):
             self.run_dir.write_history(self.history)
             if self.best_theta is not None:
                 self.run_dir.save_best_model(self.model.unflatten(self.best_theta),
-                                             self._best_meta())
+                                             self.best_meta())
         return meta
 
     def load_state(self, state, source="the saved state"):

@@ -236,3 +236,15 @@ class CheckpointedLoop:
         state, meta = ckpt.load_checkpoint(path)
         self.load_state(state, source=os.fspath(path))
         return meta
+
+    def best_meta(self):
+        """The metadata saved beside the best parameters: the loop's ``_meta()`` and the
+        best validation's errors, iteration and epoch (:meth:`best_epoch`)."""
+        st = self.state
+        return dict(self._meta(), validation_error=st.best_validation_loss,
+                    validation_error_all=st.best_validation_loss_all,
+                    test_error=st.test_score, test_error_all=st.test_score_all,
+                    iteration=st.best_iteration, epoch=self.best_epoch())
+
+    def best_epoch(self):
+        return self.state.best_epoch

@@ -512,16 +512,9 @@ class Trainer(CheckpointedLoop):
         return dict(self.meta, model=self.model_spec, config=self.config.to_dict(),
                     floatX=theano.config.floatX)
 
-    def _best_meta(self):
-        st = self.state
-        return dict(self._meta(), validation_error=st.best_validation_loss,
-                    validation_error_all=st.best_validation_loss_all,
-                    test_error=st.test_score, test_error_all=st.test_score_all,
-                    iteration=st.best_iteration, epoch=st.best_epoch)
-
     def save_best_model(self):
         if self.run_dir is not None and self.best_params is not None:
-            self.run_dir.save_best_model(self.best_params, self._best_meta())
+            self.run_dir.save_best_model(self.best_params, self.best_meta())
 
     def save_checkpoint(self, path=None):
         """Write everything needed to resume (atomically) to the run folder, or to ``path``;
