@@ -110,7 +110,7 @@ PUBLISHED.update({
 #: record; epoch, 1-based; record key) to the printed text; ``fmt`` says how the run's value
 #: is printed for the comparison ("repr": all digits, "%f", or "percent": value * 100 as
 #: "%f").  dA.py and logistic_cg.py ran unchanged; cA.py with its Python 2 division restored
-#: and its print fixed to the epoch means (see README.md); SdA.py with pretraining_epochs=1
+#: and its print fixed to the epoch means (see docs/guide/reproductions.md); SdA.py with pretraining_epochs=1
 #: and training_epochs=1.
 _DA_COSTS = {
     "corruption 0%": "63.28916908111572 55.78665654144287 54.76311697235107 54.242053451538084 "

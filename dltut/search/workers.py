@@ -545,7 +545,7 @@ class DaskExecutor:
             if self.cluster is not None:
                 self.cluster.close()
             raise CLIError("cannot reach the Dask scheduler at %s (%s); start one with "
-                           "`dask scheduler` and workers with `dask worker` (see README)"
+                           "`dask scheduler` and workers with `dask worker` (see docs/guide/search.md)"
                            % (address, error)) from None
         self.futures = []
 
