@@ -60,7 +60,7 @@ def test_theano_imported_before_dltut(first, tmp_path):
         x = numpy.arange(6).reshape(2, 3).astype(theano.config.floatX)
         y = numpy.arange(12).reshape(3, 4).astype(theano.config.floatX)
         assert numpy.allclose(f(x, y), 2 * x.dot(y))
-        import dltut, dltut.runtime._setup as s
+        import dltut, dltut.runtime.setup as s
         print(theano.config.blas.ldflags == s.STATE["blas"].ldflags, "dltut" in sys.modules)
         print(s.STATE["theano_already_imported"])
     """ % first, cwd=str(tmp_path))
@@ -269,10 +269,10 @@ def test_the_import_graph_sees_the_sub_packages():
     assert {"runs", "runs.checkpoint", "runs.rundir", "init", "training.loop"} <= \
         graph["training.trainer"]
     assert {"runtime", "runtime.blas", "runtime.device", "runtime.flags", "compat"} <= \
-        graph["runtime._setup"]
+        graph["runtime.setup"]
     assert "training.trainer" in graph["training"]
     assert {"cli.supervised", "runs.checkpoint", "search.search"} <= graph["search.cli"]
-    assert {"runs.checkpoint", "runtime._setup"} <= graph["search.workers"]
+    assert {"runs.checkpoint", "runtime.setup"} <= graph["search.workers"]
     assert "training" in _import_graph(everywhere=True)["cli.supervised"]
     assert "training" not in graph["cli.supervised"]     # imported inside functions only
     # a sibling's import does not count as one of the package (training/__init__ imports
@@ -304,7 +304,7 @@ def test_no_import_cycles_in_dltut():
     for module in sorted(graph):
         if module not in state:
             visit(module, [])
-    assert "runtime._setup" not in graph["runtime.device"]
+    assert "runtime.setup" not in graph["runtime.device"]
 
 
 #: The tutorial's model modules: they import theano, numpy and each other (and leaves such as
