@@ -22,7 +22,7 @@ import time
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
 from dltut.cli.common import DefaultsHelpFormatter, OneLineParser, report_failures
 from dltut.runs import rundir
-from dltut.runtime import _setup
+from dltut.runtime import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -225,7 +225,7 @@ def train(script, dataset, folder, floatx):
         return 0
     os.makedirs(folder, exist_ok=True)
     cmd = command_for(script, dataset, folder, resume=(state == "partial"))
-    env = _setup.user_environ()  # the child makes (and reports) dltut's choices itself
+    env = setup.user_environ()  # the child makes (and reports) dltut's choices itself
     env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=" + floatx]))
     print("%s on %s: %s %s" % (script, dataset, "resuming" if state == "partial" else "starting",
                                " ".join(cmd[1:])), flush=True)
