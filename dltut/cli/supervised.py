@@ -20,7 +20,7 @@ from .common import (  # noqa: F401
     CHECKPOINT_FIX, DATASET_FIX, EXIT_BUSY, EXIT_DIVERGED, EXIT_GPU, EXIT_INTERRUPTED, EXIT_IO,
     EXIT_USAGE, RUN_DIR_FIX, WRITE_FIX, CLIError, DefaultsHelpFormatter, OneLineParser,
     error_line, finite_float, level, non_negative_float, non_negative_int, positive_float,
-    positive_int, report_failures, seed_int, usage_error, with_fix)
+    positive_int, report_failures, script_command, seed_int, usage_error, with_fix)
 
 # Each experiment's defaults are the tutorial's (logistic_sgd.py, mlp.py, convolutional_mlp.py).
 EXPERIMENTS = {
@@ -534,8 +534,9 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
     summary.update(extra or {})
     run_dir.write_json(SUMMARY, summary)
     if result.interrupted:
-        raise CLIError("interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"
-                       % (result.epochs, name, run_dir), EXIT_INTERRUPTED)
+        raise CLIError("interrupted at epoch %d; resume with: %s"
+                       % (result.epochs, script_command(name, "--resume", run_dir)),
+                       EXIT_INTERRUPTED)
     if result.diverged:
         kept = ("the last good checkpoint in %s is kept" % run_dir if run_dir.has(CHECKPOINT)
                 else "no checkpoint had been written yet")
@@ -555,10 +556,10 @@ def interrupted_message(name, run_dir, started):
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
     if _has_checkpoint(run_dir):
-        return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
-                "--resume %s" % (name, run_dir))
-    return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
-            "--resume %s" % (name, run_dir))
+        return ("interrupted; the last checkpoint is kept: resume with: %s"
+                % script_command(name, "--resume", run_dir))
+    return ("interrupted before the first checkpoint; start again with: %s"
+            % script_command(name, "--resume", run_dir))
 
 
 def write_failure_message(error, name, run_dir, started, resuming):
@@ -569,9 +570,9 @@ def write_failure_message(error, name, run_dir, started, resuming):
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
     if _has_checkpoint(run_dir):
         return ("%s; the files written before are intact: make room (or fix the permissions) and "
-                "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
-    return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "
-            "--resume %s" % (error, name, run_dir))
+                "continue with: %s" % (error, script_command(name, "--resume", run_dir)))
+    return ("%s; make room (or fix the permissions) and start again with: %s"
+            % (error, script_command(name, "--resume", run_dir)))
 
 
 def _run(name, argv):
