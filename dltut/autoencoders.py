@@ -34,6 +34,8 @@ from .models import MLP
 from .training import TrainConfig, compile_functions
 from .updates import sgd_updates, updated_shared_variables
 
+__all__ = ["cross_entropy", "TiedAutoencoder", "dA", "cA", "SdA", "random_state_variables"]
+
 
 def cross_entropy(x, z):
     """Per-example reconstruction cross-entropy ``-sum_k [x_k log z_k + (1-x_k) log(1-z_k)]``.
