@@ -20,6 +20,7 @@ import pytest
 
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
+from _helpers import assert_same_arrays, read_jsonl, without_elapsed
 import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
@@ -29,9 +30,9 @@ from dltut.runs import checkpoint as ckpt
 from dltut.runs import rundir
 from dltut.runs.checkpoint import CheckpointError
 from dltut.training import (PretrainLayer, Pretrainer, PretrainState, updated_shared_variables)
-from test_resume import assert_same_arrays, read_jsonl, without_elapsed
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(HERE)  # tests/: _tiny, _helpers
 BATCH = 20
 N_TRAIN = 160          # 8 minibatches an epoch
 SIZES = (16, 8, 4)     # input, first layer, second layer
@@ -319,12 +320,12 @@ def test_interrupted_in_process_then_resumed(straight, tmp_path):
 # ------------------------------------------------------------------ a real Ctrl-C, a kill -9
 SCRIPT = """
 import sys
-sys.path.insert(0, {tests_dir!r})
-import test_pretrain
+sys.path[:0] = [{tests_dir!r}, {here!r}]
+import test_pretrainer
 from dltut.training import Pretrainer
 
-layers, _ = test_pretrain.stack(n_train={n_train})
-trainer = Pretrainer(layers, {n_train} // test_pretrain.BATCH, {n_epochs}, run_dir={run_dir!r},
+layers, _ = test_pretrainer.stack(n_train={n_train})
+trainer = Pretrainer(layers, {n_train} // test_pretrainer.BATCH, {n_epochs}, run_dir={run_dir!r},
                      log=lambda line: print(line, flush=True), progress=False,
                      checkpoint_seconds={every})
 result = trainer.run()
@@ -342,8 +343,8 @@ def long_run(run_dir, seed=7):
 
 def start_script(tmp_path, run_dir, every):
     script = tmp_path / "pretrain_tiny.py"
-    script.write_text(SCRIPT.format(tests_dir=TESTS_DIR, run_dir=str(run_dir), every=every,
-                                    **LONG))
+    script.write_text(SCRIPT.format(tests_dir=TESTS_DIR, here=HERE, run_dir=str(run_dir),
+                                    every=every, **LONG))
     return subprocess.Popen([sys.executable, str(script)], cwd=str(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

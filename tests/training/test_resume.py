@@ -16,11 +16,12 @@ import pytest
 
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
+from _helpers import assert_same_arrays, read_jsonl, without_elapsed
 from dltut.runs import checkpoint as ckpt
 from dltut.runs.checkpoint import CheckpointError
 from dltut.training import TrainConfig, Trainer, compile_functions, evaluate
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, _tiny's
 RESULT_FIELDS = ("best_validation_loss", "best_validation_loss_all", "best_iteration",
                  "best_epoch", "test_score", "test_score_all", "epochs", "iterations",
                  "stopped_by", "learning_rate")
@@ -47,22 +48,6 @@ def build(data, run_dir, seed=1234, n_hidden=8, with_model=True, log=None, **cfg
     trainer = Trainer(fns, config, model=model if with_model else None,
                       run_dir=None if run_dir is None else str(run_dir), log=log, progress=False)
     return model, fns, trainer
-
-
-def without_elapsed(history):
-    return [{k: v for k, v in record.items() if k != "elapsed"} for record in history]
-
-
-def read_jsonl(path):
-    with open(path) as handle:
-        return [json.loads(line) for line in handle]
-
-
-def assert_same_arrays(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        numpy.testing.assert_array_equal(x, y)
 
 
 def assert_same_run(result_a, result_b, dir_a, dir_b, model_a, model_b):
