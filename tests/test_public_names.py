@@ -34,8 +34,8 @@ NOT_MODULES = {"dltut/search/__main__.py", "dltut/compat/theano_build/sitecustom
 NO_ALL = {"dltut/info.py"}
 
 #: (module, private name) that other modules may still use.  Only the module
-#: ``dltut.runtime._setup`` (``import dltut`` runs it; ``dltut.info``, ``cli.supervised`` and the
-#: search workers read its state): its rename is under way in issue 24, and this entry goes
+#: ``dltut.runtime._setup``: ``import dltut`` runs it, and ``runtime.info``, ``cli.supervised``
+#: and the search workers read its state.  Its rename is under way (issue 24); this entry goes
 #: with it.
 PRIVATE_ALLOWED = {("dltut.runtime", "_setup")}
 
