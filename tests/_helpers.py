@@ -4,7 +4,7 @@ JSON-lines records without the times, their arrays bit for bit).
 
 ``conftest.py``'s ``tol`` fixture and ``ref.softmax``, and ``_tiny.py``'s ``tolerance()`` and
 ``softmax``, all read these.  (The other shared modules: ``_tiny.py``, tiny datasets and
-models; ``_cli.py``, running the scripts.)
+models; ``_cli.py``, running the scripts; ``_processes.py``, signals.)
 """
 import json
 
