@@ -22,6 +22,15 @@ from .common import (  # noqa: F401
     error_line, finite_float, level, non_negative_float, non_negative_int, positive_float,
     positive_int, report_failures, script_command, seed_int, usage_error, with_fix)
 
+__all__ = ["EXPERIMENTS", "ModelRecipe", "LogisticRegressionRecipe", "MLPRecipe", "LeNet5Recipe",
+           "MODELS", "SESSION_FLAGS", "CHANGEABLE_ON_RESUME", "build_parser", "add_schedule_flags",
+           "add_stopping_flags", "add_dataset_flag", "add_run_flags", "explicit_flags",
+           "restore_settings", "parse", "restore_resumed", "train_config", "choose_device",
+           "claim_run_dir", "model_spec", "check_fits_in_memory", "load_data", "build",
+           "build_and_compile", "make_trainer", "resume", "write_config", "report",
+           "interrupted_message", "write_failure_message", "quiet_or_say", "run", "summary_line",
+           "snapshot_saver", "main_for"]
+
 # Each experiment's defaults are the tutorial's (logistic_sgd.py, mlp.py, convolutional_mlp.py).
 EXPERIMENTS = {
     "logistic_sgd": dict(

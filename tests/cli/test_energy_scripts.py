@@ -1,8 +1,6 @@
 """scripts/hmc.py, scripts/rbm.py and scripts/DBN.py, end to end on small settings."""
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 
@@ -12,6 +10,7 @@ import pytest
 import theano
 
 from _cli import call, lines_of, script, tutorial_numerics_env, write_dataset
+from _processes import CtrlCAt
 
 from dltut.runs.checkpoint import load_arrays
 
@@ -66,28 +65,22 @@ def tiny(tmp_path_factory):
     return path
 
 
-class InterruptAt:
+class InterruptAt(CtrlCAt):
     """Wraps the compiled functions named ``name``: after ``at`` calls of them in all, a
     Ctrl-C (SIGINT to this process), as a user would press it."""
 
     def __init__(self, monkeypatch, name, at):
-        self.calls, self.at = 0, at
+        super().__init__(at)
         compile_function = theano.function
 
         def function(*args, **kwargs):
             compiled = compile_function(*args, **kwargs)
-            return self.wrap(compiled) if kwargs.get("name", "").startswith(name) else compiled
+            if not kwargs.get("name", "").startswith(name):
+                return compiled
+            call = self.wrap(compiled)
+            call.maker = compiled.maker
+            return call
         monkeypatch.setattr(theano, "function", function)
-
-    def wrap(self, compiled):
-        def call(*args, **kwargs):
-            out = compiled(*args, **kwargs)
-            self.calls += 1
-            if self.calls == self.at:
-                os.kill(os.getpid(), signal.SIGINT)
-            return out
-        call.maker = compiled.maker
-        return call
 
 
 def records(path):
