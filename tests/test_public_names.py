@@ -33,11 +33,10 @@ NOT_MODULES = {"dltut/search/__main__.py", "dltut/compat/theano_build/sitecustom
 #: whose ``__all__`` counts).
 NO_ALL = {"dltut/info.py"}
 
-#: (module, private name) that other modules may still use.  Only the module
-#: ``dltut.runtime._setup``: ``import dltut`` runs it, and ``runtime.info``, ``cli.supervised``
-#: and the search workers read its state.  Its rename is under way (issue 24); this entry goes
-#: with it.
-PRIVATE_ALLOWED = {("dltut.runtime", "_setup")}
+#: (module, private name) that other modules may still use: none (``dltut.runtime._setup``,
+#: the last one, is ``dltut.runtime.setup`` now).  ``dltut/__init__.py`` binds it as
+#: ``_runtime_setup``, a private name of its own.
+PRIVATE_ALLOWED = set()
 
 
 def is_private(name):
