@@ -10,8 +10,6 @@
 * the tutorial's initial weights and seeding, and a DBN's weight sharing.
 """
 import itertools
-import os
-import signal
 
 import dltut  # noqa: F401  (Theano set-up first)
 import numpy
@@ -28,6 +26,7 @@ from dltut.training import (PretrainLayer, Pretrainer, TrainConfig, Trainer, com
                             updated_shared_variables)
 
 from _helpers import softmax, tolerances
+from _processes import CtrlCAt
 from _helpers import uses_compiled_scan as _uses_compiled_scan
 
 FLOATX = theano.config.floatX
@@ -479,20 +478,6 @@ def test_a_random_generator_that_is_none_is_named():
 
 
 # --------------------------------------------------------------------------- PCD in the pre-training loop
-class InterruptAt:
-    """A train_fn that presses Ctrl-C (SIGINT to this process) after its ``at``-th call."""
-
-    def __init__(self, fn, at):
-        self.fn, self.at, self.calls = fn, at, 0
-
-    def __call__(self, *args, **kwargs):
-        out = self.fn(*args, **kwargs)
-        self.calls += 1
-        if self.calls == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
-        return out
-
-
 def pcd_layer(seed, n_train=80, batch=10):
     """An RBM trained by PCD-3 as the pre-training loop's one layer, all from ``seed``."""
     data = (numpy.random.RandomState(0).rand(n_train, 12) > 0.6).astype(FLOATX)
@@ -524,7 +509,7 @@ def test_pcd_checkpoint_holds_the_chain_and_resumes_bit_for_bit(tmp_path):
     final = [v.get_value() for v in rbm.params + state]
 
     rbm, chain, fn, state, _ = pcd_layer(seed=1)
-    first = Pretrainer([PretrainLayer("rbm", InterruptAt(fn, 13), rbm.params, state=state)],
+    first = Pretrainer([PretrainLayer("rbm", CtrlCAt(13).wrap(fn), rbm.params, state=state)],
                        n_batches, 3, run_dir=str(tmp_path / "resumed"), log=None, progress=False)
     assert first.run().interrupted and first.state.epoch == 1 and first.state.minibatch_index == 5
     saved, _ = load_checkpoint(str(tmp_path / "resumed" / PRETRAINING_CHECKPOINT))
