@@ -45,6 +45,9 @@ nb_merge_streams = True
 
 # --- API reference (autodoc + napoleon, numpy-style docstrings) -------------------------------
 autodoc_member_order = "bysource"
+# The pages have a heading per module; the objects themselves stay out of the tables of
+# contents (thousands of entries, a fifth of the build time, in every page's sidebar).
+toc_object_entries = False
 autodoc_default_options = {"members": True, "undoc-members": True, "show-inheritance": True}
 # (Theano's own docstrings of the methods an Op overrides are Theano's, not dltut's)
 autodoc_inherit_docstrings = False

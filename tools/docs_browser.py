@@ -181,7 +181,8 @@ def check_page(chrome, base, path, code=None, math=False):
     problems += ["raw TeX in the text: %r" % m.group(0) for m in RAW_TEX.finditer(seen["text"])]
     problems += ["image not loaded: %s" % img["src"] for img in seen["images"]
                  if not img["width"]]
-    if code is not None and not any(code in block for block in seen["code"]):
+    if code is not None and not any(re.search(r"(?<!\w)%s(?!\w)" % re.escape(code), block)
+                                    for block in seen["code"]):
         problems.append("no code block holds %r" % code)
     return problems
 
