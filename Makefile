@@ -185,9 +185,12 @@ docs-serve: docs
 	@echo "The site: http://127.0.0.1:$(DOCS_PORT)/ (Ctrl-C stops it)"
 	$(VPY) -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory docs/_build/html
 
-# A screenshot of a chapter with math and code, taken by the browser the tests use.
+# A screenshot of a chapter with math and code (its first 1200x1500 pixels), taken by the
+# browser the tests use.
+SHOT_PAGE ?= tutorial/logreg.html
+SHOT ?= docs/_static/screenshot-logreg.png
 docs-screenshot: docs docs-browser
-	$(VPY) tools/docs_browser.py screenshot docs/_build/html tutorial/logreg.html docs/_static/screenshot-logreg.png
+	$(VPY) tools/docs_browser.py screenshot docs/_build/html $(SHOT_PAGE) $(SHOT)
 
 # The browser of the site's test (tests/docs/test_browser.py): Debian's chromium, driven by
 # Playwright (which cannot download its own here). Installed when missing, if we may (root,
