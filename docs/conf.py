@@ -10,6 +10,7 @@ must resolve (``-n``).
 import filecmp
 import os
 import pathlib
+import re
 import shutil
 import sys
 
@@ -209,6 +210,26 @@ def _prose_type_words():
     return ProseTypeWords
 
 
+_NOTEBOOK_LINK = re.compile(r"\]\((?P<path>[^)\s#]*notebooks/[\w.-]+\.ipynb)(?P<rest>[^)]*)\)")
+
+
+def _notebook_links(app, docname, source):
+    """A page's markdown link to a notebook of the repository (``../../notebooks/03_mlp.ipynb``,
+    the path a reader of the sources on GitHub follows) points to its page in the site: the
+    copy in docs/notebooks/ is the same file."""
+    folder = (DOCS / docname).parent
+
+    def relink(match):
+        target = (folder / match.group("path")).resolve()
+        if target.parent == ROOT / "notebooks":
+            copy = os.path.relpath(DOCS / "notebooks" / target.name, folder)
+            return "](%s%s)" % (copy.replace(os.sep, "/"), match.group("rest"))
+        return match.group(0)
+
+    source[0] = _NOTEBOOK_LINK.sub(relink, source[0])
+
+
 def setup(app):
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("source-read", _notebook_links)
     app.add_post_transform(_prose_type_words())
