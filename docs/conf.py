@@ -229,7 +229,26 @@ def _notebook_links(app, docname, source):
     source[0] = _NOTEBOOK_LINK.sub(relink, source[0])
 
 
+#: A constant's value longer than this is not shown in its signature (the C source of
+#: dltut.ops.conv would be a 33,000-character line); its docstring says what it holds.
+VALUE_CHARS = 400
+
+
+def _long_values(app, doctree):
+    from docutils import nodes
+    from sphinx import addnodes
+    for desc in doctree.findall(addnodes.desc):
+        if desc.get("desctype") not in ("data", "attribute"):
+            continue
+        for signature in desc.findall(addnodes.desc_signature):
+            for annotation in list(signature.findall(addnodes.desc_annotation)):
+                text = annotation.astext()
+                if text.lstrip().startswith("=") and len(text) > VALUE_CHARS:
+                    annotation.children = [nodes.Text(" = ... (%d characters)" % len(text))]
+
+
 def setup(app):
     app.connect("missing-reference", _resolve_reexport)
+    app.connect("doctree-read", _long_values)
     app.connect("source-read", _notebook_links)
     app.add_post_transform(_prose_type_words())
