@@ -3,7 +3,7 @@
 Theano 1.0.5 is the last Theano release.  dltut runs it on Python 3.11 and 3.12 with
 numpy 1.26.4, and on Python 3.13 with numpy 2 (3.13 has no numpy 1.x), through its
 compatibility layer (dltut/compat).  Theano's own setup.py does not run on Python 3.12+;
-the Makefile installs it first (see README, "Set-up").
+the Makefile installs it first (see docs/guide/setup.md).
 """
 import importlib.util
 import os

@@ -518,7 +518,7 @@ def main(argv=None):
         parser.error("--epochs must be >= 1")
 
     import dltut  # noqa: F401  (BLAS set-up before numpy and Theano load)
-    from dltut.runtime import _setup
+    from dltut.runtime import setup
     from dltut.runtime.blas import BLAS_ENV_VARS
     import theano
     torch = import_torch()
@@ -544,7 +544,7 @@ def main(argv=None):
     do_compile = args.compile == "yes" or (args.compile == "auto" and not args.quick)
     compiles = time_compiles(names, say) if do_compile else {}
 
-    cpu = _setup.STATE["blas"]
+    cpu = setup.STATE["blas"]
     meta = {"torch": torch.__version__, "theano": theano.__version__,
             "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "data": data_label, "epochs": args.epochs, "quick": args.quick,

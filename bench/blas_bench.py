@@ -164,7 +164,7 @@ def run_option(kind, ldflags, env, models, threads=None, clock="wall"):
             child_env[var] = str(threads)
     child_env.update(env)
     # keep the user's other Theano flags, but not a BLAS, device or floatX choice
-    from dltut.runtime._setup import parse_theano_flags
+    from dltut.runtime.flags import parse_theano_flags
     flags = {k: v for k, v in parse_theano_flags(os.environ.get("THEANO_FLAGS", "")).items()
              if k not in ("blas.ldflags", "device", "floatX")}
     if ldflags is not None:

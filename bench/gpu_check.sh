@@ -50,7 +50,7 @@ if [ $prepare = 1 ]; then
   pip=("${PIP:-$repo/.venv/bin/pip}" download --no-deps --only-binary=:all: --python-version 3.11
        --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64)
   "${pip[@]}" -q -d "$repo/.gpu/wheels" numpy==1.26.4 six mako markupsafe setuptools==65.5.0
-  # Theano's setup.py needs dltut/compat/theano_build on Python 3.12+ (README, "Versions")
+  # Theano's setup.py needs dltut/compat/theano_build on Python 3.12+ (docs/guide/setup.md, "Versions and compatibility")
   PYTHONPATH="$repo/dltut/compat/theano_build" "${PIP:-$repo/.venv/bin/pip}" wheel -q --no-deps \
     --no-build-isolation -w "$repo/.gpu/wheels" Theano==1.0.5
   "${pip[@]}" -q -d "$repo/.gpu/nvrtc12" nvidia-cuda-nvrtc-cu12==12.4.127

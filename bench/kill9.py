@@ -35,7 +35,7 @@ sys.path.insert(0, ROOT)
 import dltut  # noqa: E402  (Theano set-up before numpy loads)
 from dltut.runs import rundir  # noqa: E402
 from dltut.runs.checkpoint import load_arrays  # noqa: E402
-from dltut.runtime import _setup  # noqa: E402
+from dltut.runtime import setup  # noqa: E402
 
 import numpy  # noqa: E402
 
@@ -192,7 +192,7 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     dataset = os.path.join(work, "data.pkl.gz")
     write_dataset(dataset)
-    env = _setup.user_environ()
+    env = setup.user_environ()
     reference = os.path.join(work, "reference")
     for _ in range(2):  # the first compiles what Theano's cache lacks; the second is timed
         shutil.rmtree(reference, ignore_errors=True)

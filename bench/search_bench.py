@@ -43,7 +43,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
 import dltut  # noqa: E402,F401  (Theano set-up before numpy loads)
-from dltut.runtime import _setup, flags  # noqa: E402
+from dltut.runtime import setup, flags  # noqa: E402
 import dltut.search as search  # noqa: E402
 
 import numpy  # noqa: E402
@@ -108,7 +108,7 @@ def busiest(n=6, seconds=2.0):
 
 
 def environ(base_compiledir=None):
-    env = dict(_setup.user_environ())
+    env = dict(setup.user_environ())
     if base_compiledir:
         key = "THEANO_FLAGS"
         saved = os.environ.get(key)

@@ -20,9 +20,9 @@ import importlib.machinery
 import sys
 import warnings
 
-from .runtime import _setup
+from .runtime import setup as _runtime_setup
 
-_setup.configure()
+_runtime_setup.configure()
 
 #: Old module path -> the module that replaced it (issue 24's sub-packages).  The old paths
 #: still import, as the same module object, with a DeprecationWarning; they go in 0.3.
@@ -33,7 +33,8 @@ MOVED = {
     "dltut.rundir": "dltut.runs.rundir",
     "dltut.checkpoint": "dltut.runs.checkpoint",
     "dltut.conv": "dltut.ops.conv",
-    "dltut._setup": "dltut.runtime._setup",
+    "dltut._setup": "dltut.runtime.setup",
+    "dltut.runtime._setup": "dltut.runtime.setup",
     "dltut.flags": "dltut.runtime.flags",
     "dltut.blas": "dltut.runtime.blas",
     "dltut.device": "dltut.runtime.device",

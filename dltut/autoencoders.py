@@ -30,8 +30,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams
 from . import checks
 from .init import init_bound, uniform, zeros
 from .layers import ParamsMixin, as_shared_param, check_ndim
-from .models import MLP
-from .training import TrainConfig, compile_functions
+from .models import MLP, finetune_functions
 from .updates import sgd_updates, updated_shared_variables
 
 
@@ -327,26 +326,16 @@ class SdA(MLP):
                 name="pretrain_layer_%d" % i))
         return pretrain_fns
 
-    def finetune_functions(self, datasets, config):
-        """:func:`dltut.training.compile_functions` for the whole MLP: what the supervised
-        :class:`~dltut.training.Trainer` fine-tunes it with."""
-        return compile_functions(self, self.x, self.y, datasets, config)
-
     def build_finetune_functions(self, datasets, batch_size, learning_rate):
         """The tutorial's ``(train_fn, valid_score, test_score)``.
 
         ``train_fn(index)`` is one SGD step on training minibatch ``index`` (returning its
         cost); ``valid_score()`` and ``test_score()`` return the error rate of every whole
-        minibatch of the validation and test sets.
+        minibatch of the validation and test sets (see :func:`dltut.models.finetune_functions`).
+        The supervised :class:`~dltut.training.Trainer` fine-tunes an SdA with its own
+        functions: ``compile_functions(sda, sda.x, sda.y, datasets, config)``.
         """
-        compiled = self.finetune_functions(
-            datasets, TrainConfig(learning_rate=learning_rate, batch_size=batch_size))
-
-        def scores(which):
-            scorer = compiled.validate_model if which == "valid" else compiled.test_model
-            n = compiled.n_examples[which] // compiled.eval_batch_size(which)
-            return lambda: [scorer(i) for i in range(n)]
-        return compiled.train_model, scores("valid"), scores("test")
+        return finetune_functions(self, datasets, batch_size, learning_rate)
 
     def __repr__(self):
         sizes = "-".join(str(n) for n in [self.n_in] + self.n_hidden + [self.n_out])

@@ -7,10 +7,12 @@ matrices/filters only, never the biases.  ``spec()`` describes a model in plain 
 values and :func:`build_model` builds it again (for saved models and prediction).
 """
 import numpy
+import theano
 import theano.tensor as T
 
 from . import checks
 from .layers import HiddenLayer, LeNetConvPoolLayer, LogisticRegression, ParamsMixin
+from .updates import sgd_updates
 
 MNIST_IMAGE_SHAPE = (28, 28)
 MNIST_N_IN = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
@@ -274,3 +276,53 @@ def image_shape_of(spec):
     if side * side == spec["n_in"]:
         return (1, side, side)
     return None
+
+
+def finetune_functions(model, datasets, batch_size, learning_rate):
+    """The tutorial's fine-tuning functions ``(train_fn, valid_score, test_score)`` of a
+    pre-trained stack (:class:`dltut.autoencoders.SdA`, :class:`dltut.rbm.DBN`).
+
+    ``model`` has the symbolic ``x`` and ``y`` it was built on, ``finetune_cost`` (the mean
+    negative log-likelihood of ``y``), ``errors(y)`` and ``params``.  ``train_fn(index)`` is
+    one SGD step ``param <- param - learning_rate * d finetune_cost / d param`` on training
+    minibatch ``index`` (sliced out of the shared data by ``givens``) and returns its cost;
+    ``valid_score()`` and ``test_score()`` return the error rate of every whole minibatch of
+    the validation and test sets (of ``min(batch_size, n)`` examples).  Plain Theano, as in
+    the tutorial: the :class:`dltut.training.Trainer` compiles its own functions with
+    :func:`dltut.training.compile_functions`.
+
+    datasets : [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
+        Shared variables, as :func:`dltut.data.shared_datasets` returns them.
+    """
+    if not isinstance(datasets, (list, tuple)) or len(datasets) != 3:
+        raise ValueError("datasets must be [(train_x, train_y), (valid_x, valid_y), "
+                         "(test_x, test_y)], got %s; pass what dltut.data.shared_datasets"
+                         "(splits) returns" % checks.shown_value(datasets)[:60])
+    batch_size = checks.positive_int(batch_size, "batch_size")
+    learning_rate = checks.positive_float(learning_rate, "learning_rate")
+    (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = datasets
+    n_train = train_x.get_value(borrow=True).shape[0]
+    if batch_size > n_train:
+        raise ValueError("batch_size %d is larger than the training set (%d examples); choose "
+                         "batch_size %d or less" % (batch_size, n_train, n_train))
+    index = T.lscalar("index")
+    grads = T.grad(model.finetune_cost, model.params)
+    updates = sgd_updates(model.params, grads, learning_rate)
+
+    def batch(data, size):
+        return data[index * size:(index + 1) * size]
+
+    train_fn = theano.function(
+        [index], model.finetune_cost, updates=updates,
+        givens={model.x: batch(train_x, batch_size), model.y: batch(train_y, batch_size)},
+        name="train")
+
+    def scorer(set_x, set_y, name):
+        n = set_x.get_value(borrow=True).shape[0]
+        size = min(batch_size, n)
+        score_i = theano.function(
+            [index], model.errors(model.y),
+            givens={model.x: batch(set_x, size), model.y: batch(set_y, size)}, name=name)
+        return lambda: [score_i(i) for i in range(n // size)]
+
+    return (train_fn, scorer(valid_x, valid_y, "valid"), scorer(test_x, test_y, "test"))

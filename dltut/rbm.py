@@ -31,7 +31,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 from . import checks
 from .init import floatX, init_bound, uniform, zeros
 from .layers import HiddenLayer, LogisticRegression, ParamsMixin, as_shared_param, check_ndim
-from .models import Classifier
+from .models import Classifier, finetune_functions
 
 #: The seed of the numpy generator an RBM makes when it is given none (the tutorial's).
 DEFAULT_NUMPY_SEED = 1234
@@ -377,8 +377,15 @@ class DBN(Classifier):
                 name="pretrain_layer_%d" % i))
         return pretrain_fns
 
-    def build_finetune_functions(self, datasets, batch_size, learning_rate, config=None):
-        """The fine-tuning functions, compiled by :func:`dltut.training.compile_functions`.
+    def build_finetune_functions(self, datasets, batch_size, learning_rate):
+        """The tutorial's ``(train_fn, valid_score, test_score)``.
+
+        ``train_fn(index)`` is one SGD step on ``finetune_cost`` for training minibatch
+        ``index`` (returning its cost); ``valid_score()`` and ``test_score()`` return the
+        error rate of every whole minibatch of the validation and test sets (see
+        :func:`dltut.models.finetune_functions`).  The supervised
+        :class:`~dltut.training.Trainer` fine-tunes a DBN with its own functions:
+        ``compile_functions(dbn, dbn.x, dbn.y, datasets, config)``.
 
         Parameters
         ----------
@@ -386,24 +393,8 @@ class DBN(Classifier):
             Shared variables, as :func:`dltut.data.shared_datasets` returns them.
         batch_size : int
         learning_rate : float
-        config : dltut.training.TrainConfig, optional
-            The whole training configuration (its batch size and learning rate must be
-            these); by default one with ``batch_size`` and ``learning_rate``.
-
-        Returns
-        -------
-        dltut.training.Compiled
-            ``train_model(index)`` (one SGD step on ``finetune_cost``), ``validate_model``,
-            ``test_model`` and the rest, for :class:`dltut.training.Trainer`.
         """
-        from .training import TrainConfig, compile_functions
-        if config is None:
-            config = TrainConfig(learning_rate=learning_rate, batch_size=batch_size)
-        elif (config.batch_size, config.learning_rate) != (batch_size, learning_rate):
-            raise ValueError("config has batch_size %r and learning_rate %r, but %r and %r were "
-                             "asked for" % (config.batch_size, config.learning_rate, batch_size,
-                                            learning_rate))
-        return compile_functions(self, self.x, self.y, datasets, config)
+        return finetune_functions(self, datasets, batch_size, learning_rate)
 
     def spec(self):
         """The fine-tuned network as a model spec: a sigmoid MLP with the same parameters in

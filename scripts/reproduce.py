@@ -22,7 +22,7 @@ import time
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
 from dltut.cli.common import DefaultsHelpFormatter, OneLineParser, report_failures
 from dltut.runs import rundir
-from dltut.runtime import _setup
+from dltut.runtime import setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -110,7 +110,7 @@ PUBLISHED.update({
 #: record; epoch, 1-based; record key) to the printed text; ``fmt`` says how the run's value
 #: is printed for the comparison ("repr": all digits, "%f", or "percent": value * 100 as
 #: "%f").  dA.py and logistic_cg.py ran unchanged; cA.py with its Python 2 division restored
-#: and its print fixed to the epoch means (see README.md); SdA.py with pretraining_epochs=1
+#: and its print fixed to the epoch means (see docs/guide/reproductions.md); SdA.py with pretraining_epochs=1
 #: and training_epochs=1.
 _DA_COSTS = {
     "corruption 0%": "63.28916908111572 55.78665654144287 54.76311697235107 54.242053451538084 "
@@ -225,7 +225,7 @@ def train(script, dataset, folder, floatx):
         return 0
     os.makedirs(folder, exist_ok=True)
     cmd = command_for(script, dataset, folder, resume=(state == "partial"))
-    env = _setup.user_environ()  # the child makes (and reports) dltut's choices itself
+    env = setup.user_environ()  # the child makes (and reports) dltut's choices itself
     env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), "floatX=" + floatx]))
     print("%s on %s: %s %s" % (script, dataset, "resuming" if state == "partial" else "starting",
                                " ".join(cmd[1:])), flush=True)

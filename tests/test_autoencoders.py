@@ -11,7 +11,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from dltut.autoencoders import SdA, cA, cross_entropy, dA, random_state_variables
 from dltut.data import shared_dataset
-from dltut.training import TrainConfig, Trainer
+from dltut.training import TrainConfig, Trainer, compile_functions
 
 N_VISIBLE, N_HIDDEN = 12, 5
 
@@ -320,8 +320,8 @@ def test_an_SdA_finetunes_with_the_supervised_trainer():
     datasets = [shared_dataset(x_data[:40], y_data[:40]), shared_dataset(x_data[40:50], y_data[40:50]),
                 shared_dataset(x_data[50:], y_data[50:])]
     config = TrainConfig(learning_rate=0.5, batch_size=5, n_epochs=3, patience=10 ** 6)
-    result = Trainer(sda.finetune_functions(datasets, config), config, model=sda, log=None,
-                     progress=False).run()
+    result = Trainer(compile_functions(sda, sda.x, sda.y, datasets, config), config, model=sda,
+                     log=None, progress=False).run()
     assert result.epochs == 3 and result.iterations == 24
     assert len(result.history) == 3
 

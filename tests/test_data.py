@@ -892,7 +892,7 @@ def test_the_unpickler_calls_bytes_only_for_an_empty_one(tmp_path):
 
 @pytest.mark.parametrize("argv", [["bogus"], [], ["check", "a", "b"]])
 def test_command_line_mistakes_exit_1_in_one_line(argv, capsys):
-    """argparse exited 2 and printed the usage too; the README says 1, one line."""
+    """argparse exited 2 and printed the usage too; docs/guide/setup.md says 1, one line."""
     assert data.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err

@@ -5,7 +5,7 @@ Every bad-input or fault case must end in
 
 * exactly one line on stderr (Theano's compile-lock notes aside), naming the problem, with no
   traceback;
-* that line saying what to do after ``"; "`` (the README's ``<what>; <what to do>``);
+* that line saying what to do after ``"; "`` (docs/guide/setup.md's ``<what>; <what to do>``);
 * a non-zero exit code, the one documented for its kind (2 bad input, 4 diverged, 5 cannot
   write, 6 run folder in use, 130 interrupted; ``python -m dltut.data`` uses 1);
 * nothing changed outside the run folder (the whole sandbox is compared before and after;
@@ -99,7 +99,7 @@ def assert_one_clean_line(name, code, err, expected_code, fragments=()):
     return line
 
 
-#: The README's promise: every error line is ``<what>; <what to do>``.
+#: The site's promise (docs/guide/setup.md): every error line is ``<what>; <what to do>``.
 FIX = re.compile(r"; \S")
 
 
@@ -333,7 +333,7 @@ def test_rbm_sampling_sizes_are_checked_against_memory(extra, box, monkeypatch):
 
 
 def test_a_dA_run_with_a_finished_dA_keeps_its_epochs_one_level_can_train_on(box):
-    """The README: a dA that is done keeps its --training-epochs (each level's dA trains as
+    """docs/guide/setup.md: a dA that is done keeps its --training-epochs (each level's dA trains as
     long as the others); a run of one level can be trained further, like a cA."""
     tiny = ["--n-hidden", "5", "--batch-size", "20", "--training-epochs", "1", "--quiet",
             "--dataset", box.data]
@@ -625,7 +625,7 @@ def test_a_users_dataset_is_never_overwritten_by_the_fix_the_error_names(box, mo
     (["fetch", "--no-such"], ["--no-such"]),
 ])
 def test_data_command_line_mistakes_exit_1_like_its_other_errors(argv, fragments, box):
-    """argparse exited 2 with the usage on a second line; the README says 1."""
+    """argparse exited 2 with the usage on a second line; docs/guide/setup.md says 1."""
     run_case("data", argv, box.dir, EXIT.data_cli, fragments)
 
 

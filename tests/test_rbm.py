@@ -24,9 +24,10 @@ from dltut.init import glorot_bound
 from dltut.rbm import DBN, RBM, build_sampler, persistent_chain, random_streams
 from dltut.runs.checkpoint import load_checkpoint
 from dltut.runs.rundir import PRETRAINING_CHECKPOINT
-from dltut.training import (PretrainLayer, Pretrainer, TrainConfig, Trainer,
+from dltut.training import (PretrainLayer, Pretrainer, TrainConfig, Trainer, compile_functions,
                             updated_shared_variables)
 
+from _helpers import softmax, tolerances
 from _helpers import uses_compiled_scan as _uses_compiled_scan
 
 FLOATX = theano.config.floatX
@@ -381,24 +382,26 @@ def test_dbn_pretraining_function_is_its_rbms_cd_k_update():
             assert numpy.array_equal(p.get_value(), q.get_value())
 
 
-def test_dbn_fine_tunes_through_the_trainer():
-    """build_finetune_functions compiles the MLP for dltut.training.Trainer; a few epochs on a
-    separable toy problem bring the error down, and spec() rebuilds the same network."""
+def _toy_splits(rng, sizes=(200, 100, 100)):
     from dltut.data import shared_datasets
-    from dltut.models import build_model
-    rng = numpy.random.RandomState(0)
 
     def split(n):
         y = rng.randint(0, 2, n)
         x = (rng.rand(n, 8) < numpy.where(y[:, None] == 1, 0.8, 0.2)).astype(numpy.float64)
         return x, y
+    raw = [split(n) for n in sizes]
+    return raw, shared_datasets(raw)
 
-    datasets = shared_datasets([split(200), split(100), split(100)])
+
+def test_dbn_fine_tunes_through_the_trainer():
+    """compile_functions compiles the DBN's MLP for dltut.training.Trainer; a few epochs on a
+    separable toy problem bring the error down, and spec() rebuilds the same network."""
+    from dltut.models import build_model
+    _, datasets = _toy_splits(numpy.random.RandomState(0))
     dbn = DBN(numpy_rng=numpy.random.RandomState(1), n_ins=8, hidden_layers_sizes=[6, 5],
               n_outs=2)
     config = TrainConfig(learning_rate=0.5, batch_size=10, n_epochs=15, patience=10000)
-    compiled = dbn.build_finetune_functions(datasets, batch_size=10, learning_rate=0.5,
-                                            config=config)
+    compiled = compile_functions(dbn, dbn.x, dbn.y, datasets, config)
     result = Trainer(compiled, config, model=dbn, log=None, progress=False).run()
     assert result.best_validation_loss < 0.1, result.summary()
     assert compiled.params == dbn.params
@@ -408,9 +411,52 @@ def test_dbn_fine_tunes_through_the_trainer():
     numpy.testing.assert_array_equal(
         theano.function([dbn.x], dbn.p_y_given_x)(x),
         theano.function([mlp.input], mlp.p_y_given_x)(x))
-    with pytest.raises(ValueError, match="config has batch_size 10 and learning_rate 0.5, but "
-                                         "20 and 0.5 were asked for"):
-        dbn.build_finetune_functions(datasets, 20, 0.5, config=config)
+
+
+def _numpy_forward(dbn, x):
+    """The DBN's sigmoid layers and softmax top in float64 numpy."""
+    h = x.astype(numpy.float64)
+    for layer in dbn.sigmoid_layers:
+        h = 1.0 / (1.0 + numpy.exp(-(h.dot(layer.W.get_value()) + layer.b.get_value())))
+    top = dbn.logLayer
+    return h, softmax(h.dot(top.W.get_value()) + top.b.get_value())
+
+
+def test_dbn_build_finetune_functions_is_the_tutorials_sgd_step():
+    """The tutorial's (train_fn, valid_score, test_score), in plain Theano: train_fn(i) returns
+    minibatch i's negative log-likelihood and moves every parameter by -lr * gradient (the
+    top layer's, worked by hand in numpy; the layers below get no gradient on the first step
+    since the top weights start at zero); the scores are the error rates of each whole
+    minibatch of the validation and test sets."""
+    raw, datasets = _toy_splits(numpy.random.RandomState(0), sizes=(40, 25, 20))
+    dbn = DBN(numpy_rng=numpy.random.RandomState(1), n_ins=8, hidden_layers_sizes=[6, 5],
+              n_outs=2)
+    train_fn, valid_score, test_score = dbn.build_finetune_functions(datasets, 10, 0.5)
+    tol = tolerances()
+    for step in range(3):
+        index = step % 4
+        x, y = raw[0][0][index * 10:(index + 1) * 10], raw[0][1][index * 10:(index + 1) * 10]
+        before = [p.get_value().astype(numpy.float64) for p in dbn.params]
+        h, p = _numpy_forward(dbn, x)
+        cost = train_fn(index)
+        numpy.testing.assert_allclose(cost, -numpy.mean(numpy.log(p[numpy.arange(10), y])), **tol)
+        delta = p.copy()
+        delta[numpy.arange(10), y] -= 1        # d NLL / d (h W + b), times the batch size
+        W_top, b_top = [q.get_value() for q in dbn.logLayer.params]
+        numpy.testing.assert_allclose(W_top, before[-2] - 0.5 * h.T.dot(delta) / 10, **tol)
+        numpy.testing.assert_allclose(b_top, before[-1] - 0.5 * delta.mean(axis=0), **tol)
+        if step == 0:
+            for q, old in zip(dbn.params[:-2], before[:-2]):
+                numpy.testing.assert_array_equal(q.get_value(), old)
+    for which, score in ((1, valid_score), (2, test_score)):
+        x, y = raw[which]
+        predicted = _numpy_forward(dbn, x)[1].argmax(axis=1)
+        expected = [numpy.mean(predicted[i * 10:(i + 1) * 10] != y[i * 10:(i + 1) * 10])
+                    for i in range(len(y) // 10)]
+        numpy.testing.assert_allclose(score(), expected)
+    with pytest.raises(ValueError, match="batch_size 50 is larger than the training set "
+                                         r"\(40 examples\); choose batch_size 40 or less"):
+        dbn.build_finetune_functions(datasets, 50, 0.5)
 
 
 @pytest.mark.parametrize("sizes, message", [

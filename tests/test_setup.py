@@ -1,5 +1,5 @@
 """Theano set-up before import: the user's settings always win; the BLAS choice and its
-environment variables (dltut/runtime/_setup.py, dltut/runtime/blas.py).  No Theano import needed
+environment variables (dltut/runtime/setup.py, dltut/runtime/blas.py).  No Theano import needed
 here."""
 import json
 import logging
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from dltut.runtime import _setup, blas, flags
+from dltut.runtime import setup, blas, flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,7 +43,7 @@ MKL = "/venv/lib/libmkl_rt.so.3"
 OPENBLAS = "/usr/lib/x86_64-linux-gnu/libopenblas.so"
 
 
-# --- _setup: reading the user's settings, adding ours ------------------------------------
+# --- setup: reading the user's settings, adding ours ------------------------------------
 
 @pytest.fixture
 def clean_theano_env(monkeypatch, tmp_path):
@@ -158,9 +158,9 @@ def test_import_leaves_theanorc_ldflags_alone(tmp_path):
 
 def test_import_adds_ldflags_when_user_gave_none(tmp_path):
     out = _run_import({}, tmp_path,
-                      "from dltut.runtime import _setup, flags\n"
+                      "from dltut.runtime import setup, flags\n"
                       "print(repr(flags.parse_theano_flags()['blas.ldflags']))\n"
-                      "print(repr(_setup.STATE['blas'].ldflags))")
+                      "print(repr(setup.STATE['blas'].ldflags))")
     given, chosen = out.splitlines()
     assert given == chosen
 
@@ -326,8 +326,8 @@ def test_versioned_library_warning_is_quieted():
 
 
 def test_user_environ_undoes_only_what_dltut_added(tmp_path):
-    code = ("from dltut.runtime import _setup\n"
-            "env = _setup.user_environ()\n"
+    code = ("from dltut.runtime import setup\n"
+            "env = setup.user_environ()\n"
             "print(repr(env.get('THEANO_FLAGS'))); print(repr(env.get('OPENBLAS_CORETYPE')))\n"
             "print(repr(env.get('MKL_CBWR'))); print(repr(env.get('DLTUT_MARK')))\n"
             "print('blas.ldflags' in os.environ['THEANO_FLAGS'])")

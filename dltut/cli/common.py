@@ -65,7 +65,7 @@ def error_line(error):
 
 
 # What to do about a problem of each kind whose message does not say it already (the
-# README's "<what>; <what to do>" for every line a script prints).
+# site's "<what>; <what to do>" (docs/guide/setup.md) for every line a script prints).
 CHECKPOINT_FIX = ("a parameter or checkpoint file that is missing or damaged cannot be used: "
                   "restore it from a copy, or start a new run")
 RUN_DIR_FIX = ("check the folder (dltut's scripts write its files), or start a new run with "
@@ -111,7 +111,7 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def with_fix(message, fix="see --help for what each flag accepts"):
-    """``message`` as the README promises every error line: ``<what>; <what to do>``; one
+    """``message`` as the site promises every error line: ``<what>; <what to do>``; one
     that carries no fix yet gets ``fix``."""
     message = str(message)
     return message if "; " in message else "%s; %s" % (message, fix)

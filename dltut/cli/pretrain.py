@@ -552,7 +552,7 @@ class StackedDenoisingAutoencoder(Stack):
     def build(self, args, datasets, n_in, n_out, config, say):
         import numpy
         from ..autoencoders import SdA, random_state_variables
-        from ..training import PretrainLayer
+        from ..training import PretrainLayer, compile_functions
         sda = SdA(numpy_rng=numpy.random.RandomState(args.seed), n_ins=n_in,
                   hidden_layers_sizes=args.hidden_layers_sizes, n_outs=n_out,
                   corruption_levels=args.corruption_levels)
@@ -566,7 +566,7 @@ class StackedDenoisingAutoencoder(Stack):
             layers.append(PretrainLayer("layer %d" % i, train_fn, da.params,
                                         state=random_state_variables(fn, da.params)))
         say("... getting the finetuning functions")
-        return sda, layers, sda.finetune_functions(datasets, config)
+        return sda, layers, compile_functions(sda, sda.x, sda.y, datasets, config)
 
     def finetune_hooks(self, run_dir, say):
         return (lambda pretrained: say("... finetunning the model")), None
@@ -595,7 +595,7 @@ class DeepBeliefNetwork(Stack):
         import numpy
         from ..autoencoders import random_state_variables
         from ..rbm import DBN
-        from ..training import PretrainLayer
+        from ..training import PretrainLayer, compile_functions
         dbn = DBN(numpy_rng=numpy.random.RandomState(args.seed), n_ins=n_in,
                   hidden_layers_sizes=args.hidden_layers_sizes, n_outs=n_out)
         say("... getting the pretraining functions")
@@ -609,8 +609,7 @@ class DeepBeliefNetwork(Stack):
                 state=random_state_variables(fn, rbm.params),
                 log_format="Pre-training layer {layer}, epoch {epoch}, cost  {cost}"))
         say("... getting the finetuning functions")
-        return dbn, layers, dbn.build_finetune_functions(datasets, args.batch_size,
-                                                         args.finetune_lr, config=config)
+        return dbn, layers, compile_functions(dbn, dbn.x, dbn.y, datasets, config)
 
     def finetune_hooks(self, run_dir, say):
         def before_finetune(pretrained):

@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 
-from ..runtime import _setup
+from ..runtime import setup
 # all of common's names: this module (dltut.experiment before) had them, and its users use them
 from .common import (  # noqa: F401
     CHECKPOINT_FIX, DATASET_FIX, EXIT_BUSY, EXIT_DIVERGED, EXIT_GPU, EXIT_INTERRUPTED, EXIT_IO,
@@ -506,7 +506,7 @@ def write_config(name, args, argv, config, model, run_dir, numerics):
             shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])]),
         "theano_flags": {"device": theano.config.device, "floatX": theano.config.floatX,
                          "blas.ldflags": theano.config.blas.ldflags},
-        "blas": _setup.STATE.get("blas").reason if _setup.STATE.get("blas") else None,
+        "blas": setup.STATE.get("blas").reason if setup.STATE.get("blas") else None,
         "numerics": numerics,
         "python": platform.python_version(), "theano": theano.__version__,
         "started": datetime.datetime.now().isoformat(timespec="seconds"),

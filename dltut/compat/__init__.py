@@ -8,7 +8,7 @@ edited; instead dltut steps in at import time, through one import hook:
   name's *before* function, lets the normal machinery find the module, and runs the
   name's *after* function on the module object right after the module's own code ran
   (before anything else can use it).
-* ``import dltut`` calls :func:`install` (through :func:`dltut.runtime._setup.configure`).  So that
+* ``import dltut`` calls :func:`install` (through :func:`dltut.runtime.setup.configure`).  So that
   ``import theano`` may come first too, in scripts, notebooks and pytest, dltut's
   installation puts ``dltut-startup.pth`` into site-packages: Python runs its one line at
   start-up, which installs a finder that waits for ``theano`` and then imports dltut

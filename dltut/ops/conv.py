@@ -63,7 +63,7 @@ FUSED_ACTIVATIONS = ("linear", "tanh")
 
 #: Default bound on the unrolled block (bytes): a few images' ``col`` that stay in a core's
 #: L2 cache with their products (``bench/conv_layers.py --block-bytes ...`` times other sizes;
-#: the README's "Performance" section has what it measured).
+#: docs/guide/performance.md has what it measured).
 DEFAULT_BLOCK_BYTES = 1 << 20
 
 SUPPORTED_DTYPES = ("float32", "float64")

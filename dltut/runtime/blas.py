@@ -11,8 +11,8 @@ Theano's CPU matrix products (``Dot22``, ``Gemm``, the ``CorrMM`` convolution) c
 
 The order follows ``bench/blas_bench.py``: on large products MKL and OpenBLAS (with the right
 core type) are about equal, on the small products of the tutorials' minibatches MKL was
-faster, and without a linked BLAS every step is several times slower.  The README's
-"Performance" section has the figures of the project's machines; run the bench for yours.
+faster, and without a linked BLAS every step is several times slower.  The site's
+performance page (docs/guide/performance.md) has the figures of the project's machines; run the bench for yours.
 
 OpenBLAS builds with ``DYNAMIC_ARCH`` choose their kernels from the CPU model when the library
 loads.  Builds older than the CPU (numpy 1.23's bundled 0.3.20, Debian 12's 0.3.21 on recent

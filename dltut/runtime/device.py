@@ -393,7 +393,7 @@ def use_device(device=None, require_gpu=False):
 
 
 def check_requested_device():
-    """Hook for ``dltut.runtime._setup.configure()``, run at ``import dltut``.
+    """Hook for ``dltut.runtime.setup.configure()``, run at ``import dltut``.
 
     When the user's Theano configuration asks for a CUDA device and Theano is not imported
     yet, run the preflight now, so that an unusable GPU means one warning line and the CPU

@@ -18,7 +18,7 @@ import sys
 import time
 
 from .. import compat
-from . import _setup, blas, flags
+from . import blas, flags, setup
 
 
 # --- the BLAS libraries in this process -----------------------------------------------------
@@ -158,7 +158,7 @@ def numpy_blas():
 def ldflags_origin(state=None, environ=None):
     """``(where, reason)`` for the blas.ldflags Theano uses: "THEANO_FLAGS",
     ".theanorc (PATH)", "dltut" or "theano" (Theano was imported before dltut)."""
-    state = _setup.STATE if state is None else state
+    state = setup.STATE if state is None else state
     environ = os.environ if environ is None else environ
     choice = state.get("blas")
     if state.get("theano_already_imported"):
@@ -233,7 +233,7 @@ def report(bench=True):
     except ImportError:
         scipy_version = None
 
-    state = _setup.STATE
+    state = setup.STATE
     choice = state.get("blas")
     cpu = blas.parse_cpuinfo(blas.read_cpuinfo())
     where, reason = ldflags_origin(state)

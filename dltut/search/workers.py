@@ -39,7 +39,7 @@ import traceback
 
 from ..cli.common import EXIT_IO, CLIError
 from ..runs.checkpoint import make_dirs, open_for_append, printable
-from ..runtime import _setup, flags
+from ..runtime import flags, setup
 
 try:
     import fcntl
@@ -315,7 +315,7 @@ def worker_environ():
     """The environment of a local worker process: the user's (without dltut's own
     additions, which the worker makes afresh), one BLAS thread, and this dltut on
     ``PYTHONPATH`` so that the worker runs the same code."""
-    environ = dict(_setup.user_environ())
+    environ = dict(setup.user_environ())
     environ.update(ONE_BLAS_THREAD)
     # the folder that holds dltut/ (this file is dltut/search/workers.py)
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -545,7 +545,7 @@ class DaskExecutor:
             if self.cluster is not None:
                 self.cluster.close()
             raise CLIError("cannot reach the Dask scheduler at %s (%s); start one with "
-                           "`dask scheduler` and workers with `dask worker` (see README)"
+                           "`dask scheduler` and workers with `dask worker` (see docs/guide/search.md)"
                            % (address, error)) from None
         self.futures = []
 

@@ -62,10 +62,9 @@ def sum_of_squares(model):
     """The model's ``L2_sqr`` (the sum of its squared weights) for *returning*, not for
     differentiating: one BLAS dot product per weight array instead of Theano's
     ``Sum(sqr(W))``, which writes a squared copy of every weight and then sums it in
-    float64.  On the MLP's 784x500 weights that pair cost more than a third of a training
-    step only to print the cost (one float32 epoch: 2.32 s with it, 1.43 s with the dot
-    products, on this project's 2-core machine).  The gradient still comes from ``L2_sqr`` (its graph has no sum), so the updates
-    are unchanged; the returned value differs only in rounding (a float32 dot product sums
+    float64.  On the MLP's 784x500 weights that pair was a large share of a training step
+    spent only on printing the cost (bench/README.md has the measurement).  The gradient
+    still comes from ``L2_sqr`` (its graph has no sum), so the updates are unchanged; the returned value differs only in rounding (a float32 dot product sums
     in float32).  Models without ``regularised_weights`` keep ``L2_sqr``.
     """
     weights = getattr(model, "regularised_weights", None)

@@ -43,7 +43,8 @@ def configure():
     if not STATE["theano_already_imported"]:
         flags.add_default("blas.ldflags", STATE["blas"].ldflags)
         # Keep intermediate buffers between calls instead of freeing and reallocating them
-        # every minibatch (Theano's default): same results, LeNet5's step about 25 % faster.
+        # every minibatch (Theano's default): same results, a faster step (bench/README.md
+        # has the measurement).
         flags.add_default("allow_gc", "False")
         # a device=cuda in the user's configuration is checked now, so that an unusable GPU
         # means one warning line and the CPU rather than a failing `import theano`
