@@ -52,11 +52,12 @@ def run_page(path):
     report = io.StringIO()
     runner = doctest.DocTestRunner(optionflags=FLAGS, verbose=False)
     globs = {"__name__": "__docs__"}
-    name = str(path.relative_to(ROOT))
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
     for lineno, block in pycon_blocks(path.read_text(encoding="utf-8")):
         test = parser.get_doctest(block, globs, "%s:%d" % (name, lineno), str(path),
                                   lineno - 1)
         runner.run(test, out=report.write, clear_globs=False)
+        globs = test.globs      # (a DocTest runs in a copy: the next block continues it)
     result = runner.summarize(verbose=False)
     return result.attempted, result.failed, report.getvalue()
 
@@ -67,3 +68,21 @@ def test_page_examples(path, monkeypatch):
     attempted, failed, report = run_page(path)
     assert not failed, "%d of %d examples of %s failed:\n%s" % (
         failed, attempted, path.relative_to(ROOT), report)
+
+
+def test_the_runner_reads_a_page(tmp_path):
+    """What counts as an example: pycon fences (``{code-block} pycon`` too, its options left
+    out), in one namespace from block to block; a python block is not run; a wrong output
+    is a failure, at its line."""
+    page = tmp_path / "page.md"
+    page.write_text("\n".join([
+        "# A page", "", "```pycon", ">>> x = 20", ">>> x + 1", "21", "```", "",
+        "```python", ">>> raise SystemExit('a python block is not run')", "```", "",
+        "~~~{code-block} pycon", ":caption: continued", ">>> x * 2", "40", "~~~", "",
+        "```pycon", ">>> [x] * 30  # doctest: +ELLIPSIS", "[20, 20, ..., 20]",
+        ">>> x - 1", "0", "```", ""]), encoding="utf-8")
+    blocks = pycon_blocks(page.read_text(encoding="utf-8"))
+    assert [line for line, _ in blocks] == [4, 15, 20]
+    attempted, failed, report = run_page(page)
+    assert (attempted, failed) == (5, 1)
+    assert "line 22" in report and "Expected:\n    0\nGot:\n    19" in report
