@@ -5,7 +5,8 @@
 # Other targets: test-pythons (both floatX on every supported Python found), install-check
 # (a throwaway install on each, from no pip cache), fast (add Intel MKL), data, logreg, lenet,
 # info, bench, gpu-setup, reproduce, notebook (JupyterLab on the notebooks), docs (the site in
-# docs/_build/html), docs-serve (build it and serve it on 127.0.0.1), docs-screenshot, clean.
+# docs/_build/html), docs-serve (build it and serve it on 127.0.0.1), docs-check (every page in
+# a browser), docs-screenshot, clean.
 # Each installs only the extras it needs (EXTRAS= adds more: make venv EXTRAS=dask).
 
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ STAMP := $(VENV)/.dltut-installed
 EXTRAS ?=
 # (From all the goals given, so that `make mlp test` builds the venv once with the test extra.)
 NEEDS ?= $(strip $(if $(filter test test-fast test-pythons test-others venvs-others,$(MAKECMDGOALS)),test) \
-	$(if $(filter docs docs-serve docs-screenshot test test-fast test-pythons,$(MAKECMDGOALS)),docs) \
+	$(if $(filter docs docs-serve docs-screenshot docs-check test test-fast test-pythons,$(MAKECMDGOALS)),docs) \
 	$(if $(filter notebook,$(MAKECMDGOALS)),notebook) $(if $(filter fast,$(MAKECMDGOALS)),fast) \
 	$(if $(filter bench,$(MAKECMDGOALS)),bench))
 comma := ,
@@ -49,7 +50,7 @@ PIP_INSTALL = PYTHONPATH="$(CURDIR)/dltut/compat/theano_build" $(PIP) install --
 	--no-build-isolation --use-pep517
 
 .PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench venvs-others \
-	gpu-setup reproduce notebook clean install-check docs docs-serve docs-screenshot docs-browser
+	gpu-setup reproduce notebook clean install-check docs docs-serve docs-screenshot docs-check docs-browser
 
 # The stamp holds the extras installed; `venv` adds those WANTed and missing.
 venv: $(STAMP)
@@ -191,6 +192,11 @@ SHOT_PAGE ?= tutorial/logreg.html
 SHOT ?= docs/_static/screenshot-logreg.png
 docs-screenshot: docs docs-browser
 	$(VPY) tools/docs_browser.py screenshot docs/_build/html $(SHOT_PAGE) $(SHOT)
+
+# The browser checks of the site's test (math typeset, images loaded, no console error, no
+# request leaving 127.0.0.1) on every page but the API's; the test itself opens three.
+docs-check: docs docs-browser
+	$(VPY) tools/docs_browser.py check docs/_build/html
 
 # The browser of the site's test (tests/docs/test_browser.py): Debian's chromium, driven by
 # Playwright (which cannot download its own here). Installed when missing, if we may (root,

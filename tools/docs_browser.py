@@ -2,6 +2,7 @@
 """The built site in a real browser: Debian's chromium driven by Playwright for Python.
 
     python tools/docs_browser.py check [HTML_DIR] [PAGE ...]    the checks below, on each page
+                                                                (default: every page but the API's)
     python tools/docs_browser.py screenshot [HTML_DIR] PAGE PNG  a screenshot of one page
 
 HTML_DIR defaults to docs/_build/html (``make docs``).  The site is served on 127.0.0.1 (a
@@ -197,6 +198,16 @@ def screenshot(html_dir, path, png, width=1200, height=1500):
     return record
 
 
+def site_pages(html_dir):
+    """The pages a reader reaches from the index's toctrees but the API reference: the index,
+    the chapters, the guide, the GPU page and the notebooks."""
+    pages = ["index.html", "gpu.html"]
+    for folder in ("tutorial", "guide", "notebooks"):
+        pages += sorted("%s/%s" % (folder, name) for name in os.listdir(
+            os.path.join(html_dir, folder)) if name.endswith(".html"))
+    return [page for page in pages if os.path.isfile(os.path.join(html_dir, page))]
+
+
 def main(argv):
     if len(argv) < 1 or argv[0] not in ("check", "screenshot"):
         sys.exit(__doc__)
@@ -214,7 +225,7 @@ def main(argv):
         print("%s: %s (%d requests, %d outside the site)" % (
             args[1], args[0], len(record["requests"]), len(record["outside"])))
         return 0
-    pages = args or ["index.html", "tutorial/logreg.html", "tutorial/rbm.html"]
+    pages = args or site_pages(html)
     bad = 0
     with serve(html) as base, browser() as chrome:
         for path in pages:
