@@ -32,8 +32,7 @@ extensions = [
 
 # --- sources ---------------------------------------------------------------------------------
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
-                    "notebooks/runs"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 
 # --- MyST and the notebooks ------------------------------------------------------------------
@@ -101,8 +100,6 @@ html_last_updated_fmt = None
 
 # MyST's default MathJax settings, with equation numbers for labelled display math.
 mathjax3_config = {"tex": {"tags": "ams"}}
-
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 
 # --- the notebooks: one source (notebooks/), copied here for the build -----------------------
