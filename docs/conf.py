@@ -83,11 +83,6 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(importlib|pickle|zipfile|gzip|shutil|hashlib|urllib|struct|errno|time|sys|math)(\..*)?"),
     (r"py:.*", r"(MRG_RandomStreams|RandomStreams|MethodNotDefined|TensorVariable|TensorType"
                r"|SharedVariable|Variable|Apply|Op|COp|OpenMPOp|Function|Client|Future)"),
-    # The docstrings' type fields are prose ("T.matrix, shape (n_examples, n_in)", "shared
-    # matrix", "ints"): Sphinx makes cross-references of their words.  A target that is not
-    # a class name (a dotted name whose last part has a capital letter, as every dltut class
-    # has: Trainer, dA, SdA) is such a word, not a reference.
-    (r"py:class", r"(?![\w.]*[A-Z]\w*$).*"),
 ]
 
 # --- HTML ------------------------------------------------------------------------------------
@@ -97,9 +92,6 @@ html_static_path = ["_static"]
 html_show_sourcelink = False
 html_copy_source = False
 html_last_updated_fmt = None
-
-# MyST's default MathJax settings, with equation numbers for labelled display math.
-mathjax3_config = {"tex": {"tags": "ams"}}
 
 
 # --- the notebooks: one source (notebooks/), copied here for the build -----------------------
@@ -183,23 +175,29 @@ def _resolve_reexport(app, env, node, contnode):
 def _prose_type_words():
     """A post-transform (before references are resolved) that leaves the words of the
     docstrings' prose type fields as text: Sphinx makes a cross-reference of each word of a
-    field's type ("callable(epoch) or None", "[W, b, b_prime]"); one that cannot name a class
-    (a dotted name whose last part has a capital letter) is not a reference to anything."""
+    field's type ("callable(epoch) or None", "[W, b, b_prime]") and of the pieces of a
+    signature's default values; one that cannot name a class (a dotted name whose last part
+    has a capital letter) there, or cannot name any Python object anywhere, is not a
+    reference to anything.  References written as roles ({py:func}`...`) are all checked."""
     import re
     from sphinx import addnodes
     from sphinx.transforms.post_transforms import SphinxPostTransform
     from sphinx.util.nodes import find_pending_xref_condition
 
     class_name = re.compile(r"[\w.]*[A-Z]\w*")
+    dotted_name = re.compile(r"[~.]?[A-Za-z_][\w.]*")     # what can name a Python object
 
     class ProseTypeWords(SphinxPostTransform):
         default_priority = 5
 
         def run(self, **kwargs):
             for node in list(self.document.findall(addnodes.pending_xref)):
-                if node.get("refdomain") == "py" and node.get("refspecific") \
-                        and node.get("reftype") in ("class", "obj") \
-                        and not class_name.fullmatch(node["reftarget"]):
+                if node.get("refdomain") != "py":
+                    continue
+                target = node["reftarget"]
+                if not dotted_name.fullmatch(target) or (
+                        node.get("refspecific") and node.get("reftype") in ("class", "obj")
+                        and not class_name.fullmatch(target)):
                     fallback = find_pending_xref_condition(node, "*")
                     content = fallback.children if fallback is not None else node.children
                     node.replace_self(list(content) or [])
