@@ -33,6 +33,8 @@ from .layers import ParamsMixin, as_shared_param, check_ndim
 from .models import MLP, finetune_functions
 from .updates import sgd_updates, updated_shared_variables
 
+__all__ = ["cross_entropy", "TiedAutoencoder", "dA", "cA", "SdA", "random_state_variables"]
+
 
 def cross_entropy(x, z):
     """Per-example reconstruction cross-entropy ``-sum_k [x_k log z_k + (1-x_k) log(1-z_k)]``.

@@ -20,6 +20,11 @@ import numbers
 
 import numpy
 
+__all__ = ["shown_value", "Rule", "finite_float", "positive_float", "non_negative_float",
+           "positive_int", "non_negative_int", "SEED_LIMIT", "seed_int", "unit_level",
+           "NUMBER_FIX", "number_from_text", "flag_type", "positive_ints", "shape", "random_state",
+           "one_of", "labels", "finite_inputs"]
+
 
 def shown_value(value):
     """``repr(value)``, a numpy scalar as the Python number it holds (numpy 2 writes

@@ -48,6 +48,16 @@ from .datasets.formats import (  # noqa: F401 -- re-exported: dltut.data's names
     images_and_labels, read_idx, read_pickle, reason, validate_split, validate_splits)
 from .runs.checkpoint import atomic_write, make_dirs, remove_dirs
 
+__all__ = ["MNIST_FILENAME", "MNIST_MD5", "MNIST_SPLIT_SIZES", "MNIST_IMAGE_SHAPE",
+           "MNIST_N_FEATURES", "MAX_PIXEL", "MNIST_WHEEL_REQUIREMENT", "MNIST_WHEEL_MEMBER",
+           "MNIST_URLS", "DATA_ENV_VAR", "FASHION_ENV_VAR", "FASHION_MNIST_DIR",
+           "FASHION_MNIST_FILES", "FASHION_N_VALID", "FASHION_MNIST_CLASSES", "DATASET_NAMES",
+           "FETCH_COMMAND", "default_data_dir", "default_mnist_path", "file_md5", "ChecksumError",
+           "fetch_mnist", "load_mnist", "load_fashion_mnist", "load_dataset", "synthetic_dataset",
+           "shared_dataset", "shared_datasets", "main", "CHUNK", "IDX_DTYPES", "MNIST_N_CLASSES",
+           "SPLIT_NAMES", "ArrayUnpickler", "DatasetError", "describe", "images_and_labels",
+           "read_idx", "read_pickle", "reason", "validate_split", "validate_splits"]
+
 # ---------------------------------------------------------------------------------------
 # constants
 

@@ -22,6 +22,10 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from .init import floatX
 
+__all__ = ["kinetic_energy", "hamiltonian", "metropolis_hastings_accept", "simulate_dynamics",
+           "hmc_move", "hmc_updates", "HMC_sampler", "gaussian_problem", "gaussian_energy_fn",
+           "sample_gaussian"]
+
 
 def kinetic_energy(vel):
     """``|v|^2 / 2`` of each row (unit mass): (n, d) matrix -> (n,) vector."""

@@ -7,6 +7,8 @@ tutorial's order.
 import numpy
 import theano
 
+__all__ = ["floatX", "glorot_bound", "uniform", "INIT_BOUNDS", "init_bound", "zeros"]
+
 
 def floatX(value):
     """``value`` as a numpy array of Theano's ``floatX`` dtype (no copy if it already is)."""

@@ -14,6 +14,11 @@ from . import checks
 from .ops import conv
 from .init import floatX, init_bound, zeros
 
+__all__ = ["ACTIVATIONS", "DEFAULT_INIT", "CONV_IMPLEMENTATIONS", "CONV_IMPLEMENTATION",
+           "default_conv_implementation", "resolve_activation", "check_ndim", "as_shared_param",
+           "ParamsMixin", "LogisticRegression", "check_labels", "HiddenLayer", "draw_weights",
+           "conv_pool_output_shape", "max_pool", "LeNetConvPoolLayer"]
+
 #: Activations that may be given by name.  ``None``/"linear" means the identity.
 ACTIVATIONS = {
     "tanh": T.tanh,

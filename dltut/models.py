@@ -14,6 +14,10 @@ from . import checks
 from .layers import HiddenLayer, LeNetConvPoolLayer, LogisticRegression, ParamsMixin
 from .updates import sgd_updates
 
+__all__ = ["MNIST_IMAGE_SHAPE", "MNIST_N_IN", "MNIST_N_CLASSES", "Classifier", "MLP", "LeNet5",
+           "check_spec", "size_of", "min_side", "training_bytes", "build_model", "image_shape_of",
+           "finetune_functions"]
+
 MNIST_IMAGE_SHAPE = (28, 28)
 MNIST_N_IN = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
 MNIST_N_CLASSES = 10

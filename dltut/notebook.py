@@ -22,6 +22,9 @@ import io
 import sys
 import time
 
+__all__ = ["BAR_SECONDS", "LIVE_PLOT_SECONDS", "HTML_FORMAT", "LIVE_PLOT_FIGSIZE", "LIVE_PLOT_DPI",
+           "in_notebook", "LiveCurves", "NotebookDisplay"]
+
 #: The bar is redrawn at most this often (seconds), and when the run ends.
 BAR_SECONDS = 0.5
 #: The live learning curves are redrawn at most this often (seconds); the last state is

@@ -19,6 +19,17 @@ import numpy
 from .plots.images import (  # noqa: F401 -- re-exported: dltut.plot's names before the split
     check_pair, grid_shape, read_image, scale_to_unit_interval, tile_raster_images)
 
+__all__ = ["CURVES_FIGSIZE", "CURVES_DPI", "CONV_DEMO_FIGSIZE", "CONV_DEMO_DPI",
+           "MIN_FILTER_PIXELS", "has_display", "pyplot", "new_figure", "filter_rows",
+           "save_filters", "TEMPLATES_WIDTH", "TEMPLATES_ROW_INCHES", "TEMPLATES_DPI",
+           "TEMPLATES_COLUMNS", "TEMPLATES_PERCENTILE", "draw_class_templates",
+           "save_class_templates", "save_learning_curves", "draw_learning_curves",
+           "PRETRAINING_KEYS", "save_pretraining_curves", "draw_conv_demo",
+           "save_conv_demo_figure", "SAMPLES_TILE_INCHES", "SAMPLES_DPI", "save_samples",
+           "save_hmc_figure", "SEARCH_FIGSIZE", "SEARCH_DPI", "save_search_curves",
+           "save_hidden_units_curve", "check_pair", "grid_shape", "read_image",
+           "scale_to_unit_interval", "tile_raster_images"]
+
 #: Learning-curve figure size in inches and its resolution: 800 x 600 pixels.
 CURVES_FIGSIZE = (8.0, 6.0)
 CURVES_DPI = 100

@@ -37,6 +37,12 @@ user-style pictures (``notebooks/digits/``) with a trained MLP and LeNet5.
 """
 import numpy
 
+__all__ = ["FITS", "MNIST_BOX", "MNIST_CENTRE", "CROP_THRESHOLD", "STRETCH_PERCENTILE",
+           "STROKE_SUPERSAMPLE", "MNIST_STROKE_WIDTHS", "read_ink", "background_level",
+           "ink_image", "fit_resize", "ink_box", "centre_of_mass", "stroke_width",
+           "mnist_stroke_widths", "normalise_stroke", "deskew", "fit_mnist", "check_fit",
+           "preprocess"]
+
 #: The ways of fitting the ink into the model's field (see :func:`preprocess`).
 FITS = ("mnist", "frame", "resize")
 #: MNIST's framing: the ink is scaled to fit this box (pixels) inside the 28x28 field ...

@@ -33,6 +33,9 @@ from .init import floatX, init_bound, uniform, zeros
 from .layers import HiddenLayer, LogisticRegression, ParamsMixin, as_shared_param, check_ndim
 from .models import Classifier, finetune_functions
 
+__all__ = ["DEFAULT_NUMPY_SEED", "random_streams", "RBM", "persistent_chain", "build_sampler",
+           "DBN"]
+
 #: The seed of the numpy generator an RBM makes when it is given none (the tutorial's).
 DEFAULT_NUMPY_SEED = 1234
 

@@ -1,10 +1,13 @@
 """Helpers several test files share, in one place: the floatX tolerances (one table), the
-numpy softmax, and whether a compiled function runs its Scan in C.
+numpy softmax, whether a compiled function runs its Scan in C, and comparing two runs (their
+JSON-lines records without the times, their arrays bit for bit).
 
 ``conftest.py``'s ``tol`` fixture and ``ref.softmax``, and ``_tiny.py``'s ``tolerance()`` and
 ``softmax``, all read these.  (The other shared modules: ``_tiny.py``, tiny datasets and
-models; ``_cli.py``, running the scripts.)
+models; ``_cli.py``, running the scripts; ``_processes.py``, signals.)
 """
+import json
+
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
 import numpy
 import theano
@@ -53,3 +56,22 @@ def assert_one_error(kind, build, fragments):
     for fragment in fragments:
         assert fragment in message, message
     assert "; " in message and "\n" not in message, message
+
+
+def without_elapsed(history):
+    """The records of a history without their ``elapsed`` times (which differ run to run)."""
+    return [{k: v for k, v in record.items() if k != "elapsed"} for record in history]
+
+
+def read_jsonl(path):
+    """The records of a JSON-lines file (a run folder's history)."""
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def assert_same_arrays(a, b):
+    """Two lists of arrays are equal bit for bit, dtypes and shapes included."""
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        numpy.testing.assert_array_equal(x, y)

@@ -1,5 +1,5 @@
 """Tiny datasets and models for the trainer tests (tests/training/test_trainer.py,
-tests/test_resume.py).
+tests/training/test_resume.py).
 
 Everything here is small enough that a whole training run takes a fraction of a second:
 a few hundred examples of 16 features, 3 classes.  Randomness is explicit (a seed per call).

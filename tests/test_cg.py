@@ -1,8 +1,6 @@
 """logistic_cg: the flat-theta logistic regression and its conjugate-gradient training,
 against numpy (costs, gradients, error rates) and against the layer it reuses."""
 import json
-import os
-import signal
 
 import numpy
 import pytest
@@ -17,6 +15,8 @@ from dltut.layers import LogisticRegression
 from dltut.runs import checkpoint as ckpt
 from dltut.runs import rundir
 from dltut.runs.checkpoint import CheckpointError
+
+from _processes import CtrlCAt
 
 BATCH = 20
 N_IN, N_OUT = _tiny.N_FEATURES, _tiny.N_CLASSES
@@ -149,11 +149,7 @@ def test_resume_continues_from_the_saved_theta_and_counts_on(data, tmp_path):
 
 def test_ctrl_c_stops_after_the_iteration_with_a_checkpoint(data, tmp_path):
     lines = []
-
-    def log(line):
-        lines.append(line)
-        if len(lines) == 2:
-            os.kill(os.getpid(), signal.SIGINT)
+    log = CtrlCAt(2).wrap(lines.append)
     model, cg = optimizer(data, run_dir=tmp_path, n_epochs=10, log=log)
     result = cg.run()
     assert result.interrupted and result.iterations == 2

@@ -45,6 +45,7 @@ from dltut.runs import rundir
 
 from _cli import (SCRIPTS, TINY_FLAGS, call, child_env, lines_of, read_history, read_json,
                   train_argv, write_dataset)
+from _processes import running, stop, wait_for
 
 EXIT = types.SimpleNamespace(usage=2, gpu=3, diverged=4, io=5, busy=6, interrupted=130,
                              data_cli=1)
@@ -702,23 +703,16 @@ def test_two_processes_on_one_folder_never_share_it(box):
     argv = [sys.executable, str(SCRIPTS / "mlp.py")] + train_argv(
         "mlp", box.data, out, "--n-epochs", 1000, "--batch-size", 1, "--patience", 10 ** 9,
         "--quiet")
-    first = subprocess.Popen([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not (out / rundir.CONFIG).exists():
-            assert first.poll() is None, first.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+    with running(argv, env=child_env(), cwd=box.dir, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE) as first:
+        wait_for(first, (out / rundir.CONFIG).exists, 300, rundir.CONFIG, poll=0.05)
         second = subprocess.run([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 timeout=300)
         assert_one_clean_line("mlp", second.returncode, second.stderr, EXIT.busy,
                               ["in use by process %d" % first.pid])
         assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGINT)
-        first.wait(timeout=120)
+        stop(first, signal.SIGINT, timeout=120)
     assert first.returncode == EXIT.interrupted
     assert read_json(out / rundir.CONFIG)["args"]["batch_size"] == 1
 
@@ -961,11 +955,10 @@ def test_sigint_at_a_random_moment_of_start_up(delay, box):
     out = box.dir / "o"
     argv = [sys.executable, str(SCRIPTS / "mlp.py")] + train_argv("mlp", box.data, out)
     before = snapshot(box.dir)
-    process = subprocess.Popen([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(delay)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=300)
+    with running(argv, env=child_env(), cwd=box.dir, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE) as process:
+        time.sleep(delay)
+        stdout, stderr = stop(process, signal.SIGINT, timeout=300)
     if process.returncode == 0:
         pytest.skip("the run finished before the signal")
     assert_one_clean_line("mlp", process.returncode, stderr, EXIT.interrupted)
@@ -1146,17 +1139,11 @@ def test_two_searches_on_one_folder(box):
     the first one's pid named) and the first runs on undisturbed."""
     argv = [sys.executable, str(SCRIPTS / "search.py")] + search_argv(
         box, "--n-epochs", 1000, "--patience", 10 ** 9, "--batch-size", 1)
-    # (a background job of a shell inherits SIGINT ignored, and Python keeps it ignored)
-    first = subprocess.Popen([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + 300
+    with running(argv, ctrl_c=True, env=child_env(), cwd=box.dir, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE) as first:
         trial = box.dir / "s" / "trials" / SEARCH_TRIAL
-        while not (trial / rundir.CONFIG).exists():
-            assert first.poll() is None, first.stderr.read()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(first, (trial / rundir.CONFIG).exists, 300, "the trial's " + rundir.CONFIG,
+                 poll=0.05)
         run_case("search", argv[2:], box.dir, EXIT.busy, ["in use by process %d" % first.pid],
                  may_change=[box.dir / "s"])
         second = subprocess.run([str(a) for a in argv], env=child_env(), cwd=str(box.dir),
@@ -1165,10 +1152,8 @@ def test_two_searches_on_one_folder(box):
         assert_one_clean_line("search", second.returncode, second.stderr, EXIT.busy,
                               ["in use by process %d" % first.pid])
         assert first.poll() is None
-    finally:
-        first.send_signal(signal.SIGINT)
-        first.wait(timeout=120)
-    assert first.returncode == EXIT.interrupted, first.stderr.read()
+        _, stderr = stop(first, signal.SIGINT, timeout=120)
+    assert first.returncode == EXIT.interrupted, stderr
 
 
 # ------------------------------------------------------------------------------ predict.py, plot_run.py, conv_demo.py

@@ -6,7 +6,6 @@ import base64
 import importlib.util
 import io
 import os
-import signal
 import sys
 import time
 
@@ -14,6 +13,7 @@ import numpy
 import pytest
 
 import _tiny
+from _processes import CtrlCAt
 from dltut import notebook
 from dltut.training import Progress, TrainConfig, Trainer, compile_functions
 
@@ -172,19 +172,6 @@ def test_the_bar_text_wraps_beside_the_bar_without_a_second_bar():
     assert "validation 7.50 % (best 7.50 %)" in page
 
 
-class _InterruptAt:
-    """``train_model`` that sends this process SIGINT (a Ctrl-C) at its n-th call."""
-
-    def __init__(self, train_model, n):
-        self.train_model, self.n, self.calls = train_model, n, 0
-
-    def __call__(self, index):
-        self.calls += 1
-        if self.calls == self.n:
-            os.kill(os.getpid(), signal.SIGINT)
-        return self.train_model(index)
-
-
 def _trainer(seed, run_dir=None, n_epochs=6):
     model, x, y = _tiny.mlp(seed=seed)
     config = TrainConfig(learning_rate=0.05, batch_size=5, n_epochs=n_epochs, patience=10 ** 9)
@@ -199,7 +186,8 @@ def test_an_interrupted_run_holds_its_best_parameters_and_run_again_continues(tm
 
     model, trainer = _trainer(seed=3, run_dir=tmp_path / "run")
     train_model = trainer.fns.train_model
-    trainer.fns.train_model = _InterruptAt(train_model, 50)  # 20 minibatches an epoch
+    # a Ctrl-C as the 50th minibatch starts (20 minibatches an epoch)
+    trainer.fns.train_model = CtrlCAt(50, before=True).wrap(train_model)
     stopped = trainer.run()
     assert stopped.stopped_by == "interrupted" and stopped.iterations == 50
     assert trainer.state.epoch == 3 and trainer.state.minibatch_index == 10

@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
 from _cli import call, lines_of
+from _processes import running, stop, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -112,18 +112,21 @@ def get_json(url, token):
         return json.loads(response.read().decode())
 
 
-def stop(process):
-    """SIGTERM to ``make`` and JupyterLab (one process group), SIGKILL if that takes 30 s."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def status_of(url, token):
+    """JupyterLab's status at ``url``, None while nothing answers there."""
+    try:
+        return get_json(url + "/api/status", token)
+    except OSError:
+        return None
+
+
+def stop_lab(process):
+    """SIGTERM to ``make`` and JupyterLab (one process group), SIGKILL if that takes 30 s:
+    what they printed."""
+    try:
+        return stop(process, signal.SIGTERM, timeout=30, group=True)[0]
+    except subprocess.TimeoutExpired:
+        return stop(process, signal.SIGKILL, timeout=10, group=True)[0]
 
 
 def send(url, token, method, body=None):
@@ -133,6 +136,32 @@ def send(url, token, method, body=None):
     with urllib.request.urlopen(request, timeout=60) as response:
         text = response.read().decode()
         return json.loads(text) if text else None
+
+
+def lab_answers(url, token, status):
+    """What `make notebook`'s JupyterLab answers: the notebooks, the dltut kernel (started
+    and deleted), the settings and the page."""
+    assert "started" in status
+    listing = get_json(url + "/api/contents", token)
+    names = {item["name"] for item in listing["content"]}
+    assert set(NOTEBOOKS) <= names, names
+    notebook = get_json(url + "/api/contents/02_logistic_regression.ipynb", token)
+    assert notebook["type"] == "notebook"
+    specs = get_json(url + "/api/kernelspecs", token)
+    assert "dltut" in specs["kernelspecs"], specs
+    argv = specs["kernelspecs"]["dltut"]["spec"]["argv"]
+    assert pathlib.Path(argv[0]).parent == pathlib.Path(sys.executable).parent, argv
+    kernel = send(url + "/api/kernels", token, "POST", {"name": "dltut"})
+    assert kernel["name"] == "dltut"
+    assert kernel["id"] in {k["id"] for k in get_json(url + "/api/kernels", token)}
+    send(url + "/api/kernels/" + kernel["id"], token, "DELETE")
+    # no "get notified about Jupyter news?" question: the news setting defaults to no
+    notes = get_json(url + "/lab/api/settings/@jupyterlab/apputils-extension:notification",
+                     token)["schema"]["properties"]
+    assert (notes["fetchNews"]["default"], notes["checkForUpdates"]["default"]) == ("false", False)
+    lab = urllib.request.urlopen(urllib.request.Request(
+        url + "/lab", headers={"Authorization": "token " + token}), timeout=10)
+    assert lab.status == 200
 
 
 @pytest.mark.slow
@@ -150,43 +179,13 @@ def test_make_notebook_serves_the_notebooks_and_the_dltut_kernel(tmp_path):
     command = [make, "--no-print-directory", "-C", str(ROOT), "notebook", "VENV=%s" % pathlib.Path(
         sys.executable).parent.parent, "NOTEBOOK_PORT=%d" % port, "NOTEBOOK_TOKEN=" + token,
         "NOTEBOOK_INSTALL="]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)
-    seen = []
-    try:
-        deadline = time.monotonic() + 120
-        url = "http://127.0.0.1:%d" % port
-        while time.monotonic() < deadline:
-            assert process.poll() is None, "".join(seen) + process.stdout.read()
-            try:
-                status = get_json(url + "/api/status", token)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError("JupyterLab did not answer on %s within 120 s" % url)
-        assert "started" in status
-        listing = get_json(url + "/api/contents", token)
-        names = {item["name"] for item in listing["content"]}
-        assert set(NOTEBOOKS) <= names, names
-        notebook = get_json(url + "/api/contents/02_logistic_regression.ipynb", token)
-        assert notebook["type"] == "notebook"
-        specs = get_json(url + "/api/kernelspecs", token)
-        assert "dltut" in specs["kernelspecs"], specs
-        argv = specs["kernelspecs"]["dltut"]["spec"]["argv"]
-        assert pathlib.Path(argv[0]).parent == pathlib.Path(sys.executable).parent, argv
-        kernel = send(url + "/api/kernels", token, "POST", {"name": "dltut"})
-        assert kernel["name"] == "dltut"
-        assert kernel["id"] in {k["id"] for k in get_json(url + "/api/kernels", token)}
-        send(url + "/api/kernels/" + kernel["id"], token, "DELETE")
-        # no "get notified about Jupyter news?" question: the news setting defaults to no
-        notes = get_json(url + "/lab/api/settings/@jupyterlab/apputils-extension:notification",
-                         token)["schema"]["properties"]
-        assert (notes["fetchNews"]["default"], notes["checkForUpdates"]["default"]) == ("false", False)
-        lab = urllib.request.urlopen(urllib.request.Request(
-            url + "/lab", headers={"Authorization": "token " + token}), timeout=10)
-        assert lab.status == 200
-    finally:
-        stop(process)
-        output, _ = process.communicate()
+    url = "http://127.0.0.1:%d" % port
+    with running(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                 start_new_session=True) as process:
+        try:
+            status = wait_for(process, lambda: status_of(url, token), 120,
+                              "an answer from JupyterLab on %s" % url, poll=0.5)
+            lab_answers(url, token, status)
+        finally:
+            output = stop_lab(process)
     assert "http://127.0.0.1:%d/lab" % port in output, output

@@ -10,7 +10,9 @@ Flags: :class:`OneLineParser` (argparse whose errors are such a line) and the fl
 checks of :mod:`dltut.checks` that the library runs on the same values.
 """
 import argparse
+import os
 import re
+import shutil
 import sys
 
 from .. import checks
@@ -19,7 +21,25 @@ __all__ = ["EXIT_USAGE", "EXIT_GPU", "EXIT_DIVERGED", "EXIT_IO", "EXIT_BUSY", "E
            "CLIError", "error_line", "CHECKPOINT_FIX", "RUN_DIR_FIX", "DATASET_FIX", "WRITE_FIX",
            "report_failures", "DefaultsHelpFormatter", "with_fix", "usage_error", "OneLineParser",
            "finite_float", "positive_float", "non_negative_float", "positive_int",
-           "non_negative_int", "seed_int", "level"]
+           "non_negative_int", "seed_int", "level", "python_command", "script_command"]
+
+def python_command():
+    """This interpreter as a user can type it in a printed command: ``python`` where that
+    name on ``PATH`` is this interpreter (an activated venv), else its path -- relative to
+    the working folder when inside it (``.venv/bin/python`` right after ``make mlp``), so
+    that a command dltut prints (resume with ..., run it: ...) works when copied."""
+    found = shutil.which("python")
+    here = os.path.abspath(sys.executable)
+    if found and os.path.dirname(os.path.abspath(found)) == os.path.dirname(here):
+        return "python"
+    relative = os.path.relpath(here)
+    return here if relative.startswith("..") else relative
+
+
+def script_command(name, *args):
+    """``<python> scripts/<name>.py ARGS...`` with :func:`python_command`'s interpreter."""
+    return " ".join([python_command(), "scripts/%s.py" % name] + [str(a) for a in args])
+
 
 #: Exit codes of every dltut script.
 EXIT_USAGE = 2          # a bad flag or input file (the line names it and the fix)

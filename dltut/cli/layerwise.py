@@ -7,7 +7,7 @@ import time
 
 from ..runs.checkpoint import printable
 from . import supervised as ex
-from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, CLIError
+from .common import EXIT_DIVERGED, EXIT_INTERRUPTED, CLIError, script_command
 
 __all__ = ["PATIENCE_EPOCHS", "STACKS", "FILTER_TILES", "check_size", "sda_train_config",
            "filter_image_shape", "draw_layer_filters", "draw_pretraining", "start",
@@ -159,8 +159,8 @@ def check_pretraining(name, pretrainer, result, run_dir):
         st = pretrainer.state
         where = ("%s, epoch %d" % (pretrainer.layers[st.layer].name, st.epoch + 1)
                  if not pretrainer.finished() else "the end of pre-training")
-        raise CLIError("interrupted in %s; resume with: python scripts/%s.py --resume %s"
-                       % (where, name, run_dir), EXIT_INTERRUPTED)
+        raise CLIError("interrupted in %s; resume with: %s"
+                       % (where, script_command(name, "--resume", run_dir)), EXIT_INTERRUPTED)
     if result.diverged:
         from ..runs.rundir import PRETRAINING_CHECKPOINT
         kept = ("the last good checkpoint in %s is kept" % run_dir

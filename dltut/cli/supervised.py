@@ -20,7 +20,16 @@ from .common import (  # noqa: F401
     CHECKPOINT_FIX, DATASET_FIX, EXIT_BUSY, EXIT_DIVERGED, EXIT_GPU, EXIT_INTERRUPTED, EXIT_IO,
     EXIT_USAGE, RUN_DIR_FIX, WRITE_FIX, CLIError, DefaultsHelpFormatter, OneLineParser,
     error_line, finite_float, level, non_negative_float, non_negative_int, positive_float,
-    positive_int, report_failures, seed_int, usage_error, with_fix)
+    positive_int, report_failures, script_command, seed_int, usage_error, with_fix)
+
+__all__ = ["EXPERIMENTS", "ModelRecipe", "LogisticRegressionRecipe", "MLPRecipe", "LeNet5Recipe",
+           "MODELS", "SESSION_FLAGS", "CHANGEABLE_ON_RESUME", "build_parser", "add_schedule_flags",
+           "add_stopping_flags", "add_dataset_flag", "add_run_flags", "explicit_flags",
+           "restore_settings", "parse", "restore_resumed", "train_config", "choose_device",
+           "claim_run_dir", "model_spec", "check_fits_in_memory", "load_data", "build",
+           "build_and_compile", "make_trainer", "resume", "write_config", "report",
+           "interrupted_message", "write_failure_message", "quiet_or_say", "run", "summary_line",
+           "snapshot_saver", "main_for"]
 
 # Each experiment's defaults are the tutorial's (logistic_sgd.py, mlp.py, convolutional_mlp.py).
 EXPERIMENTS = {
@@ -534,8 +543,9 @@ def report(name, run_dir, compiled, result, session_started, extra=None):
     summary.update(extra or {})
     run_dir.write_json(SUMMARY, summary)
     if result.interrupted:
-        raise CLIError("interrupted at epoch %d; resume with: python scripts/%s.py --resume %s"
-                       % (result.epochs, name, run_dir), EXIT_INTERRUPTED)
+        raise CLIError("interrupted at epoch %d; resume with: %s"
+                       % (result.epochs, script_command(name, "--resume", run_dir)),
+                       EXIT_INTERRUPTED)
     if result.diverged:
         kept = ("the last good checkpoint in %s is kept" % run_dir if run_dir.has(CHECKPOINT)
                 else "no checkpoint had been written yet")
@@ -555,10 +565,10 @@ def interrupted_message(name, run_dir, started):
     if run_dir is None or not started:
         return "interrupted while starting; nothing was written"
     if _has_checkpoint(run_dir):
-        return ("interrupted; the last checkpoint is kept: resume with: python scripts/%s.py "
-                "--resume %s" % (name, run_dir))
-    return ("interrupted before the first checkpoint; start again with: python scripts/%s.py "
-            "--resume %s" % (name, run_dir))
+        return ("interrupted; the last checkpoint is kept: resume with: %s"
+                % script_command(name, "--resume", run_dir))
+    return ("interrupted before the first checkpoint; start again with: %s"
+            % script_command(name, "--resume", run_dir))
 
 
 def write_failure_message(error, name, run_dir, started, resuming):
@@ -569,9 +579,9 @@ def write_failure_message(error, name, run_dir, started, resuming):
         return "%s; nothing was written: choose a folder you can write to (--out)" % error
     if _has_checkpoint(run_dir):
         return ("%s; the files written before are intact: make room (or fix the permissions) and "
-                "continue with: python scripts/%s.py --resume %s" % (error, name, run_dir))
-    return ("%s; make room (or fix the permissions) and start again with: python scripts/%s.py "
-            "--resume %s" % (error, name, run_dir))
+                "continue with: %s" % (error, script_command(name, "--resume", run_dir)))
+    return ("%s; make room (or fix the permissions) and start again with: %s"
+            % (error, script_command(name, "--resume", run_dir)))
 
 
 def _run(name, argv):

@@ -31,6 +31,9 @@ import sys
 import threading
 from collections import OrderedDict
 
+__all__ = ["MEASURES", "record", "describe", "register", "recompile_method", "TheanoImportHook",
+           "HOOK", "install", "startup_hook_ran"]
+
 #: name -> {"active": bool, "why": str, "detail": str}, in the order the measures ran
 MEASURES = OrderedDict()
 

@@ -32,6 +32,8 @@ import hashlib
 
 from . import recompile_method, record, register
 
+__all__ = ["THEANO_VERSION", "PROPS_EDIT", "register_hooks", "right_theano", "stable_code_version"]
+
 #: The Theano release whose code these fixes were written against.
 THEANO_VERSION = "1.0.5"
 

@@ -32,6 +32,9 @@ import os
 
 from . import recompile_method, record, register
 
+__all__ = ["LAZYLINKER_DEFINES", "INCLUDE_DIR", "numpy_is_2", "NPY_RAVEL_AXIS", "MRG_MASK_EDIT",
+           "register_hooks", "extra_compile_args", "exact_autocast"]
+
 #: Defines for the lazy linker's C code (numpy 1's npy_3kcompat.h provided them).
 LAZYLINKER_DEFINES = ("NPY_PY3K=1", "PyInt_AsLong=PyLong_AsLong",
                       "PyInt_FromLong=PyLong_FromLong", "PyInt_Check=PyLong_Check")

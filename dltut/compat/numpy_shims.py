@@ -41,6 +41,10 @@ import warnings
 
 from . import recompile_method, record, register
 
+__all__ = ["removed_names", "IMP_USER", "LIST_OF_SLICES", "TUPLE_OF_SLICES", "POOL_METHODS",
+           "register_hooks", "before_theano", "restore_aliases", "provide_numpy_distutils",
+           "fix_pool_indexing"]
+
 class _Cast(object):
     """numpy 1's ``numpy.cast``: ``numpy.cast[dtype](x)`` is ``asarray(x).astype(dtype)``."""
 

@@ -27,6 +27,8 @@ import threading
 from . import record, register
 from .cache_keys import THEANO_VERSION, right_theano
 
+__all__ = ["STATS", "register_hooks", "threads"]
+
 
 _NAME = "parallel compilation"
 _LOCAL = threading.local()

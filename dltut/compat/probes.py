@@ -30,6 +30,8 @@ import shutil
 from . import record, register
 from .cache_keys import THEANO_VERSION, right_theano
 
+__all__ = ["FILE_NAME", "MAX_ENTRIES", "register_hooks", "probe_key"]
+
 
 #: The file, in theano.config.compiledir.
 FILE_NAME = "dltut-probes.json"

@@ -33,6 +33,10 @@ import warnings
 
 from . import numpy2, record, register
 
+__all__ = ["MODULE", "CYTHON_SWITCHES", "NUMPY_FLAG_NAMES", "EDITS", "NUMPY2_EDITS",
+           "ScanBuildError", "register_hooks", "edit_source", "expected_version", "built_version",
+           "first_error", "compile_args", "build", "SIZE_WARNING", "ensure_compiled", "status"]
+
 MODULE = "theano.scan_module.scan_perform_ext"
 
 #: Defines that switch Cython 0.28's generated code to the public C API.

@@ -14,6 +14,8 @@ their current places and sets the module's ``imported_scipy_signal`` as Theano i
 """
 from . import record, register
 
+__all__ = ["MODULES", "NAMES", "register_hooks", "restore_names"]
+
 MODULES = ("theano.tensor.nnet.conv", "theano.tensor.nnet.abstract_conv")
 
 #: name -> (current module, name there)

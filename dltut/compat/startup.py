@@ -28,6 +28,9 @@ import os
 import sys
 import sysconfig
 
+__all__ = ["PTH_NAME", "PTH_LINE", "take_over", "files", "pth_path", "is_installed", "install",
+           "remove", "main"]
+
 #: The file's name in site-packages.
 PTH_NAME = "dltut-startup.pth"
 

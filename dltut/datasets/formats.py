@@ -19,6 +19,10 @@ import numpy
 from .. import checks
 from ..runtime.memory import MemoryLimitError, check_fits
 
+__all__ = ["MNIST_N_CLASSES", "IDX_DTYPES", "SPLIT_NAMES", "CHUNK", "DatasetError", "describe",
+           "reason", "validate_split", "validate_splits", "ArrayUnpickler", "read_pickle",
+           "read_idx", "images_and_labels"]
+
 #: Number of classes (digits 0-9; Fashion-MNIST has ten clothing classes).
 MNIST_N_CLASSES = 10
 

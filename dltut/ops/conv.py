@@ -58,6 +58,11 @@ from theano.gradient import DisconnectedType, grad_not_implemented, grad_undefin
 from theano.tensor import blas_headers
 from theano.tensor.blas import ldflags
 
+__all__ = ["FUSED_ACTIVATIONS", "DEFAULT_BLOCK_BYTES", "SUPPORTED_DTYPES", "SUPPORT_CODE",
+           "ConvPool", "ConvPoolGradWeights", "ConvPoolGradInputs", "check_shapes", "conv_shape",
+           "np_conv_kbhw", "np_pool_kbhw", "np_unpool_kbhw", "np_conv_grad_weights",
+           "np_conv_grad_inputs", "conv_pool", "conv2d"]
+
 #: Activations the Ops apply themselves (any other is applied by Theano on ``linear``).
 FUSED_ACTIVATIONS = ("linear", "tanh")
 

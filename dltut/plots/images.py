@@ -10,6 +10,9 @@ import warnings
 
 import numpy
 
+__all__ = ["read_image", "scale_to_unit_interval", "check_pair", "tile_raster_images",
+           "grid_shape"]
+
 
 # ---------------------------------------------------------------------------------------
 # reading images

@@ -31,6 +31,12 @@ import numpy
 
 from ..runtime.memory import MemoryLimitError, check_fits
 
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "new_file_mode",
+           "fsync_dir", "make_dirs", "remove_dirs", "atomic_write", "open_for_append",
+           "append_refusal", "printable", "finite_or_none", "to_json", "save_arrays",
+           "load_arrays", "numbered", "unnumbered", "save_params", "load_params", "load_into",
+           "save_checkpoint", "load_checkpoint", "read_records"]
+
 #: Identifies a training checkpoint (as opposed to a plain parameter file).
 CHECKPOINT_FORMAT = "dltut-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -44,6 +44,13 @@ try:
 except ImportError:  # not on Windows: folders are not locked there
     fcntl = None
 
+__all__ = ["CONFIG", "HISTORY", "BEST_MODEL", "CHECKPOINT", "SUMMARY", "SNAPSHOTS",
+           "PRETRAINING_HISTORY", "PRETRAINING_CHECKPOINT", "LAYERS", "LOCK", "CURVES", "FILTERS",
+           "PRETRAINING_CURVES", "SAMPLES_FIGURE", "SAMPLES_ARRAYS", "HMC_FIGURE", "TRAIN_LOG",
+           "RUN_FILES", "DEFAULT_ROOT", "RunDirError", "RunDirBusy", "RunDirWriteError",
+           "snapshot_file", "epoch_filters_file", "layer_file", "layer_filters_file", "RunDir",
+           "as_run_dir"]
+
 CONFIG = "config.json"
 HISTORY = "history.jsonl"
 BEST_MODEL = "best_model.npz"

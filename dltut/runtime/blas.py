@@ -37,6 +37,11 @@ import sys
 import sysconfig
 from dataclasses import dataclass, field
 
+__all__ = ["CPUINFO_PATH", "AVX512_SKYLAKEX_FLAGS", "OPENBLAS_CORE_FOR_ISA", "BLAS_ENV_VARS",
+           "CpuInfo", "BlasChoice", "read_cpuinfo", "parse_cpuinfo", "openblas_coretype",
+           "system_library_dirs", "library_dirs", "find_library_file", "find_blas_libraries",
+           "ldflags_for", "quiet_versioned_library_warning", "configure_blas"]
+
 CPUINFO_PATH = "/proc/cpuinfo"
 
 #: AVX-512 subsets that OpenBLAS's SkylakeX kernels use.

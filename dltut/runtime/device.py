@@ -40,6 +40,11 @@ import sys
 
 from . import flags
 
+__all__ = ["GPU_DEFAULT_FLAGS", "GPUARRAY_API_MAJOR", "REQUIRE_GPU_ENV", "STATE", "GPUUnavailable",
+           "cuda_lib_dir", "gpu_env_file", "normalise_device", "requested_device",
+           "current_device", "describe_device", "gpu_preflight", "use_device",
+           "check_requested_device"]
+
 #: Settings added for a CUDA device, each only if the user did not set it.
 GPU_DEFAULT_FLAGS = (("floatX", "float32"), ("dnn.enabled", "False"))
 

@@ -9,6 +9,9 @@ This module reads both sources the way Theano does and is the only module that w
 import configparser
 import os
 
+__all__ = ["theanorc_paths", "parse_theano_flags", "user_setting", "add_theano_flag",
+           "set_theano_flag", "add_default"]
+
 
 def theanorc_paths():
     """The ``.theanorc`` files Theano would read, in Theano's order (existing ones only)."""

@@ -20,6 +20,10 @@ import time
 from .. import compat
 from . import blas, flags, setup
 
+__all__ = ["resolve_ldflags", "loaded_libraries", "describe_library", "numerics",
+           "numerics_change", "numpy_blas", "ldflags_origin", "sgemm_gflops", "compat_report",
+           "report", "format_report", "main"]
+
 
 # --- the BLAS libraries in this process -----------------------------------------------------
 

@@ -12,6 +12,8 @@ try:
 except ImportError:  # not on Windows
     resource = None
 
+__all__ = ["LIMIT_ENV_VAR", "MemoryLimitError", "available_bytes", "describe", "check_fits"]
+
 #: Environment variable that caps what :func:`available_bytes` reports (tests, small machines).
 LIMIT_ENV_VAR = "DLTUT_MEMORY_LIMIT"
 

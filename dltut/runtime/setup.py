@@ -23,6 +23,8 @@ import sys
 from .. import compat
 from . import blas, device, flags
 
+__all__ = ["STATE", "configure", "user_environ"]
+
 #: What :func:`configure` decided, for ``python -m dltut.info`` (filled in by configure).
 STATE = {}
 

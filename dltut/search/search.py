@@ -19,7 +19,7 @@ import json
 import os
 import shlex
 
-from ..cli.common import EXIT_BUSY, EXIT_INTERRUPTED, CLIError
+from ..cli.common import EXIT_BUSY, EXIT_INTERRUPTED, CLIError, python_command
 from ..runs.checkpoint import atomic_write, printable, to_json
 from .grid import at_edge, next_round, point_argv, point_name
 from .workers import DaskExecutor, LocalPool, trial_status
@@ -61,7 +61,8 @@ class SearchSpec:
     def command_for(self, point):
         """The winner as a ready command line (a new run in a folder of its own), with the
         one BLAS thread its trial had, so that it repeats the trial's numbers."""
-        return " ".join(["OPENBLAS_NUM_THREADS=1", "python", "scripts/%s.py" % self.experiment] + [
+        return " ".join(["OPENBLAS_NUM_THREADS=1", python_command(),
+                         "scripts/%s.py" % self.experiment] + [
             shlex.quote(a) for a in self.base_argv + point_argv(self.dimensions, point)])
 
 

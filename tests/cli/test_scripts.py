@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import types
 
 import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
@@ -29,6 +28,7 @@ from dltut.runs.checkpoint import load_arrays, load_params
 
 from _cli import (SCRIPTS, TINY_SIZES, call, child_env, lines_of, read_history,
                   read_json, script, train_argv, write_dataset)
+from _processes import lines_in, running, stop, wait_for
 
 TRAINING_SCRIPTS = ("logistic_sgd", "mlp", "convolutional_mlp")
 RUN_FILES = ("config.json", "history.jsonl", "best_model.npz", "checkpoint.npz", "summary.json")
@@ -348,13 +348,6 @@ def test_require_gpu_without_a_gpu_exits_3(tiny, tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def _complete_lines(path):
-    try:
-        return path.read_text().count("\n")
-    except OSError:
-        return 0
-
-
 def test_ctrl_c_writes_a_checkpoint_that_resumes(tiny, tmp_path):
     run_dir = tmp_path / "run"
     history = run_dir / "history.jsonl"
@@ -363,22 +356,13 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes(tiny, tmp_path):
     # waits for, so the run is certainly still going when it is interrupted
     argv = ["--dataset", tiny.path, "--out", run_dir, "--batch-size", 1, "--n-hidden", 10,
             "--learning-rate", "0.01", "--n-epochs", 1000, "--patience", 100000, "--quiet"]
-    with open(str(out_path), "w") as out, open(str(err_path), "w") as err:
-        process = subprocess.Popen([sys.executable, str(SCRIPTS / "mlp.py")] + [str(a) for a in argv],
-                                   cwd=str(tmp_path), env=child_env(), stdout=out, stderr=err)
-        try:
-            deadline = time.monotonic() + 300
-            while _complete_lines(history) < 2:
-                assert process.poll() is None, "mlp.py ended early (exit %s): %s" % (
-                    process.returncode, err_path.read_text())
-                assert time.monotonic() < deadline, "no 2 validations within 300 s"
-                time.sleep(0.05)
-            process.send_signal(signal.SIGINT)
-            code = process.wait(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with open(str(out_path), "w") as out, open(str(err_path), "w") as err, \
+            running([sys.executable, SCRIPTS / "mlp.py"] + argv, cwd=tmp_path, env=child_env(),
+                    stdout=out, stderr=err) as process:
+        wait_for(process, lambda: lines_in(history) >= 2, 300, "2 validations",
+                 output=err_path.read_text, poll=0.05)
+        stop(process, signal.SIGINT, timeout=120)
+    code = process.returncode
     stderr = err_path.read_text()
     assert code == 130, (code, stderr)
     assert "Traceback" not in stderr

@@ -25,6 +25,7 @@ from dltut.runs.rundir import BEST_MODEL, CHECKPOINT, CONFIG, LOCK, SUMMARY, TRA
 import dltut.search as search
 
 from _cli import ROOT, child_env, lines_of
+from _processes import running, stop, wait_for
 
 MLP = build_parser("mlp")
 LOGREG = build_parser("logistic_sgd")
@@ -333,17 +334,14 @@ def test_figures_of_a_search(tmp_path):
 def test_a_worker_process_gets_a_compile_folder_of_its_own(tmp_path):
     code = ("import sys, time; from dltut import search; "
             "print(search.claim_compile_slot(sys.argv[1]), flush=True); time.sleep(30)")
-    first = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE,
-                             text=True, env=child_env())
-    try:
+    with running([sys.executable, "-c", code, tmp_path], stdout=subprocess.PIPE,
+                 env=child_env()) as first:
         assert first.stdout.readline().strip() == str(tmp_path / "dltut-worker-0")
         # a second process skips the folder the first one holds
         second = subprocess.run([sys.executable, "-c", code.replace("time.sleep(30)", "0"),
                                  str(tmp_path)], capture_output=True, text=True, env=child_env())
         assert second.stdout.strip() == str(tmp_path / "dltut-worker-1")
-    finally:
-        first.kill()
-        first.wait()
+        stop(first, signal.SIGKILL)
     # the lock goes with the process
     again = subprocess.run([sys.executable, "-c", code.replace("time.sleep(30)", "0"),
                             str(tmp_path)], capture_output=True, text=True, env=child_env())
@@ -373,17 +371,13 @@ def search_command(dataset, out, *extra):
 def run_search(dataset, out, *extra, kill=False):
     """Run scripts/search.py; with ``kill``, SIGKILL the process running the first trial
     that has written its first checkpoint.  Returns (stdout, killed pid or None)."""
-    process = subprocess.Popen(search_command(dataset, out, *extra), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=child_env())
     killed = None
-    try:
+    with running(search_command(dataset, out, *extra), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, env=child_env()) as process:
         while kill and killed is None and process.poll() is None:
             killed = kill_a_trial(out)
             time.sleep(0.02)
         stdout, stderr = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 0, stderr
     return stdout, killed
 
@@ -454,22 +448,13 @@ def test_rerunning_a_finished_search_starts_no_worker(dataset, serial):
 @pytest.mark.slow
 def test_an_interrupted_search_continues_where_it_stopped(dataset, serial, tmp_path):
     out = tmp_path / "interrupted"
-    # a shell's background job inherits SIGINT ignored, and Python then keeps it ignored
-    process = subprocess.Popen(search_command(dataset, out, "--workers", "2"),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_env(),
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
+    with running(search_command(dataset, out, "--workers", "2"), ctrl_c=True,
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()) as process:
         # Ctrl-C once a trial trains (config.json is written as training starts)
-        while process.poll() is None and not any(
-                (f / CONFIG).exists() and not (f / SUMMARY).exists()
-                for f in (out / search.TRIALS).glob("*")):
-            time.sleep(0.02)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
+        wait_for(process, lambda: any((f / CONFIG).exists() and not (f / SUMMARY).exists()
+                                      for f in (out / search.TRIALS).glob("*")),
+                 300, "a trial in training")
+        stdout, stderr = stop(process, signal.SIGINT, timeout=300)
     assert process.returncode == 130, stderr
     assert lines_of(stderr)[-1] == ("search.py: interrupted; run the same command again to "
                                     "continue the search")
@@ -545,21 +530,11 @@ def test_killing_the_search_itself_then_rerunning_gives_the_same_table(dataset, 
         pytest.importorskip("distributed")
         extra += ["--scheduler", "local"]
     out = tmp_path / executor
-    process = subprocess.Popen(search_command(dataset, out, *extra), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        running = None
-        while running is None and process.poll() is None:
-            running = running_trial(out)
-            time.sleep(0.02)
-        assert running is not None, process.communicate()
-        process.kill()
-        process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with running(search_command(dataset, out, *extra), stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, env=child_env()) as process:
+        worker, folder = wait_for(process, lambda: running_trial(out), 600, "a trial in training")
+        stop(process, signal.SIGKILL, timeout=60)
     assert process.returncode == -signal.SIGKILL
-    worker, folder = running
     deadline = time.monotonic() + 120
     while not gone(worker):
         assert time.monotonic() < deadline, "the worker outlived its search by two minutes"

@@ -9,18 +9,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy
 import pytest
 
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
+from _helpers import assert_same_arrays, read_jsonl, without_elapsed
+from _processes import CtrlCAt, lines_in, running, stop, wait_for
 from dltut.runs import checkpoint as ckpt
 from dltut.runs.checkpoint import CheckpointError
 from dltut.training import TrainConfig, Trainer, compile_functions, evaluate
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, _tiny's
 RESULT_FIELDS = ("best_validation_loss", "best_validation_loss_all", "best_iteration",
                  "best_epoch", "test_score", "test_score_all", "epochs", "iterations",
                  "stopped_by", "learning_rate")
@@ -47,22 +48,6 @@ def build(data, run_dir, seed=1234, n_hidden=8, with_model=True, log=None, **cfg
     trainer = Trainer(fns, config, model=model if with_model else None,
                       run_dir=None if run_dir is None else str(run_dir), log=log, progress=False)
     return model, fns, trainer
-
-
-def without_elapsed(history):
-    return [{k: v for k, v in record.items() if k != "elapsed"} for record in history]
-
-
-def read_jsonl(path):
-    with open(path) as handle:
-        return [json.loads(line) for line in handle]
-
-
-def assert_same_arrays(a, b):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        assert x.dtype == y.dtype and x.shape == y.shape
-        numpy.testing.assert_array_equal(x, y)
 
 
 def assert_same_run(result_a, result_b, dir_a, dir_b, model_a, model_b):
@@ -180,29 +165,16 @@ def test_state_dict_round_trip(one_epoch, data):
     assert other.state.epoch == 0
 
 
-class _InterruptAfter:
-    """A log callback that sends this process SIGINT after the n-th validation line."""
-
-    def __init__(self, n):
-        self.n, self.seen, self.lines = n, 0, []
-
-    def __call__(self, line):
-        self.lines.append(line)
-        if "validation error" in line:
-            self.seen += 1
-            if self.seen == self.n:
-                os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_interrupted_mid_epoch_in_process_resumes_to_the_same_run(straight, data, tmp_path):
     settings, dir_a, model_a, result_a = straight
     # validations at iterations 4, 8, 12, 16, 20: the 5th is epoch 2, minibatch 5 of 15
-    log = _InterruptAfter(5)
+    lines = []
+    log = CtrlCAt(5, counts=lambda line: "validation error" in line).wrap(lines.append)
     _, fns, first = build(data, tmp_path, log=log, **settings)
     partial = first.run()
     assert partial.interrupted and partial.stopped_by == "interrupted"
     assert partial.iterations == 20 and partial.epochs == 2
-    assert any("resume" in line for line in log.lines), log.lines
+    assert any("resume" in line for line in lines), lines
     _, meta = ckpt.load_arrays(tmp_path / "checkpoint.npz")
     assert (meta["state"]["epoch"], meta["state"]["minibatch_index"]) == (2, 5)
     model_b, _, trainer_b = build(data, tmp_path, seed=7, **settings)
@@ -241,21 +213,10 @@ def test_sigint_to_a_training_process_then_resume(tmp_path):
     script = tmp_path / "train_tiny.py"
     script.write_text(SCRIPT.format(tests_dir=TESTS_DIR, run_dir=str(run_dir)))
     history = run_dir / "history.jsonl"
-    process = subprocess.Popen([sys.executable, str(script)], cwd=str(tmp_path),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if history.exists() and len(history.read_text().splitlines()) >= 3:
-                break
-            time.sleep(0.01)
-        assert process.poll() is None, process.communicate()[0]
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with running([sys.executable, script], cwd=tmp_path, stdout=subprocess.PIPE,
+                 stderr=subprocess.STDOUT) as process:
+        wait_for(process, lambda: lines_in(history) >= 3, 120, "3 history records", poll=0.01)
+        output, _ = stop(process, signal.SIGINT, timeout=60)
     assert process.returncode == 130, output
     assert "stopped by interrupted" in output
     assert "resume" in output and str(run_dir) in output

@@ -20,6 +20,8 @@ import pytest
 
 import _tiny
 import dltut  # noqa: F401  (Theano set-up before anything imports theano)
+from _helpers import assert_same_arrays, read_jsonl, without_elapsed
+from _processes import CtrlCAt, lines_in, running, stop, wait_for
 import theano
 import theano.tensor as T
 from theano.sandbox.rng_mrg import MRG_RandomStreams
@@ -29,9 +31,9 @@ from dltut.runs import checkpoint as ckpt
 from dltut.runs import rundir
 from dltut.runs.checkpoint import CheckpointError
 from dltut.training import (PretrainLayer, Pretrainer, PretrainState, updated_shared_variables)
-from test_resume import assert_same_arrays, read_jsonl, without_elapsed
 
-TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS_DIR = os.path.dirname(HERE)  # tests/: _tiny, _helpers
 BATCH = 20
 N_TRAIN = 160          # 8 minibatches an epoch
 SIZES = (16, 8, 4)     # input, first layer, second layer
@@ -293,11 +295,7 @@ def test_a_resume_without_the_random_state_would_not_be_exact(straight, tmp_path
 def test_interrupted_in_process_then_resumed(straight, tmp_path):
     trainer_a, result_a, dir_a, _ = straight
     lines = []
-
-    def log(line):
-        lines.append(line)
-        if len(lines) == 4:  # layer 1, epoch 0 done: interrupt during its epoch 1
-            os.kill(os.getpid(), signal.SIGINT)
+    log = CtrlCAt(4).wrap(lines.append)  # layer 1, epoch 0 done: interrupt during its epoch 1
     first, _ = pretrainer(tmp_path, log=log)
     partial = first.run()
     assert partial.interrupted and partial.epochs == [3, 1]
@@ -319,12 +317,12 @@ def test_interrupted_in_process_then_resumed(straight, tmp_path):
 # ------------------------------------------------------------------ a real Ctrl-C, a kill -9
 SCRIPT = """
 import sys
-sys.path.insert(0, {tests_dir!r})
-import test_pretrain
+sys.path[:0] = [{tests_dir!r}, {here!r}]
+import test_pretrainer
 from dltut.training import Pretrainer
 
-layers, _ = test_pretrain.stack(n_train={n_train})
-trainer = Pretrainer(layers, {n_train} // test_pretrain.BATCH, {n_epochs}, run_dir={run_dir!r},
+layers, _ = test_pretrainer.stack(n_train={n_train})
+trainer = Pretrainer(layers, {n_train} // test_pretrainer.BATCH, {n_epochs}, run_dir={run_dir!r},
                      log=lambda line: print(line, flush=True), progress=False,
                      checkpoint_seconds={every})
 result = trainer.run()
@@ -342,20 +340,15 @@ def long_run(run_dir, seed=7):
 
 def start_script(tmp_path, run_dir, every):
     script = tmp_path / "pretrain_tiny.py"
-    script.write_text(SCRIPT.format(tests_dir=TESTS_DIR, run_dir=str(run_dir), every=every,
-                                    **LONG))
-    return subprocess.Popen([sys.executable, str(script)], cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    script.write_text(SCRIPT.format(tests_dir=TESTS_DIR, here=HERE, run_dir=str(run_dir),
+                                    every=every, **LONG))
+    return running([sys.executable, script], cwd=tmp_path, stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT)
 
 
 def wait_for_records(process, run_dir, n):
     history = run_dir / rundir.PRETRAINING_HISTORY
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and process.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= n:
-            return
-        time.sleep(0.005)
-    raise AssertionError("no %d records in time: %s" % (n, process.communicate()[0]))
+    wait_for(process, lambda: lines_in(history) >= n, 180, "%d records" % n, poll=0.005)
 
 
 @pytest.fixture(scope="module")
@@ -371,16 +364,10 @@ def test_kill_9_mid_epoch_then_resume_is_bit_exact(long_straight, tmp_path):
     end.  (A Ctrl-C, which writes a checkpoint first, is test_interrupted_in_process...)"""
     trainer_a, result_a, dir_a = long_straight
     run_dir = tmp_path / "run"
-    process = start_script(tmp_path, run_dir, every=0.02)
-    try:
+    with start_script(tmp_path, run_dir, every=0.02) as process:
         wait_for_records(process, run_dir, 31)  # into layer 1
         time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        output, _ = stop(process, signal.SIGKILL, timeout=60)
     assert process.returncode == -signal.SIGKILL, output
     state, _ = ckpt.load_checkpoint(run_dir / rundir.PRETRAINING_CHECKPOINT)
     where = (state["state"]["layer"], state["state"]["epoch"], state["state"]["minibatch_index"])
