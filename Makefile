@@ -4,7 +4,9 @@
 #   (make test also runs a float32 pass on every other supported Python found: OTHER_PYTHONS= skips it)
 # Other targets: test-pythons (both floatX on every supported Python found), install-check
 # (a throwaway install on each, from no pip cache), fast (add Intel MKL), data, logreg, lenet,
-# info, bench, gpu-setup, reproduce, notebook (JupyterLab on the notebooks), clean.
+# info, bench, gpu-setup, reproduce, notebook (JupyterLab on the notebooks), docs (the site in
+# docs/_build/html), docs-serve (build it and serve it on 127.0.0.1), docs-check (every page in
+# a browser), docs-screenshot, clean.
 # Each installs only the extras it needs (EXTRAS= adds more: make venv EXTRAS=dask).
 
 SHELL := /bin/bash
@@ -17,12 +19,14 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.dltut-installed
 # What a venv holds beyond dltut itself (training, plots, predictions): each target adds the
 # extras of setup.py it needs -- test (pytest, nbclient, JupyterLab, Dask) for the tests,
-# notebook (JupyterLab) for `make notebook`, fast (MKL), bench (torch) -- and EXTRAS adds
+# notebook (JupyterLab) for `make notebook`, docs (Sphinx and Playwright) for the site and
+# for `make test` (which builds it and opens it in a browser), fast (MKL), bench (torch) -- and EXTRAS adds
 # more, comma- or space-separated: `make venv EXTRAS=dask` for a Dask search. The venv's
 # stamp lists the extras installed, so a later target only installs what is missing.
 EXTRAS ?=
 # (From all the goals given, so that `make mlp test` builds the venv once with the test extra.)
 NEEDS ?= $(strip $(if $(filter test test-fast test-pythons test-others venvs-others,$(MAKECMDGOALS)),test) \
+	$(if $(filter docs docs-serve docs-screenshot docs-check test test-fast test-pythons,$(MAKECMDGOALS)),docs) \
 	$(if $(filter notebook,$(MAKECMDGOALS)),notebook) $(if $(filter fast,$(MAKECMDGOALS)),fast) \
 	$(if $(filter bench,$(MAKECMDGOALS)),bench))
 comma := ,
@@ -46,7 +50,7 @@ PIP_INSTALL = PYTHONPATH="$(CURDIR)/dltut/compat/theano_build" $(PIP) install --
 	--no-build-isolation --use-pep517
 
 .PHONY: venv fast data mlp logreg lenet test test-others test-pythons test-fast info bench venvs-others \
-	gpu-setup reproduce notebook clean install-check
+	gpu-setup reproduce notebook clean install-check docs docs-serve docs-screenshot docs-check docs-browser
 
 # The stamp holds the extras installed; `venv` adds those WANTed and missing.
 venv: $(STAMP)
@@ -99,7 +103,7 @@ lenet: data
 # everything everywhere.
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data
-	@$(MAKE) --no-print-directory venvs-others
+	@$(MAKE) --no-print-directory venvs-others docs-browser
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
 	  "Python $(PY_VERSION) float64=$(VPY):float64:fast" \
 	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:sample")
@@ -133,11 +137,11 @@ install-check:
 
 # The whole suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
 test-pythons: data
-	@$(MAKE) --no-print-directory venvs-others
+	@$(MAKE) --no-print-directory venvs-others docs-browser
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float64=$(VPY):float64" "Python $(PY_VERSION) float32=$(VPY):float32" \
 	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float64=.venv-$(v)/bin/python:float64" "Python $(v) float32=.venv-$(v)/bin/python:float32")
 
-test-fast: venv
+test-fast: venv docs-browser
 	$(VPY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 info: venv
@@ -170,5 +174,39 @@ notebook: $(if $(NOTEBOOK_INSTALL),data)
 	  $(if $(NOTEBOOK_TOKEN),--IdentityProvider.token=$(NOTEBOOK_TOKEN)) \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The site (docs/): Sphinx with warnings as errors and every internal reference checked (-n);
+# the notebooks are shown with their saved outputs (docs/conf.py copies them into
+# docs/notebooks/), MathJax comes from a package: the built site loads nothing from the net.
+DOCS_PORT ?= 8000
+SPHINX_ARGS ?=
+docs: venv
+	$(VENV)/bin/sphinx-build -W --keep-going -n -b html $(SPHINX_ARGS) docs docs/_build/html
+
+docs-serve: docs
+	@echo "The site: http://127.0.0.1:$(DOCS_PORT)/ (Ctrl-C stops it)"
+	$(VPY) -m http.server $(DOCS_PORT) --bind 127.0.0.1 --directory docs/_build/html
+
+# A screenshot of a chapter with math and code (its first 1200x1500 pixels), taken by the
+# browser the tests use.
+SHOT_PAGE ?= tutorial/logreg.html
+SHOT ?= docs/_static/screenshot-logreg.png
+docs-screenshot: docs docs-browser
+	$(VPY) tools/docs_browser.py screenshot docs/_build/html $(SHOT_PAGE) $(SHOT)
+
+# The browser checks of the site's test (math typeset, images loaded, no console error, no
+# request leaving 127.0.0.1) on every page but the API's; the test itself opens three.
+docs-check: docs docs-browser
+	$(VPY) tools/docs_browser.py check docs/_build/html
+
+# The browser of the site's test (tests/docs/test_browser.py): Debian's chromium, driven by
+# Playwright (which cannot download its own here). Installed when missing, if we may (root,
+# apt-get); otherwise that test is skipped with the reason.
+CHROMIUM ?= /usr/bin/chromium
+docs-browser:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (the browser of the site's test)"; \
+	  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || echo "could not install chromium; the browser test will be skipped"; \
+	fi
+
 clean:
-	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info .pytest_cache docs/_build docs/notebooks/*.ipynb

@@ -131,6 +131,13 @@ setup(
         # Intel MKL: a BLAS that recognises new CPUs; 1.4-1.7x faster than OpenBLAS on the
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],
+        # `make docs`: the site in docs/ (Sphinx, MyST markdown, the notebooks with their saved
+        # outputs, the Furo theme, MathJax 3 from a package: nothing loaded from the net) and
+        # Playwright for Python, which drives Debian's chromium for the site's browser test
+        # and `make docs-screenshot` (no browser download). Resolved on 3.11 (Sphinx 9.0),
+        # 3.12 (9.1) and 3.13 (9.2).
+        "docs": ["sphinx>=7.2", "myst-parser>=2", "myst-nb>=1.0", "furo>=2024.1.29",
+                 "sphinx-mathjax-offline>=0.0.2", "playwright>=1.40"],
         # the CPU benchmark's peer (bench/bench_cpu.py), never needed by dltut itself
         "bench": ["torch==2.13.0"],
     },

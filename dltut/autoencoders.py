@@ -74,9 +74,18 @@ class TiedAutoencoder(ParamsMixin):
 
     Attributes
     ----------
-    W, b, b_prime : shared variables;  W_prime : ``W.T``
-    x : the symbolic input
-    params : ``[W, b, b_prime]``
+    W : shared variable
+        The weights, shape (n_visible, n_hidden).
+    b : shared variable
+        The hidden biases.
+    b_prime : shared variable
+        The visible biases.
+    W_prime : T.matrix
+        ``W.T``, the tied decoder weights.
+    x : T.matrix
+        The symbolic input.
+    params : list
+        ``[W, b, b_prime]``.
     """
 
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=500, W=None, bhid=None,

@@ -26,7 +26,8 @@ def uniform(rng, bound, size):
 
 
 #: Initialisation schemes for a weight matrix feeding the given activation.
-#: Each maps (fan_in, fan_out) to the half-width of a uniform interval.
+#: Each maps (fan_in, fan_out) to the half-width of a uniform interval::
+#:
 #:   "glorot"       tanh-style:  sqrt(6/(fan_in+fan_out))       (the tutorial's default)
 #:   "glorot_sigmoid" 4x the above, the tutorial's advice for the logistic sigmoid
 #:   "fan_in"       the older rule: 1/sqrt(fan_in)

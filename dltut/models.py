@@ -188,7 +188,7 @@ def _positive_ints(spec, key, count=None):
 
 
 def check_spec(spec):
-    """Check a :meth:`spec` dict (read back from a file) before anything is built from it;
+    """Check a ``spec()`` dict (read back from a file) before anything is built from it;
     ValueError names the first bad entry."""
     if not isinstance(spec, dict):
         raise ValueError("a model spec must be an object, got %s" % type(spec).__name__)
@@ -258,7 +258,7 @@ def training_bytes(spec, batch_size, itemsize):
 
 
 def build_model(spec, rng, input, batch_size=None):
-    """Build the model a :meth:`spec` dict describes, on the symbolic ``input`` matrix."""
+    """Build the model a ``spec()`` dict describes, on the symbolic ``input`` matrix."""
     check_spec(spec)
     spec = dict(spec)
     name = spec.pop("name", None)

@@ -210,7 +210,7 @@ def draw_class_templates(fig, W, title=None, image_shape=None):
     One image per class ("class 0", "class 1", ...) in rows of :data:`TEMPLATES_COLUMNS`,
     on one diverging colour scale shared by all (blue negative, red positive weights, white
     0, clipped at the :data:`TEMPLATES_PERCENTILE` percentile of ``|W|``) with a colour bar.
-    Sets ``fig``'s size (:data:`TEMPLATES_WIDTH` wide, :data:`TEMPLATES_ROW_INCHES` a row
+    Sets ``fig``'s size (:data:`TEMPLATES_WIDTH` wide, ``TEMPLATES_ROW_INCHES`` a row
     plus a margin) and its layout engine ("constrained"); returns ``fig``.
 
     Parameters

@@ -37,7 +37,7 @@ __all__ = ["THEANO_VERSION", "PROPS_EDIT", "register_hooks", "right_theano", "st
 #: The Theano release whose code these fixes were written against.
 THEANO_VERSION = "1.0.5"
 
-#: CLinker.cmodule_key_: an empty __props__ must not read as "unversioned".
+#: ``CLinker.cmodule_key_``: an empty __props__ must not read as "unversioned".
 PROPS_EDIT = ("version.append(node.op.__props__)",
               "version.append(node.op.__props__ or ('no __props__',))", 1)
 

@@ -174,7 +174,7 @@ class RunDir:
         return "RunDir(%r)" % self.path
 
     def file(self, name):
-        """The path of run-folder file ``name`` (e.g. :data:`CHECKPOINT`)."""
+        """The path of run-folder file ``name`` (e.g. ``CHECKPOINT``)."""
         return os.path.join(self.path, name)
 
     def has(self, name):
@@ -425,7 +425,7 @@ class RunDir:
 
     def save_checkpoint(self, state, meta=None, name=CHECKPOINT):
         """Atomically write ``checkpoint.npz`` (or ``name``, e.g.
-        :data:`PRETRAINING_CHECKPOINT`) from a trainer's ``state_dict()``."""
+        ``PRETRAINING_CHECKPOINT``) from a trainer's ``state_dict()``."""
         return self.write_with(name, lambda path: ckpt.save_checkpoint(path, state, meta))
 
     def save_best_model(self, values, meta=None):

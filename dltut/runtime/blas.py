@@ -249,7 +249,7 @@ class _LibdirWarningFilter(logging.Filter):
 
 
 def quiet_versioned_library_warning():
-    """Install :class:`_LibdirWarningFilter` on Theano's BLAS logger (idempotent; works
+    """Install ``_LibdirWarningFilter`` on Theano's BLAS logger (idempotent; works
     before Theano is imported because loggers are shared by name)."""
     logger = logging.getLogger("theano.tensor.blas")
     if not any(isinstance(f, _LibdirWarningFilter) for f in logger.filters):

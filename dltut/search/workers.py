@@ -246,7 +246,7 @@ def _wait_for_folder(folder, log):
 def run_trial(task):
     """Run one trial in this process and return what happened, as a JSON-able dict.
 
-    ``task``: ``experiment`` (a key of :data:`dltut.cli.supervised.EXPERIMENTS`), ``argv`` (its
+    ``task``: ``experiment`` (a key of ``dltut.cli.supervised.EXPERIMENTS``), ``argv`` (its
     flags, without ``--out``), ``folder`` (the run folder, absolute), ``compiledir``
     ("per-worker" or "shared").  A new folder is started with ``--out``, a folder holding
     a run is continued with ``--resume``, a finished one is left alone.  Everything the run

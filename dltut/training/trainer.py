@@ -151,7 +151,7 @@ class Trainer(CheckpointedLoop):
         Extra JSON-able facts saved in the parameter files (dataset, command, ...).
     checkpoint_seconds : float, optional
         Also write a checkpoint inside an epoch once this many seconds have passed since the
-        last one (default :data:`CHECKPOINT_SECONDS`; 0: only at the end of each epoch).
+        last one (default ``CHECKPOINT_SECONDS``; 0: only at the end of each epoch).
 
     Attributes
     ----------
