@@ -146,8 +146,10 @@ info: venv
 bench: venv
 	$(VPY) bench/bench_cpu.py
 
+# DEVICE=opencl: for an OpenCL device (pocl on the CPU, docs/opencl.md) instead of CUDA.
+DEVICE ?= cuda
 gpu-setup: venv
-	bash scripts/gpu_setup.sh
+	bash scripts/gpu_setup.sh $(if $(filter opencl,$(DEVICE)),--opencl)
 
 reproduce: data
 	$(VPY) scripts/reproduce.py
