@@ -391,6 +391,18 @@ def test_real_preflight_gives_one_line(monkeypatch):
     assert "theano" not in __import__("sys").modules
 
 
+def test_real_opencl_preflight_gives_one_line(monkeypatch):
+    for name, real in REAL_PIECES.items():
+        monkeypatch.setattr(device, name, real)
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert reason and "\n" not in reason
+    if ok:      # pocl and pygpu here (make gpu-setup DEVICE=opencl)
+        assert reason.startswith("opencl0:0: ") and "pygpu 0.7." in reason
+    else:
+        assert "make gpu-setup" in reason or "apt-get install" in reason or "clinfo" in reason
+    assert "theano" not in __import__("sys").modules
+
+
 # --- OpenCL ----------------------------------------------------------------------------------
 
 def test_opencl_preflight_ok_describes_the_device():
