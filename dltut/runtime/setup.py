@@ -8,8 +8,8 @@ hook (:mod:`dltut.compat.startup`) -- when a program imports Theano first.  It d
   today's numpy no longer has and crashes at import.  dltut chooses a working value
   (see :mod:`dltut.runtime.blas`), with the BLAS environment variables it needs.
 * ``allow_gc=False``: same results, faster steps.
-* ``device``: asking for ``cuda`` (or ``openclP:D``) on a machine that cannot provide it makes Theano fail
-  at import; :mod:`dltut.runtime.device` checks first.
+* ``device``: asking for ``cuda`` (or ``openclP:D``) on a machine that cannot provide it
+  makes Theano fail at import; :mod:`dltut.runtime.device` checks first.
 * the compatibility measures for this Python and numpy (:mod:`dltut.compat`), which run
   when Theano is imported.
 
