@@ -93,6 +93,19 @@ def kernel_checks():
     from dltut import compat
 
     found = {"measures": {name: active for name, active, _, _ in compat.describe()}}
+    # the errors' argmax (dltut.compat.gpu_argmax), as LogisticRegression.errors computes it
+    from dltut.layers import LogisticRegression
+    rng = numpy.random.RandomState(5)
+    xv = rng.normal(size=(9, 4)).astype("float32")
+    yv = rng.randint(0, 3, size=9).astype("int32")
+    x, y = T.matrix(dtype="float32"), T.ivector()
+    model = LogisticRegression(x, 4, 3)
+    model.W.set_value(rng.normal(size=(4, 3)).astype("float32"))
+    fn = theano.function([x, y], [model.errors(y), model.y_pred])
+    error, pred = fn(xv, yv)
+    found["errors"] = {"ops": op_names(fn), "x": xv.tolist(), "y": yv.tolist(),
+                       "W": model.W.get_value().tolist(), "b": model.b.get_value().tolist(),
+                       "error": float(error), "y_pred": pred.tolist()}
     a = numpy.array([1.0, numpy.nan, -2.0, 3.0, numpy.nan, 0.5])
     b = numpy.array([0.0, 1.0, numpy.nan, 3.0, numpy.nan, 4.0])
     for dtype in ("float32", "float64"):

@@ -134,6 +134,20 @@ def test_the_kernel_fixes_are_active(runs):
     measures = runs["gpu"]["measures"]
     assert measures["OpenCL: maximum/minimum's NaN"] is True
     assert measures["OpenCL: softmax kernel's local memory"] is True
+    assert measures["GPU: the errors' argmax on the device"] is True
+
+
+def test_the_errors_argmax_runs_on_the_device(runs):
+    found = runs["gpu"]["errors"]
+    assert "GpuMaxAndArgmax" in found["ops"] and "Argmax" not in found["ops"]
+    scores = numpy.dot(numpy.array(found["x"]), numpy.array(found["W"])) + numpy.array(found["b"])
+    y_pred = scores.argmax(axis=1)
+    assert found["y_pred"] == y_pred.tolist()
+    assert found["error"] == pytest.approx(numpy.mean(y_pred != numpy.array(found["y"])))
+    # and in the scripts' own functions: no argmax left on the host
+    for name in SCRIPTS:
+        assert "Argmax" not in runs["gpu"]["ops"][name], name
+        assert "Argmax" in runs["cpu"]["ops"][name], name
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

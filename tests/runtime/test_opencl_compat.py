@@ -92,3 +92,22 @@ def test_the_kernel_edit_moves_local_memory_to_the_kernels_outer_scope():
         # now before the loop, and after the kernel's opening brace
         assert source.index("KERNEL void %(kname)s(") < source.index(declaration) \
             < source.index(loop)
+
+
+def test_the_argmax_measure_is_listed_and_off_on_the_cpu():
+    from dltut.compat import gpu_argmax
+    measures = {name: (active, why) for name, active, why, _ in compat.describe()}
+    if gpu_argmax.NAME not in measures:    # theano.gpuarray.opt is imported only with pygpu
+        assert importlib.util.find_spec("pygpu") is None or "theano.gpuarray.opt" not in sys.modules
+        return
+    active, why = measures[gpu_argmax.NAME]
+    assert active is False and "not a GPU device" in why
+
+
+def test_gpu_in_use_reads_the_device_and_the_contexts(monkeypatch):
+    from dltut.compat import gpu_argmax
+    for device, contexts, expected in [("cpu", "", False), ("cuda0", "", True),
+                                       ("opencl0:0", "", True), ("cpu", "dev0->cuda1", True),
+                                       ("cpu", "", False)]:
+        _config(monkeypatch, device, contexts)
+        assert gpu_argmax.gpu_in_use() is expected, (device, contexts)
