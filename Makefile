@@ -102,7 +102,7 @@ lenet: data
 # layer's tests whole; the variants run on this Python). DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
 # everything everywhere.
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-test: data
+test: data opencl-packages
 	@$(MAKE) --no-print-directory venvs-others docs-browser
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
 	  "Python $(PY_VERSION) float64=$(VPY):float64:fast" \
@@ -136,7 +136,7 @@ install-check:
 	done
 
 # The whole suite in both floatX on every supported Python found (3.11, 3.12, 3.13).
-test-pythons: data
+test-pythons: data opencl-packages
 	@$(MAKE) --no-print-directory venvs-others docs-browser
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float64=$(VPY):float64" "Python $(PY_VERSION) float32=$(VPY):float32" \
 	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float64=.venv-$(v)/bin/python:float64" "Python $(v) float32=.venv-$(v)/bin/python:float32")
@@ -150,8 +150,25 @@ info: venv
 bench: venv
 	$(VPY) bench/bench_cpu.py
 
+# DEVICE=opencl: for an OpenCL device (pocl on the CPU, docs/opencl.md) instead of CUDA.
+DEVICE ?= cuda
 gpu-setup: venv
-	bash scripts/gpu_setup.sh
+	bash scripts/gpu_setup.sh $(if $(filter opencl,$(DEVICE)),--opencl)
+
+.PHONY: opencl-packages
+# What the OpenCL tests (tests/runtime/test_opencl.py, Theano's GPU path on pocl's CPU device)
+# need, where make may install it: as root with apt-get, on Python 3.11 (Debian's pygpu), the
+# OpenCL packages and pygpu in the venv (gpu_setup.sh --opencl; it downloads Debian's pygpu
+# .debs once). Elsewhere a one-line note, and those tests skip with their reason.
+opencl-packages: venv
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && $(VPY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then \
+	  bash scripts/gpu_setup.sh --opencl >/dev/null 2>&1 \
+	    && echo "OpenCL device for the tests: $$($(VPY) -c 'from dltut.runtime import device; print(device.gpu_preflight("opencl0:0")[1])')" \
+	    || echo "could not set up OpenCL (bash scripts/gpu_setup.sh --opencl says why); the OpenCL tests will be skipped"; \
+	else \
+	  echo "OpenCL tests: not set up here (needs root, apt-get and Python 3.11; see docs/opencl.md); they will be skipped"; \
+	fi
 
 reproduce: data
 	$(VPY) scripts/reproduce.py

@@ -2,6 +2,7 @@
 """GPU smoke test: the tutorial's MLP and LeNet5 trained on synthetic MNIST-shaped data.
 
     python bench/gpu_smoke.py                      # device cuda, 2 epochs of each model
+    python bench/gpu_smoke.py --device opencl0:0 --n-train 2000 --n-test 1000 --epochs 1
     python bench/gpu_smoke.py --device cpu --n-train 2000 --epochs 1   # the same, on the CPU
 
 No dataset is needed: 50000 training and 10000 test images of 784 float32 pixels are drawn
@@ -36,7 +37,7 @@ DATASET_NAMES = ("train_x", "train_y", "test_x", "test_y")
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cuda", help="'cuda', 'cudaN' or 'cpu'")
+    p.add_argument("--device", default="cuda", help="'cuda', 'cudaN', 'openclP:D' or 'cpu'")
     p.add_argument("--require-gpu", action="store_true",
                    help="exit with status 3 instead of falling back to the CPU")
     p.add_argument("--models", default="mlp,lenet", help="comma-separated: mlp, lenet")
@@ -161,6 +162,9 @@ def main(argv=None):
     except device.GPUUnavailable as error:
         print("gpu_smoke: error: %s" % error, file=sys.stderr)
         return 3
+    except ValueError as error:
+        print("gpu_smoke: error: %s" % error, file=sys.stderr)
+        return 2
     print("gpu_smoke: requested %s, using %s (%s)" % (args.device, chosen,
                                                      device.STATE.get("reason", "")))
     t0 = time.perf_counter()
@@ -197,8 +201,8 @@ def main(argv=None):
             print("gpu_smoke: error: unknown model %r (mlp, lenet)" % kind, file=sys.stderr)
             return 2
         ok = run_model(kind, args, data, theano, T, numpy) and ok
-    on_gpu = c.device.startswith("cuda")
-    if args.device.startswith("cuda") and not on_gpu:
+    on_gpu = device.is_gpu_device(c.device)
+    if device.is_gpu_device(args.device) and not on_gpu:
         print("RESULT fallback: ran on the CPU although %s was requested" % args.device)
     return 0 if ok else 1
 

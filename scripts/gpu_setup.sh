@@ -17,19 +17,30 @@
 #      that want one;
 #   5. prints the Theano flags to use and runs dltut's GPU preflight.
 #
+# With --opencl (`make gpu-setup DEVICE=opencl`), for an OpenCL device instead -- e.g. the CPU
+# itself through Debian's pocl -- steps 0 and 3 differ and nothing of CUDA is touched:
+#   0. Debian's OpenCL packages (OPENCL_PACKAGES below: pocl's CPU device, the ICD loader and
+#      its unversioned libOpenCL.so, clinfo, CLBlast) are installed with apt-get when run as
+#      root, else the script says in one line what to install, and goes on;
+#   3. links libclblast.so (libgpuarray opens CLBlast by that name; Debian's libclblast1 has
+#      only libclblast.so.1) into <venv>/lib/dltut-cuda, the folder pygpu's RUNPATH names.
+#
 # Idempotent: run it again after a driver or CUDA update.  Options:
 #   --venv DIR        the virtual environment (default: $VENV, else <repo>/.venv)
 #   --cache DIR       where downloaded .deb files are kept (default: <repo>/.gpu)
 #   --offline         use only the .deb files already in <cache>/debs and no pip
 #   --cuda-lib DIR    also look for the CUDA libraries in DIR (repeatable; searched first)
-# See docs/gpu.md.
+#   --opencl          set up for an OpenCL device (opencl0:0) instead of CUDA
+# See docs/gpu.md and docs/opencl.md.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VENV:-$repo/.venv}
 cache=$repo/.gpu
 offline=0
+opencl=0
 extra_dirs=()
+OPENCL_PACKAGES=(pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo libclblast1)
 IFS=: read -r -a env_dirs <<<"${DLTUT_CUDA_LIB_DIRS:-}"
 for d in "${env_dirs[@]}"; do [ -n "$d" ] && extra_dirs+=("$d"); done
 
@@ -39,7 +50,8 @@ while [ $# -gt 0 ]; do
     --cache) cache=$2; shift 2 ;;
     --offline) offline=1; shift ;;
     --cuda-lib) extra_dirs+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --opencl) opencl=1; shift ;;
+    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
     *) echo "gpu_setup: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -69,6 +81,24 @@ say "venv $venv (Python $pyver), site-packages $site"
 gpu=$venv/lib/dltut-gpu
 cudadir=$venv/lib/dltut-cuda
 mkdir -p "$cache/debs" "$gpu" "$cudadir"
+
+# --- 0. (--opencl) Debian's OpenCL packages -------------------------------------------------
+if [ $opencl = 1 ]; then
+  absent=()
+  for p in "${OPENCL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || absent+=("$p")
+  done
+  if [ ${#absent[@]} -eq 0 ]; then
+    say "OpenCL packages present: ${OPENCL_PACKAGES[*]}"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ $offline = 0 ]; then
+    say "installing ${absent[*]} (apt-get)"
+    apt-get install -y -q "${absent[@]}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${absent[@]}" >/dev/null 2>&1; } \
+      || die "apt-get install ${absent[*]} failed"
+  else
+    say "OpenCL packages missing: install them with: sudo apt-get install -y ${absent[*]}"
+  fi
+fi
 
 # --- 1. the Debian packages ---------------------------------------------------------------
 need=(python3-pygpu libgpuarray3 libgpuarray-dev)
@@ -129,7 +159,7 @@ if ! "$py" -c "import mako" 2>/dev/null; then
   fi
 fi
 
-# --- 3. the CUDA libraries ------------------------------------------------------------------
+# --- 3. the CUDA libraries (with --opencl: CLBlast) ---------------------------------------------
 # find_lib STEM: print the path of the newest STEM.so.N found in the search dirs, else nothing
 search_dirs() {
   printf '%s\n' "${extra_dirs[@]}"
@@ -151,39 +181,50 @@ find_lib() {
   [ -n "$f" ] && echo "$f"
   return 0
 }
-nvrtc=$(find_lib libnvrtc)
-cublas=$(find_lib libcublas)
-if { [ -z "$nvrtc" ] || [ -z "$cublas" ]; } && [ $offline = 0 ]; then
-  say "CUDA's NVRTC or cuBLAS not found: installing nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 into the venv"
-  "$py" -m pip install -q nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12
+real_dirs=()
+if [ $opencl = 1 ]; then
+  clblast=$(find_lib libclblast)
+  if [ -n "$clblast" ]; then
+    ln -sfn "$clblast" "$cudadir/libclblast.so"
+    say "libclblast.so -> $clblast"
+  else
+    rm -f "$cudadir/libclblast.so"
+    say "WARNING: no libclblast.so.N found: apt-get install libclblast1 (matrix products need it)"
+  fi
+else
   nvrtc=$(find_lib libnvrtc)
   cublas=$(find_lib libcublas)
-fi
-libcuda=$(find_lib libcuda)
-
-link_family() {  # link_family UNVERSIONED_NAME PATH: NAME -> PATH, plus PATH's siblings
-  local name=$1 path=$2 dir f
-  dir=$(dirname "$path")
-  ln -sfn "$path" "$cudadir/$name"
-  for f in "$dir/${name%.so}"*.so.*; do   # e.g. libnvrtc-builtins.so.12.4, libcublasLt.so.12
-    [ -e "$f" ] && ln -sfn "$f" "$cudadir/$(basename "$f")"
-  done
-  say "$name -> $path"
-}
-real_dirs=()
-for pair in "libcuda.so:$libcuda" "libnvrtc.so:$nvrtc" "libcublas.so:$cublas"; do
-  name=${pair%%:*}; path=${pair#*:}
-  if [ -z "$path" ]; then
-    rm -f "$cudadir/$name"
-    case $name in
-      libcuda.so) say "WARNING: no libcuda.so.1 found: install the NVIDIA driver (nvidia-smi must work)";;
-      *) say "WARNING: no ${name%.so}.so.N found: pip install nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 (or pass --cuda-lib DIR)";;
-    esac
-    continue
+  if { [ -z "$nvrtc" ] || [ -z "$cublas" ]; } && [ $offline = 0 ]; then
+    say "CUDA's NVRTC or cuBLAS not found: installing nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 into the venv"
+    "$py" -m pip install -q nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12
+    nvrtc=$(find_lib libnvrtc)
+    cublas=$(find_lib libcublas)
   fi
-  link_family "$name" "$path"
-  [ "$name" = libcuda.so ] || real_dirs+=("$(dirname "$path")")
-done
+  libcuda=$(find_lib libcuda)
+
+  link_family() {  # link_family UNVERSIONED_NAME PATH: NAME -> PATH, plus PATH's siblings
+    local name=$1 path=$2 dir f
+    dir=$(dirname "$path")
+    ln -sfn "$path" "$cudadir/$name"
+    for f in "$dir/${name%.so}"*.so.*; do   # e.g. libnvrtc-builtins.so.12.4, libcublasLt.so.12
+      [ -e "$f" ] && ln -sfn "$f" "$cudadir/$(basename "$f")"
+    done
+    say "$name -> $path"
+  }
+  for pair in "libcuda.so:$libcuda" "libnvrtc.so:$nvrtc" "libcublas.so:$cublas"; do
+    name=${pair%%:*}; path=${pair#*:}
+    if [ -z "$path" ]; then
+      rm -f "$cudadir/$name"
+      case $name in
+        libcuda.so) say "WARNING: no libcuda.so.1 found: install the NVIDIA driver (nvidia-smi must work)";;
+        *) say "WARNING: no ${name%.so}.so.N found: pip install nvidia-cuda-nvrtc-cu12 nvidia-cublas-cu12 (or pass --cuda-lib DIR)";;
+      esac
+      continue
+    fi
+    link_family "$name" "$path"
+    [ "$name" = libcuda.so ] || real_dirs+=("$(dirname "$path")")
+  done
+fi
 
 # --- 4. RUNPATH and the env file --------------------------------------------------------------
 for f in "$libga" "$root"/usr/lib/python3/dist-packages/pygpu/*.so; do
@@ -193,7 +234,11 @@ ld_path=$cudadir
 for d in "${real_dirs[@]}"; do
   case ":$ld_path:" in *":$d:"*) ;; *) ld_path=$ld_path:$d ;; esac
 done
-flags="device=cuda,floatX=float32,dnn.enabled=False"
+if [ $opencl = 1 ]; then
+  flags="device=opencl0:0,floatX=float32"
+else
+  flags="device=cuda,floatX=float32,dnn.enabled=False"
+fi
 cat >"$gpu/env.sh" <<EOF
 # Written by scripts/gpu_setup.sh.  Optional: the venv finds its GPU libraries without it
 # (RUNPATH); source it where a CUDA library loads others by name (e.g. NVRTC's builtins).
@@ -209,10 +254,17 @@ say "wrote $gpu/env.sh"
 # --- 5. report --------------------------------------------------------------------------------
 echo
 say "Theano flags for the GPU: THEANO_FLAGS=$flags"
-say "  (or a script's --device cuda, which adds them unless you set floatX / dnn.enabled)"
+if [ $opencl = 1 ]; then
+  say "  (or a script's --device opencl0:0, which adds floatX=float32 unless you set it)"
+  target=opencl0:0
+else
+  say "  (or a script's --device cuda, which adds them unless you set floatX / dnn.enabled)"
+  target=cuda
+fi
 say "preflight:"
-PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$py" - <<'EOF'
+PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$py" - "$target" <<'EOF'
+import sys
 from dltut.runtime import device
-ok, reason = device.gpu_preflight("cuda")
+ok, reason = device.gpu_preflight(sys.argv[1])
 print("  %s: %s" % ("OK" if ok else "NOT READY", reason))
 EOF

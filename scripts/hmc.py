@@ -69,7 +69,8 @@ def build_parser():
                           "a new runs/hmc-<timestamp>/")
     run.add_argument("--quiet", action="store_true", help="print only the final summary line")
     run.add_argument("--device", default=None,
-                     help="'cpu' or 'cuda' (default: Theano's configuration, else the CPU)")
+                     help="'cpu', 'cuda', 'cudaN' or 'openclP:D' (e.g. opencl0:0; default: "
+                          "Theano's configuration, else the CPU)")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail (exit 3) instead of falling back to the CPU when the GPU is unusable")
     return parser

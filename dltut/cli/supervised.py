@@ -240,8 +240,9 @@ def add_run_flags(parser, name, changeable, save_every=True, checkpoint_every=Tr
     run.add_argument("--quiet", action="store_true",
                      help="print only the final summary (no per-validation lines, no progress bar)")
     run.add_argument("--device", default=None,
-                     help="'cpu' or 'cuda' (default: Theano's configuration, else the CPU); an "
-                          "unusable GPU falls back to the CPU with a warning")
+                     help="'cpu', 'cuda', 'cudaN' or 'openclP:D' (e.g. opencl0:0; default: "
+                          "Theano's configuration, else the CPU); an unusable GPU falls back to "
+                          "the CPU with a warning")
     run.add_argument("--require-gpu", action="store_true",
                      help="fail (exit 3) instead of falling back to the CPU when the GPU is unusable")
 

@@ -19,8 +19,10 @@ Each measure records whether it is active and why (:func:`describe`, shown by
 (Python 3.12 and numpy >= 1.24), :mod:`dltut.compat.numpy2` (numpy 2's C API and
 promotion rules), :mod:`dltut.compat.scipy_shims` (scipy's moved private functions),
 :mod:`dltut.compat.scan` (the compiled ``scan``), :mod:`dltut.compat.cache_keys` (two
-bugs that kept Theano's compile cache from being reused across processes) and
-:mod:`dltut.compat.probes` (Theano's compiler probes, remembered between processes).
+bugs that kept Theano's compile cache from being reused across processes),
+:mod:`dltut.compat.probes` (Theano's compiler probes, remembered between processes) and
+:mod:`dltut.compat.opencl` (two GPU kernels made valid OpenCL, on OpenCL devices only) and
+:mod:`dltut.compat.gpu_argmax` (the errors' argmax kept on the GPU).
 
 This package imports neither numpy nor Theano when it is imported; the measures import
 numpy when Theano is about to load.
@@ -160,8 +162,8 @@ def install():
     with _LOCK:
         if _INSTALLED:
             return HOOK
-        from . import (cache_keys, numpy2, numpy_shims, parallel_compile, probes, scan,
-                       scipy_shims)
+        from . import (cache_keys, gpu_argmax, numpy2, numpy_shims, opencl, parallel_compile,
+                       probes, scan, scipy_shims)
         numpy_shims.register_hooks()
         cache_keys.register_hooks()
         probes.register_hooks()
@@ -169,6 +171,8 @@ def install():
         numpy2.register_hooks()
         scipy_shims.register_hooks()
         scan.register_hooks()
+        opencl.register_hooks()
+        gpu_argmax.register_hooks()
         # the start-up finder (dltut-startup.pth) has done its job once dltut is here
         if any(_is_startup_finder(f) for f in sys.meta_path):
             _STARTUP["seen"] = True

@@ -8,8 +8,8 @@ hook (:mod:`dltut.compat.startup`) -- when a program imports Theano first.  It d
   today's numpy no longer has and crashes at import.  dltut chooses a working value
   (see :mod:`dltut.runtime.blas`), with the BLAS environment variables it needs.
 * ``allow_gc=False``: same results, faster steps.
-* ``device``: asking for ``cuda`` on a machine that cannot provide it makes Theano fail
-  at import; :mod:`dltut.runtime.device` checks first.
+* ``device``: asking for ``cuda`` (or ``openclP:D``) on a machine that cannot provide it
+  makes Theano fail at import; :mod:`dltut.runtime.device` checks first.
 * the compatibility measures for this Python and numpy (:mod:`dltut.compat`), which run
   when Theano is imported.
 
@@ -48,8 +48,8 @@ def configure():
         # every minibatch (Theano's default): same results, a faster step (bench/README.md
         # has the measurement).
         flags.add_default("allow_gc", "False")
-        # a device=cuda in the user's configuration is checked now, so that an unusable GPU
-        # means one warning line and the CPU rather than a failing `import theano`
+        # a GPU device (cuda, openclP:D) in the user's configuration is checked now, so that
+        # an unusable GPU means one warning line and the CPU rather than a failing `import theano`
         STATE["device"] = device.check_requested_device()
         # what Theano 1.0.5 needs on this Python and numpy happens when Theano is imported
         compat.install()

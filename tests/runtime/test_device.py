@@ -14,7 +14,8 @@ from dltut.runtime.flags import parse_theano_flags
 
 # the real pieces, before the fixture below replaces them
 REAL_PIECES = {name: getattr(device, name)
-               for name in ("_import_pygpu", "_load_library", "_find_cxx")}
+               for name in ("_import_pygpu", "_load_library", "_find_cxx", "_opencl_devices",
+                            "_open_context")}
 REAL_LOAD_LIBRARY = device._load_library
 
 
@@ -61,6 +62,10 @@ def fake_libnvrtc(version=(12, 4)):
     return FakeLibrary(nvrtcVersion=nvrtc_version)
 
 
+#: What the simulated OpenCL loader lists: one platform with one device.
+FAKE_OPENCL = [("Fake Platform", [("Fake CPU", "OpenCL 3.0 Fake HSTR: details")])]
+
+
 def fake_pygpu(version="0.7.6", api=2):
     gpuarray = types.SimpleNamespace(api_version=lambda: (api, 0))
     return types.SimpleNamespace(__version__=version, gpuarray=gpuarray)
@@ -82,8 +87,11 @@ def clean(monkeypatch, tmp_path):
     monkeypatch.setattr(device, "_WARNED", set())
     monkeypatch.setattr(device, "STATE", {})
     libraries = {"libcuda.so": fake_libcuda(), "libnvrtc.so": fake_libnvrtc(),
-                 "libcublas.so": FakeLibrary()}
+                 "libcublas.so": FakeLibrary(), "libOpenCL.so": FakeLibrary(),
+                 "libclblast.so": FakeLibrary()}
     monkeypatch.setattr(device, "_import_pygpu", fake_pygpu)
+    monkeypatch.setattr(device, "_opencl_devices", lambda library: FAKE_OPENCL)
+    monkeypatch.setattr(device, "_open_context", lambda pygpu, name: "Fake CPU")
     monkeypatch.setattr(device, "_load_library", lambda name: (libraries[name], None))
     monkeypatch.setattr(device, "_find_cxx", lambda: "/usr/bin/g++")
     return libraries
@@ -94,7 +102,8 @@ def missing(name):
         if requested == name:
             return None, "%s: cannot open shared object file: No such file or directory" % name
         return {"libcuda.so": fake_libcuda(), "libnvrtc.so": fake_libnvrtc(),
-                "libcublas.so": FakeLibrary()}[requested], None
+                "libcublas.so": FakeLibrary(), "libOpenCL.so": FakeLibrary(),
+                "libclblast.so": FakeLibrary()}[requested], None
     return load
 
 
@@ -268,6 +277,33 @@ def test_bad_device_names(bad, expected):
         device.use_device(bad)
 
 
+@pytest.mark.parametrize("bad", ["tpu", "opencl", "opencl0", "opencl:0", "openclx:y", "cuda-1",
+                                 "cpu0", "", "gpu", "gpu0"])
+def test_a_bad_device_is_one_line_naming_it_and_the_allowed_forms(bad):
+    with pytest.raises(ValueError) as info:
+        device.use_device(bad)
+    message = str(info.value)
+    assert "\n" not in message
+    assert repr(bad) in message
+    for form in ("'cpu'", "'cuda'", "'cudaN'", "'openclP:D'"):
+        assert form in message
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("opencl0:0", "opencl0:0"), ("OpenCL1:2", "opencl1:2"), (" opencl0:10 ", "opencl0:10"),
+    ("cuda", "cuda"), ("cuda3", "cuda3"), ("CPU", "cpu"),
+])
+def test_good_device_names(name, expected):
+    assert device.normalise_device(name) == expected
+
+
+def test_is_gpu_device():
+    assert [device.is_gpu_device(n) for n in ("cpu", "cuda", "cuda1", "opencl0:0")] == \
+        [False, True, True, True]
+    assert [device.is_opencl_device(n) for n in ("cpu", "cuda", "opencl0:0")] == \
+        [False, False, True]
+
+
 def test_preflight_runs_once_per_process(monkeypatch):
     calls = []
     real = device.gpu_preflight
@@ -353,3 +389,115 @@ def test_real_preflight_gives_one_line(monkeypatch):
     if not ok:  # the usual case here: no pygpu, no driver
         assert "make gpu-setup" in reason or "driver" in reason or "g++" in reason
     assert "theano" not in __import__("sys").modules
+
+
+def test_real_opencl_preflight_gives_one_line(monkeypatch):
+    for name, real in REAL_PIECES.items():
+        monkeypatch.setattr(device, name, real)
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert reason and "\n" not in reason
+    if ok:      # pocl and pygpu here (make gpu-setup DEVICE=opencl)
+        assert reason.startswith("opencl0:0: ") and "pygpu 0.7." in reason
+    else:
+        assert "make gpu-setup" in reason or "apt-get install" in reason or "clinfo" in reason
+    assert "theano" not in __import__("sys").modules
+
+
+# --- OpenCL ----------------------------------------------------------------------------------
+
+def test_opencl_preflight_ok_describes_the_device():
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert ok
+    assert reason == "opencl0:0: Fake CPU (Fake Platform; OpenCL 3.0), CLBlast, pygpu 0.7.6"
+
+
+def test_opencl_preflight_needs_no_cuda(monkeypatch):
+    def only_opencl(name):
+        if name in ("libOpenCL.so", "libclblast.so"):
+            return FakeLibrary(), None
+        return None, "%s: cannot open shared object file" % name
+    monkeypatch.setattr(device, "_load_library", only_opencl)
+    assert device.gpu_preflight("opencl0:0")[0]
+
+
+def test_opencl_preflight_pygpu_missing(monkeypatch):
+    def no_pygpu():
+        raise ModuleNotFoundError("No module named 'pygpu'", name="pygpu")
+    monkeypatch.setattr(device, "_import_pygpu", no_pygpu)
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert not ok and "pygpu" in reason and "make gpu-setup DEVICE=opencl" in reason
+
+
+@pytest.mark.parametrize("library, expected", [
+    ("libOpenCL.so", "ocl-icd-opencl-dev"),
+    ("libclblast.so", "libclblast1"),
+])
+def test_opencl_preflight_library_missing(monkeypatch, library, expected):
+    monkeypatch.setattr(device, "_load_library", missing(library))
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert not ok and reason.startswith(library) and expected in reason
+    assert "\n" not in reason
+
+
+def test_opencl_preflight_no_platform(monkeypatch):
+    monkeypatch.setattr(device, "_opencl_devices", lambda library: [])
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert not ok and "no OpenCL platform" in reason and "pocl-opencl-icd" in reason
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("opencl1:0", "opencl1:0 asked for, but OpenCL has 1 platform(s)"),
+    ("opencl0:1", "opencl0:1 asked for, but OpenCL platform 0 (Fake Platform) has 1 device(s)"),
+])
+def test_opencl_preflight_index_out_of_range(name, expected):
+    ok, reason = device.gpu_preflight(name)
+    assert not ok and reason.startswith(expected) and "clinfo -l" in reason
+
+
+def test_opencl_preflight_context_fails(monkeypatch):
+    def fails(pygpu, name):
+        raise RuntimeError("Could not create context:\n  CL_OUT_OF_RESOURCES")
+    monkeypatch.setattr(device, "_open_context", fails)
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert not ok and "cannot open a context on opencl0:0" in reason
+    assert "CL_OUT_OF_RESOURCES" in reason and "\n" not in reason
+
+
+def test_opencl_preflight_no_compiler(monkeypatch):
+    monkeypatch.setattr(device, "_find_cxx", lambda: None)
+    ok, reason = device.gpu_preflight("opencl0:0")
+    assert not ok and "g++" in reason
+
+
+def test_use_device_opencl_adds_floatx():
+    assert device.use_device("opencl0:0") == "opencl0:0"
+    assert flags()["device"] == "opencl0:0" and flags()["floatX"] == "float32"
+    assert device.STATE["fallback"] is False
+
+
+def test_opencl_falls_back_in_one_line_or_raises(monkeypatch, capsys):
+    monkeypatch.setattr(device, "_opencl_devices", lambda library: [])
+    with pytest.raises(device.GPUUnavailable, match="no OpenCL platform"):
+        device.use_device("opencl0:0", require_gpu=True)
+    assert device.use_device("opencl0:0") == "cpu"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no OpenCL platform" in err[0] and "running on the CPU" in err[0]
+    assert flags()["device"] == "cpu"
+
+
+def test_hook_checks_an_opencl_device_in_the_users_flags(monkeypatch, capsys):
+    monkeypatch.setattr(device, "_load_library", missing("libOpenCL.so"))
+    monkeypatch.setenv("THEANO_FLAGS", "device=opencl0:0")
+    assert device.check_requested_device() == "cpu"
+    assert "libOpenCL.so" in capsys.readouterr().err
+    monkeypatch.setenv("THEANO_FLAGS", "device=opencl0:0")    # the fallback set device=cpu
+    monkeypatch.setenv(device.REQUIRE_GPU_ENV, "1")
+    with pytest.raises(device.GPUUnavailable, match="libOpenCL.so"):
+        device.check_requested_device()
+
+
+def test_already_imported_opencl(monkeypatch):
+    fake_theano(monkeypatch, "opencl0:0")
+    assert device.use_device("opencl0:0") == "opencl0:0"
+    with pytest.raises(RuntimeError, match="already imported with device=opencl0:0"):
+        device.use_device("cuda")
