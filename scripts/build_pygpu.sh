@@ -54,7 +54,11 @@ else
   say "downloading libgpuarray v$VERSION's sources from $URL"
   "$py" - "$URL" "$work/src.tar.gz" <<'EOF' || die "download failed: fetch $URL on a machine with internet, unpack it and pass --pygpu-src DIR"
 import sys, urllib.request
-urllib.request.urlretrieve(sys.argv[1], sys.argv[2])
+try:
+    urllib.request.urlretrieve(sys.argv[1], sys.argv[2])
+except OSError as error:   # URLError, HTTPError, a full disk: the reason, then the line below
+    print("build_pygpu: %s" % (getattr(error, "reason", None) or error), file=sys.stderr)
+    sys.exit(1)
 EOF
   mkdir "$work/src"
   tar -xzf "$work/src.tar.gz" -C "$work/src" --strip-components=1
@@ -94,4 +98,5 @@ mkdir -p "$out"
 rm -rf "$out/pygpu"
 cp -r pygpu "$out/pygpu"
 find "$out/pygpu" -name '*.c' -delete   # the headers stay: Theano compiles against gpuarray_api.h
+"$py" -W ignore -m compileall -q "$out/pygpu" >/dev/null || true   # compiled now: its regex strings warn when compiled at import on 3.12+
 say "pygpu $VERSION in $out/pygpu"

@@ -17,6 +17,11 @@
 #      that want one;
 #   5. prints the Theano flags to use and runs dltut's GPU preflight.
 #
+# On Python 3.12 and 3.13 (Debian's pygpu is built for 3.11 only, and pygpu is not on PyPI),
+# step 2 builds pygpu from libgpuarray v0.7.6's sources instead (scripts/build_pygpu.sh:
+# downloaded from GitHub, or the unpacked release given with --pygpu-src DIR; Cython 3 and
+# the venv's numpy, against the libgpuarray of step 1) into <venv>/lib/dltut-gpu/pygpu-X.Y.
+#
 # With --opencl (`make gpu-setup DEVICE=opencl`), for an OpenCL device instead -- e.g. the CPU
 # itself through Debian's pocl -- steps 0 and 3 differ and nothing of CUDA is touched:
 #   0. Debian's OpenCL packages (OPENCL_PACKAGES below: pocl's CPU device, the ICD loader and
@@ -31,6 +36,8 @@
 #   --offline         use only the .deb files already in <cache>/debs and no pip
 #   --cuda-lib DIR    also look for the CUDA libraries in DIR (repeatable; searched first)
 #   --opencl          set up for an OpenCL device (opencl0:0) instead of CUDA
+#   --pygpu-src DIR   Python 3.12/3.13: build pygpu from libgpuarray v0.7.6's sources in DIR
+#                     instead of downloading them
 # See docs/gpu.md and docs/opencl.md.
 set -euo pipefail
 
@@ -39,6 +46,7 @@ venv=${VENV:-$repo/.venv}
 cache=$repo/.gpu
 offline=0
 opencl=0
+pygpu_src=
 extra_dirs=()
 OPENCL_PACKAGES=(pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev clinfo libclblast1)
 IFS=: read -r -a env_dirs <<<"${DLTUT_CUDA_LIB_DIRS:-}"
@@ -51,7 +59,8 @@ while [ $# -gt 0 ]; do
     --offline) offline=1; shift ;;
     --cuda-lib) extra_dirs+=("$2"); shift 2 ;;
     --opencl) opencl=1; shift ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    --pygpu-src) pygpu_src=$2; shift 2 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "gpu_setup: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -74,8 +83,13 @@ except ImportError:
 print("%d.%d" % sys.version_info[:2], major, sysconfig.get_paths()["platlib"])
 EOF
 )
-[ "$pyver" = "3.11" ] || die "the venv runs Python $pyver; Debian 12's pygpu is built for Python 3.11"
-[ "$numpy_major" = "1" ] || die "the venv has numpy major version '$numpy_major'; pygpu 0.7.6 (Debian's, built for Python 3.11) needs numpy 1.x (the project uses 1.26.4 on Python 3.11)"
+case $pyver in
+  3.11)
+    [ "$numpy_major" = "1" ] || die "the venv has numpy major version '$numpy_major'; pygpu 0.7.6 (Debian's, built for Python 3.11) needs numpy 1.x (the project uses 1.26.4 on Python 3.11)"
+    ;;
+  3.12|3.13) ;;   # pygpu built from its sources, against this venv's numpy (step 2)
+  *) die "the venv runs Python $pyver; dltut supports 3.11 (Debian's pygpu), 3.12 and 3.13 (pygpu built from its sources)" ;;
+esac
 say "venv $venv (Python $pyver), site-packages $site"
 
 gpu=$venv/lib/dltut-gpu
@@ -136,7 +150,20 @@ fi
 
 # --- 2. expose pygpu and libgpuarray to the venv ------------------------------------------
 root=$gpu/root
-echo "$root/usr/lib/python3/dist-packages" >"$site/dltut-pygpu.pth"
+if [ "$pyver" = "3.11" ]; then
+  pygpu_dir=$root/usr/lib/python3/dist-packages
+else
+  pygpu_dir=$gpu/pygpu-$pyver
+  built_from=$(cat "$pygpu_dir/.stamp" 2>/dev/null || true)
+  if [ ! -d "$pygpu_dir/pygpu" ] || [ "$built_from" != "$stamp" ]; then
+    build_args=(--venv "$venv" --libgpuarray "$root" --out "$pygpu_dir")
+    [ -n "$pygpu_src" ] && build_args+=(--pygpu-src "$pygpu_src")
+    [ $offline = 1 ] && build_args+=(--offline)
+    bash "$repo/scripts/build_pygpu.sh" "${build_args[@]}" || die "pygpu could not be built for Python $pyver (see above)"
+    echo "$stamp" >"$pygpu_dir/.stamp"
+  fi
+fi
+echo "$pygpu_dir" >"$site/dltut-pygpu.pth"
 mkdir -p "$venv/include"
 ln -sfn "$root/usr/include/gpuarray" "$venv/include/gpuarray"
 libga=
@@ -227,7 +254,7 @@ else
 fi
 
 # --- 4. RUNPATH and the env file --------------------------------------------------------------
-for f in "$libga" "$root"/usr/lib/python3/dist-packages/pygpu/*.so; do
+for f in "$libga" "$pygpu_dir"/pygpu/*.so; do
   "$have_patchelf" --set-rpath "$cudadir" "$f"
 done
 ld_path=$cudadir
