@@ -6,6 +6,6 @@
 Model modules like :mod:`dltut.rbm`: they import Theano, numpy and dltut's layers, init,
 updates and checks only.
 """
-from .rnnrbm import RnnRbm, build_rbm, build_rnnrbm
+from .rnnrbm import EpochChunks, RnnRbm, build_rbm, build_rnnrbm
 
-__all__ = ["RnnRbm", "build_rbm", "build_rnnrbm"]
+__all__ = ["RnnRbm", "EpochChunks", "build_rbm", "build_rnnrbm"]

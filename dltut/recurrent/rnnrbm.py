@@ -48,7 +48,7 @@ from ..layers import ParamsMixin
 from ..updates import sgd_updates
 
 __all__ = ["build_rbm", "build_rnnrbm", "free_energy", "gibbs_step", "rnn_biases",
-           "RnnRbm", "check_piano_rolls", "pitch_range", "DEFAULT_NUMPY_SEED", "PIANO_RANGE"]
+           "RnnRbm", "EpochChunks", "check_piano_rolls", "pitch_range", "DEFAULT_NUMPY_SEED", "PIANO_RANGE"]
 
 #: The seed of the numpy generator the tutorial code seeds at import (``0xbeef``).
 DEFAULT_NUMPY_SEED = 0xbeef
@@ -445,3 +445,73 @@ class RnnRbm(ParamsMixin):
         Write it as MIDI with :func:`dltut.datasets.jsb.write_midi` (``self.r``,
         ``self.dt``)."""
         return self.generate_function()
+
+
+class EpochChunks:
+    """The tutorial's epoch as numbered minibatches, for dltut's loops
+    (:class:`dltut.training.Pretrainer` calls ``chunks(index)`` for ``index`` in
+    ``range(chunks.n_batches)``, epoch after epoch).
+
+    ``chunks(0)`` shuffles the order of the sequences with the model's ``numpy_rng`` (as
+    :meth:`RnnRbm.train_epoch` shuffles its list: the same draws, the same order), and
+    ``chunks(index)`` trains on the index-th chunk of at most ``batch_size`` time steps of
+    the sequences in that order, returning its monitor.  The number of chunks is the same
+    every epoch.  The order and the generator's state live in shared variables (``state``),
+    so a checkpoint of them (with the parameters and random streams) continues an epoch
+    exactly where it stopped.
+
+    Parameters
+    ----------
+    model : RnnRbm
+    dataset : list of piano rolls, each (T_i, n_visible)
+    batch_size : int
+        Time steps per chunk (100).
+    """
+
+    def __init__(self, model, dataset, batch_size=100):
+        self.model = model
+        self.dataset = check_piano_rolls(dataset, model.n_visible)
+        self.batch_size = checks.positive_int(batch_size, "batch_size")
+        self.n_batches = sum(-(-len(sequence) // self.batch_size) for sequence in self.dataset)
+        self.order = theano.shared(numpy.arange(len(self.dataset), dtype=numpy.int64),
+                                   name="sequence_order")
+        _, keys, position, has_gauss, gauss = model.numpy_rng.get_state()
+        self.rng_keys = theano.shared(numpy.array(keys, dtype=numpy.uint32),
+                                      name="shuffle_rng_keys")
+        self.rng_rest = theano.shared(numpy.array([position, has_gauss, gauss], numpy.float64),
+                                      name="shuffle_rng_rest")
+        self._chunks, self._chunks_of = None, None
+
+    @property
+    def state(self):
+        """The shared variables a checkpoint needs besides the model's: the order of this
+        epoch and the shuffling generator's state."""
+        return [self.order, self.rng_keys, self.rng_rest]
+
+    def chunk_list(self):
+        """``[(sequence index, first step), ...]`` of this epoch, in training order."""
+        order = self.order.get_value(borrow=True)
+        if self._chunks_of is None or not numpy.array_equal(order, self._chunks_of):
+            self._chunks_of = order.copy()
+            self._chunks = [(int(s), start) for s in order
+                            for start in range(0, len(self.dataset[s]), self.batch_size)]
+        return self._chunks
+
+    def shuffle(self):
+        """The next epoch's order: the generator's state is taken from ``state`` (a
+        checkpoint may have set it), the order shuffled in place, the state saved back."""
+        position, has_gauss, gauss = self.rng_rest.get_value()
+        self.model.numpy_rng.set_state(("MT19937", self.rng_keys.get_value(), int(position),
+                                        int(has_gauss), float(gauss)))
+        order = self.order.get_value()
+        self.model.numpy_rng.shuffle(order)
+        self.order.set_value(order)
+        _, keys, position, has_gauss, gauss = self.model.numpy_rng.get_state()
+        self.rng_keys.set_value(numpy.array(keys, dtype=numpy.uint32))
+        self.rng_rest.set_value(numpy.array([position, has_gauss, gauss], numpy.float64))
+
+    def __call__(self, index):
+        if index == 0:
+            self.shuffle()
+        sequence, start = self.chunk_list()[index]
+        return self.model.train_function(self.dataset[sequence][start:start + self.batch_size])

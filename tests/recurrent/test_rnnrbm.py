@@ -28,7 +28,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 from dltut.datasets import jsb
 from dltut.datasets.formats import DatasetError
-from dltut.recurrent import RnnRbm
+from dltut.recurrent import EpochChunks, RnnRbm
 from dltut.recurrent.rnnrbm import (build_rbm, check_piano_rolls, free_energy, pitch_range,
                                     rnn_biases)
 
@@ -434,7 +434,7 @@ def test_first_epochs_print_the_tutorial_codes_numbers():
         import hashlib, sys
         sys.path.insert(0, %r)
         import dltut, numpy
-        from dltut.recurrent import RnnRbm
+        from dltut.recurrent import EpochChunks, RnnRbm
         from _music import toy_chorales
         model = RnnRbm()
         model.train(toy_chorales(), batch_size=100, num_epochs=2)
@@ -451,3 +451,76 @@ def test_first_epochs_print_the_tutorial_codes_numbers():
     monitors, md5, notes = TUTORIAL_CODE[FLOATX]
     assert out.stdout.splitlines() == ["Epoch 1/2", monitors[0], "Epoch 2/2", monitors[1],
                                        "%s %d" % (md5, notes)]
+
+
+# ------------------------------------------------------------------------------- the loop
+def _toy_model(seed=0xbeef):
+    return RnnRbm(n_hidden=7, n_hidden_recurrent=5, lr=0.05, r=(60, 66),
+                  numpy_rng=numpy.random.RandomState(seed))
+
+
+def _toy_rolls():
+    rng = numpy.random.RandomState(11)
+    return [random_roll(rng, n, 6) for n in (23, 9, 31, 12, 17)]
+
+
+def _layer(model, chunks):
+    from dltut.training import PretrainLayer, updated_shared_variables
+    shared = updated_shared_variables(model.train_function)
+    state = [v for v in shared if not any(v is p for p in model.params)] + chunks.state
+    return PretrainLayer("rnnrbm", chunks, model.params, state=state, outputs=("monitor",),
+                         log_format="epoch {epoch}, monitor {monitor!r}")
+
+
+def test_epoch_chunks_in_the_pretrainer_walk_the_path_of_train(tmp_path):
+    """The Pretrainer over EpochChunks prints train()'s numbers; stopped after one epoch and
+    resumed from its checkpoint by a fresh process's worth of objects, it goes on to the same
+    numbers as the run that never stopped."""
+    from dltut.training import Pretrainer
+    history = _toy_model().train(_toy_rolls(), batch_size=10, num_epochs=3, out=io.StringIO())
+
+    model = _toy_model()
+    chunks = EpochChunks(model, _toy_rolls(), batch_size=10)
+    assert chunks.n_batches == 3 + 1 + 4 + 2 + 2
+    lines = []
+    Pretrainer([_layer(model, chunks)], chunks.n_batches, 3, log=lines.append,
+               progress=False).run()
+    assert lines == ["epoch %d, monitor %r" % (i, m) for i, m in enumerate(history)]
+
+    first = _toy_model()
+    chunks = EpochChunks(first, _toy_rolls(), batch_size=10)
+    trainer = Pretrainer([_layer(first, chunks)], chunks.n_batches, 1, log=lambda line: None,
+                         progress=False)
+    trainer.run()
+    trainer.save_checkpoint(str(tmp_path / "ckpt.npz"))
+    again = _toy_model(seed=1)               # other weights and generator: the file restores
+    chunks = EpochChunks(again, _toy_rolls(), batch_size=10)
+    lines = []
+    resumed = Pretrainer([_layer(again, chunks)], chunks.n_batches, 3, log=lines.append,
+                         progress=False)
+    resumed.load_checkpoint(str(tmp_path / "ckpt.npz"))
+    resumed.run()
+    assert lines == ["epoch %d, monitor %r" % (i, m) for i, m in enumerate(history)][1:]
+
+
+def test_epoch_chunks_continue_an_epoch_from_its_shared_state():
+    """Mid-epoch: copying every shared variable the step changes (parameters, random
+    streams, order, generator) into fresh objects continues bit for bit."""
+    from dltut.training import updated_shared_variables
+    model = _toy_model()
+    chunks = EpochChunks(model, _toy_rolls(), batch_size=10)
+    straight = [chunks(i) for i in range(chunks.n_batches)] + [chunks(i) for i in range(5)]
+
+    model = _toy_model()
+    chunks = EpochChunks(model, _toy_rolls(), batch_size=10)
+    done = [chunks(i) for i in range(7)]
+    saved = [v.get_value() for v in updated_shared_variables(model.train_function)
+             + chunks.state]
+    fresh = _toy_model(seed=3)
+    fresh_chunks = EpochChunks(fresh, _toy_rolls(), batch_size=10)
+    for variable, value in zip(updated_shared_variables(fresh.train_function)
+                               + fresh_chunks.state, saved):
+        variable.set_value(value)
+    rest = [fresh_chunks(i) for i in range(7, fresh_chunks.n_batches)]
+    rest += [fresh_chunks(i) for i in range(5)]
+    assert done + rest == straight
