@@ -524,3 +524,66 @@ def test_epoch_chunks_continue_an_epoch_from_its_shared_state():
     rest = [fresh_chunks(i) for i in range(7, fresh_chunks.n_batches)]
     rest += [fresh_chunks(i) for i in range(5)]
     assert done + rest == straight
+
+
+# ------------------------------------------------------------------------------- the script
+def _toy_file(path):
+    rolls = toy_chorales(lengths=(30, 12, 25))
+    splits = {"train": [("a", r.astype(numpy.uint8)) for r in rolls],
+              "valid": [("b", rolls[0].astype(numpy.uint8))],
+              "test": [("c", rolls[1].astype(numpy.uint8))]}
+    return jsb.save_rolls(path, splits, 1.0, (21, 109))
+
+
+def test_script_trains_resumes_and_writes_pieces(tmp_path, capsys):
+    pytest.importorskip("mido")
+    pytest.importorskip("matplotlib")
+    from dltut.cli.rnnrbm import main
+    data = _toy_file(tmp_path / "toy.npz")
+    small = ["--dataset", str(data), "--n-hidden", "9", "--n-hidden-recurrent", "7",
+             "--batch-size", "10", "--learning-rate", "0.01"]
+    assert main(small + ["--epochs", "2", "--samples", "0", "--out", str(tmp_path / "a")]) == 0
+    straight = capsys.readouterr().out.splitlines()
+    assert straight[1:5][0::2] == ["Epoch 1/2", "Epoch 2/2"]
+    # the same run stopped after one epoch and resumed prints the same second epoch
+    assert main(small + ["--epochs", "1", "--samples", "0", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main(["--resume", str(tmp_path / "b"), "--epochs", "2", "--samples", "1"]) == 0
+    resumed = capsys.readouterr().out.splitlines()
+    assert resumed[2:4] == straight[3:5]
+    run = tmp_path / "b"
+    assert (run / "sample1.mid").stat().st_size > 0
+    assert (run / "sample1.png").read_bytes()[:4] == b"\x89PNG"
+    notes, _ = jsb.midi_notes(run / "sample1.mid")
+    assert notes and all(21 <= pitch <= 108 for pitch, _, _ in notes)
+
+
+def test_script_refuses_a_bad_dataset_in_one_line(tmp_path, capsys):
+    from dltut.cli.rnnrbm import main
+    (tmp_path / "bad.npz").write_bytes(b"nonsense")
+    assert main(["--dataset", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "bad.npz is not a readable piano-roll file" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_data_fetch_jsb_dispatches_to_the_builder(tmp_path, monkeypatch, capsys):
+    """``python -m dltut.data fetch jsb`` (the builder replaced by a two-piece one: the real
+    one parses 371 scores); a readable file is kept, a damaged one refused in one line."""
+    from dltut import data
+    roll = numpy.zeros((3, 88), numpy.uint8)
+    roll[:, 40] = 1
+    monkeypatch.setattr(jsb, "build_jsb", lambda numbers=None, say=print: {
+        "train": [("bach/x", roll)], "valid": [("bach/y", roll)], "test": []})
+    assert data.main(["fetch", "jsb", "--dest", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Not the exact split" in out and str(tmp_path / "jsb.npz") in out
+    train, valid, test = jsb.load_rolls(tmp_path / "jsb.npz")
+    assert len(train) == len(valid) == 1 and test == []
+    assert data.main(["fetch", "jsb", "--dest", str(tmp_path), "--quiet"]) == 0
+    (tmp_path / "jsb.npz").write_bytes(b"broken")
+    assert data.main(["fetch", "jsb", "--dest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--force" in err
+    assert data.main(["fetch", "jsb", "--dest", str(tmp_path), "--force", "--quiet"]) == 0
+    assert data.main(["fetch", "bach"]) == 1
