@@ -48,7 +48,8 @@ from ..layers import ParamsMixin
 from ..updates import sgd_updates
 
 __all__ = ["build_rbm", "build_rnnrbm", "free_energy", "gibbs_step", "rnn_biases",
-           "RnnRbm", "EpochChunks", "check_piano_rolls", "pitch_range", "DEFAULT_NUMPY_SEED", "PIANO_RANGE"]
+           "RnnRbm", "EpochChunks", "check_piano_rolls", "pitch_range", "DEFAULT_NUMPY_SEED",
+           "PIANO_RANGE"]
 
 #: The seed of the numpy generator the tutorial code seeds at import (``0xbeef``).
 DEFAULT_NUMPY_SEED = 0xbeef
@@ -193,7 +194,7 @@ def build_rbm(v, W, bv, bh, k, theano_rng):
     chain, updates = theano.scan(lambda v_previous: gibbs_step(v_previous, W, bv, bh,
                                                                  theano_rng)[1],
                                  outputs_info=[v], n_steps=k)
-    v_sample = chain[-1]                                        # (k, n, n_visible) -> (n, n_visible)
+    v_sample = chain[-1]                            # (k, n, n_visible) -> (n, n_visible)
     mean_v = gibbs_step(v_sample, W, bv, bh, theano_rng)[0]
     monitor = xlogy0(v, mean_v) + xlogy0(1 - v, 1 - mean_v)
     monitor = monitor.sum() / v.shape[0]
