@@ -34,7 +34,7 @@ from dltut.recurrent.rnnrbm import (build_rbm, check_piano_rolls, free_energy, p
 
 from _cli import child_env
 from _music import toy_chorales
-from _helpers import assert_one_error, tolerances
+from _helpers import assert_one_error, tolerances, uses_compiled_scan
 
 FLOATX = theano.config.floatX
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -215,6 +215,14 @@ def test_generate_gives_a_binary_roll_of_200_steps():
     roll = model.generate()
     assert roll.shape == (200, 6) and roll.dtype == FLOATX
     assert set(numpy.unique(roll)) <= {0.0, 1.0}
+
+
+def test_the_scans_run_compiled():
+    """The recurrence, the Gibbs chains and the generation loop are Scans that dltut.compat
+    runs in C (not Scan's Python loop)."""
+    model = RnnRbm(n_hidden=5, n_hidden_recurrent=4, r=(60, 66))
+    assert uses_compiled_scan(model.train_function)
+    assert uses_compiled_scan(model.generate_function)
 
 
 def test_the_tutorials_initial_weights_and_order_of_draws():
