@@ -119,15 +119,19 @@ setup(
     ],
     extras_require={
         # test: nbclient + ipykernel execute the notebooks and JupyterLab is started once
-        # (tests/test_notebooks.py); Dask runs the search's cluster tests
+        # (tests/test_notebooks.py); Dask runs the search's cluster tests; music21 and mido
+        # the chorale and MIDI tests (tests/recurrent/)
         "test": ["pytest", "nbclient>=0.10,<0.12", "ipykernel>=6.29,<8", "jupyterlab>=4.2,<4.7",
-                 "dask[distributed]==2026.8.0"],
+                 "dask[distributed]==2026.8.0", "music21>=9,<11", "mido>=1.3,<2"],
         # scripts/search.py --scheduler: trials on a Dask distributed cluster (the releases
         # need no numpy; checked beside numpy 1.26.4 on 3.11 and numpy 2.2.6 on 3.13)
         "dask": ["dask[distributed]==2026.8.0"],
         # `make notebook`: JupyterLab and the kernel, versions that install beside numpy
         # 1.26.4 on 3.11/3.12 and numpy 2.2.6 on 3.13
         "notebook": ["jupyterlab>=4.2,<4.7", "ipykernel>=6.29,<8", "nbclient>=0.10,<0.12"],
+        # the RNN-RBM's data (dltut.datasets.jsb): music21 ships Bach's chorales as MusicXML
+        # (python -m dltut.data fetch jsb); mido reads and writes MIDI files
+        "music": ["music21>=9,<11", "mido>=1.3,<2"],
         # Intel MKL: a BLAS that recognises new CPUs; 1.4-1.7x faster than OpenBLAS on the
         # MLP's small matrix products (about 0.9 GB installed). dltut links it when present.
         "fast": ["mkl==2026.2.0"],

@@ -89,6 +89,7 @@ _EXPORTS = {
     "cA": "autoencoders",
     "SdA": "autoencoders",
     "LogisticRegressionCG": "cg",
+    "RnnRbm": "recurrent",
     # helpers
     "floatX": "init",
     # data

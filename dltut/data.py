@@ -21,6 +21,7 @@ The file formats themselves (the split checks, the safe unpickler, the IDX reade
 Command line::
 
     python -m dltut.data fetch [--dest PATH] [--quiet]
+    python -m dltut.data fetch jsb [--dest PATH] [--quiet]   (dltut.datasets.jsb)
     python -m dltut.data check [PATH]
 
 Importing this module does no work beyond defining constants; Theano is imported only by
@@ -720,7 +721,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Command line: ``fetch [--dest PATH] [--quiet]`` and ``check [PATH]``.
+    """Command line: ``fetch [mnist|jsb] [--dest PATH] [--quiet]`` and ``check [PATH]``.
 
     Returns the exit status (0 on success, 1 with one ``error:`` line on stderr, a bad
     command line included).
@@ -730,7 +731,10 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     fetch = commands.add_parser(
-        "fetch", help="download mnist.pkl.gz (md5-checked; a good file is kept)")
+        "fetch", help="download mnist.pkl.gz (md5-checked; a good file is kept), or build "
+                      "jsb.npz, the Bach chorales' piano rolls (dltut.datasets.jsb)")
+    fetch.add_argument("name", nargs="?", default="mnist", choices=("mnist", "jsb"),
+                       help="the dataset (default: mnist)")
     fetch.add_argument("--dest", default=None,
                        help="file or directory to write (default: %s)" % default_mnist_path())
     fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -748,6 +752,12 @@ def main(argv=None):
         print("error: %s" % exc, file=sys.stderr)
         return 1
     try:
+        if args.command == "fetch" and args.name == "jsb":
+            from .datasets.jsb import fetch_jsb
+            path = fetch_jsb(args.dest, quiet=args.quiet, force=args.force)
+            if not args.quiet:
+                print(path)
+            return 0
         if args.command == "fetch":
             path = fetch_mnist(args.dest, quiet=args.quiet, force=args.force)
             if not args.quiet:
