@@ -19,11 +19,21 @@ import sys
 from . import record, register
 from .cache_keys import right_theano
 
+__all__ = ["NAME", "register_hooks", "gpu_in_use"]
+
 NAME = "GPU: the errors' argmax on the device"
 
 
 def register_hooks():
+    # off is recorded as soon as Theano is configured (theano.scalar.basic loads in every
+    # process, theano.gpuarray.opt only where the GPU is used), so dltut.info lists it
+    register("theano.scalar.basic", after=_off_without_gpu)
     register("theano.gpuarray.opt", after=_lift_argmax)
+
+
+def _off_without_gpu(_module):
+    if not gpu_in_use():
+        record(NAME, False, "not a GPU device: nothing to move")
 
 
 def gpu_in_use():

@@ -39,7 +39,7 @@ from .formats import SPLIT_NAMES, DatasetError
 
 __all__ = ["JSB_STEP", "JSB_FILE", "N_CHORALES", "PIANO_RANGE", "notes_to_piano_roll",
            "score_notes", "split_of", "build_jsb", "save_rolls", "load_rolls", "load_jsb",
-           "midi_notes", "load_midi_folder", "write_midi"]
+           "midi_notes", "load_midi_folder", "write_midi", "MIDI_DT", "describe_jsb", "fetch_jsb"]
 
 #: Steps per quarter note of the chorales' rolls: one step per quarter note.
 JSB_STEP = 1.0
