@@ -345,9 +345,13 @@ def test_user_environ_undoes_only_what_dltut_added(tmp_path):
 def _make(venv, log, *args):
     """``make -C ROOT args`` with ``venv`` as VENV and a stand-in Python that only writes
     its arguments (and PYTHONPATH) to ``log``: what make would run, nothing installed."""
+    # the Makefile's own knobs from the caller (PIP_CACHE=yes make test, a parent make's
+    # MAKEFLAGS) would change what it runs
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PIP_CACHE", "EXTRAS", "NEEDS", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     out = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "VENV=%s" % venv,
                           "PYTHON=%s" % os.path.join(venv, "bin", "python"), "OTHER_PYTHONS=",
-                          *args], capture_output=True, text=True, timeout=120)
+                          *args], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     with open(log) as f:
         calls = f.read().splitlines()
@@ -386,22 +390,23 @@ def test_make_installs_what_each_target_needs(tmp_path):
     assert path == os.path.join(ROOT, "dltut", "compat", "theano_build")
     assert os.path.isfile(os.path.join(path, "sitecustomize.py"))
     assert stamp.read_text().split() == []
-    # make test afterwards adds the test extra, and only that; then nothing more
+    # make test afterwards adds the test and docs extras (the site's build and browser
+    # tests), and only those; then nothing more
     calls = _make(venv, log, "test")
-    assert [target_of(c)[1] for c in calls] == [".[test]"]
-    assert stamp.read_text().split() == ["test"]
+    assert [target_of(c)[1] for c in calls] == [".[docs,test]"]
+    assert stamp.read_text().split() == ["docs", "test"]
     assert _make(venv, log, "test-fast") == []
     # make notebook adds JupyterLab; EXTRAS adds what is asked for, comma- or space-separated
     calls = _make(venv, log, "notebook", "NOTEBOOK_PORT=1")
     assert [target_of(c)[1] for c in calls] == [".[notebook]"]
     assert _make(venv, log, "venv", "EXTRAS=dask,test") != []
-    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    assert sorted(stamp.read_text().split()) == ["dask", "docs", "notebook", "test"]
     assert _make(venv, log, "venv", "EXTRAS=") == []
     # a changed setup.py reinstalls everything the stamp lists
     os.utime(str(stamp), (0, 0))
     calls = _make(venv, log, "venv")
-    assert target_of(calls[-1])[1] == ".[dask,notebook,test]"
-    assert sorted(stamp.read_text().split()) == ["dask", "notebook", "test"]
+    assert target_of(calls[-1])[1] == ".[dask,docs,notebook,test]"
+    assert sorted(stamp.read_text().split()) == ["dask", "docs", "notebook", "test"]
     # and the notebook server asks no question about Jupyter news
     overrides = venv / "share/jupyter/lab/settings/overrides.d/dltut.json"
     setting = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]
@@ -519,8 +524,8 @@ def test_make_with_several_goals_installs_what_all_of_them_need(tmp_path):
     # already (it was built without it, and pytest was then missing for the tests)
     venv, log = _stub_venv(tmp_path)
     calls = _make(venv, log, "mlp", "test")
-    assert [c.split(" -e ")[1] for c in calls if " -e " in c] == [".[test]"], calls
-    assert (venv / ".dltut-installed").read_text().split() == ["test"]
+    assert [c.split(" -e ")[1] for c in calls if " -e " in c] == [".[docs,test]"], calls
+    assert (venv / ".dltut-installed").read_text().split() == ["docs", "test"]
 
 
 # --- make test's passes: tools/run_tests.py and --one-variant ----------------------------

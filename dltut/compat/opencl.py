@@ -29,6 +29,9 @@ import sys
 from . import recompile_method, record, register
 from .cache_keys import right_theano
 
+__all__ = ["VERSION_TAG", "NNET_NAME", "NAN_NAME", "LOCAL_MEM_DECLARATIONS", "KERNEL_BODY_START",
+           "NNET_EDITS", "register_hooks", "opencl_in_use", "bump_version"]
+
 #: Appended to the changed ops' ``c_code_cache_version``.
 VERSION_TAG = ("dltut-opencl", 1)
 
