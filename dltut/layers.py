@@ -9,6 +9,7 @@ import numpy
 import theano
 import theano.tensor as T
 from theano.tensor.nnet import conv2d
+from theano.tensor.signal.pool import pool_2d
 
 from . import checks
 from .ops import conv
@@ -306,10 +307,15 @@ def max_pool(x, poolsize):
     """Non-overlapping max-pooling of a 4-D tensor, borders that do not fill a window dropped.
 
     The same function as ``pool_2d(x, ws=poolsize, ignore_border=True)`` (the tutorial's
-    call), written as a reshape and a max so that Theano compiles it to plain reductions:
-    its gradient then costs a fraction of ``MaxPoolGrad``'s on the CPU and goes to the same
-    elements, so training is unchanged.
+    call).  On the CPU it is written as a reshape and a max so that Theano compiles it to
+    plain reductions: its gradient then costs a fraction of ``MaxPoolGrad``'s and goes to
+    the same elements, so training is unchanged.  On a GPU device (CUDA or OpenCL) it is
+    ``pool_2d`` itself, which Theano moves to the device (``GpuPool``, ``GpuMaxPoolGrad``);
+    Theano 1.0.5 moves a max-reduction to an OpenCL device only for sums and products, so
+    the reshape's max would run on the host there, with two copies per layer and step.
     """
+    if not theano.config.device.startswith("cpu"):
+        return pool_2d(x, ws=tuple(poolsize), ignore_border=True)
     ph, pw = poolsize
     rows, cols = x.shape[2] // ph, x.shape[3] // pw
     x = x[:, :, :rows * ph, :cols * pw]

@@ -38,7 +38,8 @@ GPU_OPS = {
             "GpuCrossentropySoftmax1HotWithBiasDx"},
     "convolutional_mlp": {"GpuCorrMM", "GpuCorrMM_gradWeights", "GpuCorrMM_gradInputs",
                           "GpuDot22", "GpuGemm", "GpuElemwise",
-                          "GpuCrossentropySoftmaxArgmax1HotWithBias"},
+                          "GpuCrossentropySoftmaxArgmax1HotWithBias",
+                          "GpuPool", "GpuMaxPoolGrad"},   # the pooling on the device too
 }
 
 
@@ -103,6 +104,9 @@ def test_the_compiled_graphs_hold_gpu_ops(runs):
         assert GPU_OPS[name] <= ops, (name, sorted(GPU_OPS[name] - ops))
         # on the CPU, the same scripts compile no Gpu op (a check of the check)
         assert not [op for op in runs["cpu"]["ops"][name] if op.startswith("Gpu")]
+    # LeNet5's pooling max no longer runs on the host between device ops
+    assert not {"CAReduce", "MaxAndArgmax", "Pool", "MaxPoolGrad"} & set(
+        runs["gpu"]["ops"]["convolutional_mlp"])
 
 
 def test_the_shared_datasets_are_on_the_device(runs):
