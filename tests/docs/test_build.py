@@ -10,7 +10,7 @@ pytestmark = pytest.mark.docsite
 WARNING = re.compile(r"^.*\b(WARNING|ERROR|CRITICAL)\b.*$", re.M)
 
 TUTORIAL = ["getting_started", "logreg", "mlp", "lenet", "dA", "SdA", "cA", "cg", "rbm", "DBN",
-            "hmc"]
+            "hmc", "rnnrbm"]
 GUIDE = ["search", "reproductions", "performance", "setup"]
 
 
@@ -26,7 +26,7 @@ def test_site_has_every_page(docs_site):
     """Every chapter, guide page, notebook (one page per notebooks/*.ipynb) and the API
     pages are in the site, with MathJax beside them (from the package, not a CDN)."""
     html = docs_site.html
-    wanted = ["index.html", "gpu.html", "notebooks/index.html", "api/index.html",
+    wanted = ["index.html", "gpu.html", "opencl.html", "notebooks/index.html", "api/index.html",
               "_static/mathjax/tex-chtml.js"]
     wanted += ["tutorial/%s.html" % name for name in TUTORIAL]
     wanted += ["guide/%s.html" % name for name in GUIDE]
