@@ -94,19 +94,22 @@ lenet: data
 	$(VPY) scripts/convolutional_mlp.py --n-epochs $(EPOCHS)
 
 # The passes run side by side, one lane per core, each lane with a Theano compile folder of its
-# own (tools/run_tests.py): on this Python float32 in full and float64 without the tests marked
-# slow (end-to-end runs on MNIST checking the tutorial's float32 numbers, kill -9 and Ctrl-C at
-# random moments, a full disk, the search's cluster and kill tests: run once, in float32); on
-# each other supported Python (its own .venv-X.Y, built from no pip cache like every venv)
-# float32 without them, each parametrized test with its first parameter set (the compat
-# layer's tests whole; the variants run on this Python). DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs
-# everything everywhere.
+# own (tools/run_tests.py): on this Python float32 in full (every test, every parameter set;
+# the slow ones -- end-to-end runs on MNIST checking the tutorial's float32 numbers, kill -9 and
+# Ctrl-C at random moments, a full disk, the search's cluster and kill tests, the OpenCL device
+# -- run only here) and float64 without the slow tests, each parametrized test with its first
+# parameter set; the other supported Pythons (each its own .venv-X.Y, built from no pip cache
+# like every venv) share that float64 selection out between them in float32, file by file,
+# each also running the compatibility layer's tests whole (--share K/N). That keeps make test
+# within 25 minutes on a fresh 2-core machine. DLTUT_TEST_LANES=1 runs one pass after
+# another; test-pythons runs everything everywhere.
+OTHER_VERSIONS = $(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1)
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 test: data opencl-packages
 	@$(MAKE) --no-print-directory venvs-others docs-browser
 	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
-	  "Python $(PY_VERSION) float64=$(VPY):float64:fast" \
-	  $(foreach v,$(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1),"Python $(v) float32=.venv-$(v)/bin/python:float32:sample")
+	  "Python $(PY_VERSION) float64=$(VPY):float64:sample" \
+	  $(foreach i,$(shell seq 1 $(words $(OTHER_VERSIONS))),"Python $(word $(i),$(OTHER_VERSIONS)) float32=.venv-$(word $(i),$(OTHER_VERSIONS))/bin/python:float32:sample:$(i)/$(words $(OTHER_VERSIONS))")
 
 # A venv with the test extra for each other supported Python.
 venvs-others:

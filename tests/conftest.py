@@ -107,10 +107,42 @@ def pytest_addoption(parser):
         "--one-variant", action="store_true", default=False,
         help="run each parametrized test with its first parameter set only (make test's "
              "passes on the other Pythons; every set runs on the first Python)")
+    parser.addoption(
+        "--share", default=None, metavar="K/N",
+        help="run the K-th of N shares of the test files (K = 1..N; the files in name order, "
+             "dealt out in turn), plus tests/test_compat.py in every share: make test's "
+             "passes on the other Pythons split the suite between them")
+
+
+#: Test files every --share runs: the compatibility layer's own tests (what differs
+#: between Pythons and numpy versions).
+EVERY_SHARE = ("tests/test_compat.py",)
+
+
+def share_of(value):
+    """``(k, n)`` from a --share value ``K/N``; a bad value is one line."""
+    import pytest
+    try:
+        k, n = (int(part) for part in value.split("/"))
+        if not 1 <= k <= n:
+            raise ValueError
+    except ValueError:
+        raise pytest.UsageError("--share %r: give K/N with 1 <= K <= N, e.g. 1/2" % value)
+    return k, n
 
 
 def pytest_collection_modifyitems(config, items):
-    """With --one-variant, keep the first parameter set of each test function."""
+    """With --share K/N, keep the K-th share of the test files; with --one-variant, the first
+    parameter set of each test function."""
+    share = config.getoption("--share")
+    if share:
+        k, n = share_of(share)
+        files = sorted({item.nodeid.split("::")[0] for item in items})
+        mine = {f for i, f in enumerate(files) if i % n == k - 1} | set(EVERY_SHARE)
+        keep = [item for item in items if item.nodeid.split("::")[0] in mine]
+        if len(keep) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+            items[:] = keep
     if not config.getoption("--one-variant"):
         return
     seen, keep, drop = set(), [], []

@@ -570,3 +570,20 @@ def test_run_tests_reads_each_pass_and_fails_when_one_fails(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1] == "total: 5 passed, 1 failed, 0 skipped"
     assert "failed passes: B" in out.stdout
+
+
+def test_shares_split_the_test_files_and_all_run_the_compat_tests():
+    def files(*flags):
+        out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                              "-p", "no:cacheprovider", "-m", "not slow", *flags],
+                             capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert out.returncode == 0, out.stdout + out.stderr
+        return {line.split("::")[0] for line in out.stdout.splitlines() if "::" in line}
+    every, first, second = files(), files("--share", "1/2"), files("--share", "2/2")
+    assert first | second == every                       # every file on some Python
+    assert first & second == {"tests/test_compat.py"}    # only the compat tests on both
+    assert abs(len(first) - len(second)) <= 2
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                          "-p", "no:cacheprovider", "--share", "3/2"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode != 0 and "--share '3/2': give K/N with 1 <= K <= N" in out.stderr

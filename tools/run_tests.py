@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Run the test passes of ``make test`` side by side, one lane per core.
 
-    python3 tools/run_tests.py PASS [PASS ...]      PASS = LABEL=PYTHON:FLOATX[:SELECTION]
+    python3 tools/run_tests.py PASS [PASS ...]      PASS = LABEL=PYTHON:FLOATX[:SELECTION[:K/N]]
 
 Each pass is ``PYTHON -m pytest -q`` with ``floatX=FLOATX`` added to the user's THEANO_FLAGS;
 SELECTION ``full`` (the default) runs the whole suite, ``fast`` all but the slow
 end-to-end runs (see :data:`FAST`), ``sample`` those with each parametrized test's first
-parameter set only (see :data:`SAMPLE`).  Passes are started longest
+parameter set only (see :data:`SAMPLE`); ``sample:K/N`` the K-th of N shares of those test
+files (conftest's --share: N passes on N Pythons split the files between them, each also
+running the compatibility layer's tests).  Passes are started longest
 first on ``DLTUT_TEST_LANES`` lanes (default: the number of cores, at most the number of
 passes); each lane compiles into a Theano folder of its own
 (``<base_compiledir>/dltut-test-lane<k>``), so that two passes never wait on one compile
@@ -54,12 +56,16 @@ def parse(spec):
     label, _, rest = spec.partition("=")
     parts = rest.split(":")
     if not label or len(parts) < 2:
-        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast|sample]" % spec)
+        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast|sample[:K/N]]" % spec)
     python, floatx = parts[0], parts[1]
     selection = parts[2] if len(parts) > 2 else "full"
     if selection not in WEIGHT:
         sys.exit("run_tests.py: %r: selection must be full, fast or sample" % spec)
-    return {"label": label, "python": python, "floatx": floatx, "selection": selection}
+    share = parts[3] if len(parts) > 3 and parts[3] != "1/1" else None
+    if share and (selection != "sample" or not re.match(r"^\d+/\d+$", share)):
+        sys.exit("run_tests.py: %r: a share K/N goes with sample only, e.g. :sample:1/2" % spec)
+    return {"label": label, "python": python, "floatx": floatx, "selection": selection,
+            "share": share}
 
 
 def base_compiledir():
@@ -75,6 +81,8 @@ def run_pass(item, lane, logdir, lock):
     env = dict(os.environ, THEANO_FLAGS=(flags + "," if flags else "") + ours)
     argv = [item["python"], "-m", "pytest", "-q"]
     argv += {"full": [], "fast": FAST, "sample": SAMPLE}[item["selection"]]
+    if item.get("share"):
+        argv += ["--share", item["share"]]
     argv += ["--durations=10"]
     argv += shlex.split(os.environ.get("PYTEST_ARGS", ""))
     item["log"] = os.path.join(logdir, "%s.log" % re.sub(r"[^A-Za-z0-9.]+", "-", item["label"]))
