@@ -1,9 +1,35 @@
 """Shared test set-up: Theano configured first, floatX-aware tolerances, numpy references."""
+import importlib.util
 import os
 import pathlib
 import types
 
-import dltut  # noqa: F401  (first: Theano set-up before anything imports theano)
+
+def _pin_openblas_kernels():
+    """Give OpenBLAS the kernels dltut picks for this CPU, even where the machine's
+    environment names others (seen here: ``OPENBLAS_CORETYPE=Haswell`` on an AVX-512 CPU).
+
+    The float32 numbers the tests compare with -- the tutorial's own code printed on this
+    project's machines -- were computed with those kernels; another kernel set rounds the
+    products otherwise (the RBM's first PCD-15 mean: -26.582338 with SkylakeX kernels,
+    -25.584301 with Haswell ones, in the original code and in dltut alike).  Set before numpy
+    loads (it reads the variable once); child processes inherit it.  Returns ``(was, now)``.
+    dltut itself never overrides a user's setting (dltut.runtime.blas); only the tests do.
+    """
+    path = pathlib.Path(__file__).resolve().parent.parent / "dltut" / "runtime" / "blas.py"
+    spec = importlib.util.spec_from_file_location("dltut_tests_blas", path)
+    blas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(blas)       # imports neither numpy nor Theano
+    core, _ = blas.openblas_coretype(blas.parse_cpuinfo(blas.read_cpuinfo()))
+    was = os.environ.get("OPENBLAS_CORETYPE")
+    if core and was != core:
+        os.environ["OPENBLAS_CORETYPE"] = core
+    return was, os.environ.get("OPENBLAS_CORETYPE")
+
+
+OPENBLAS_CORETYPE_WAS, OPENBLAS_CORETYPE_NOW = _pin_openblas_kernels()
+
+import dltut  # noqa: E402,F401  (first: Theano set-up before anything imports theano)
 import numpy
 import pytest
 from scipy.signal import convolve2d
@@ -157,3 +183,11 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_report_header(config):
+    """Say when the tests changed the machine's OpenBLAS kernel choice (see above)."""
+    if OPENBLAS_CORETYPE_WAS and OPENBLAS_CORETYPE_WAS != OPENBLAS_CORETYPE_NOW:
+        return ("OPENBLAS_CORETYPE=%s for the tests (the environment said %s): the recorded "
+                "float32 numbers were printed with the kernels dltut picks for this CPU"
+                % (OPENBLAS_CORETYPE_NOW, OPENBLAS_CORETYPE_WAS))
