@@ -3,8 +3,9 @@ precision, recall and F1 of *chunks* (phrases), the figures the slot-filling tut
 reports.
 
 A tag is ``B-<type>`` (begins a chunk), ``I-<type>`` (inside one), ``E-<type>`` (ends one) or
-``O`` (outside); the prefix is what comes before the first ``-``, a tag without ``-`` has the
-empty type.  Reading a sentence left to right, a chunk *starts* at a tag when
+``O`` (outside); the prefix is what comes before the first ``-``.  (conlleval also takes other
+tags, whose chunks it may carry on over ``O`` and from one sentence into the next; those are
+refused here.)  Reading a sentence left to right, a chunk *starts* at a tag when
 
 * the tag is ``B`` or ``E`` after ``B``, ``I``, ``E`` or ``O`` in the combinations
   ``B->B``, ``I->B``, ``O->B``, ``O->I``, ``E->E``, ``E->I``, ``O->E``, or
@@ -26,13 +27,18 @@ hand-made sentences.)
 __all__ = ["split_tag", "chunks", "chunk_counts", "conlleval"]
 
 _OUTSIDE = ("O", ".")
+_PREFIXES = ("B", "I", "E")
 
 
 def split_tag(tag):
     """``(prefix, type)``: ``"B-toloc.city_name"`` -> ``("B", "toloc.city_name")``,
-    ``"O"`` -> ``("O", "")``."""
+    ``"O"`` -> ``("O", "")``; ValueError for a tag that is neither ``O`` nor ``B-``,
+    ``I-`` or ``E-`` followed by a type."""
     prefix, dash, kind = str(tag).partition("-")
-    return (prefix, kind) if dash else (prefix, "")
+    if (prefix, dash, kind) == ("O", "", "") or (prefix in _PREFIXES and dash and kind):
+        return prefix, kind
+    raise ValueError("tag %r is neither O nor B-, I- or E- and a type (IOB tags such as "
+                     "B-toloc.city_name); give tags of that form" % (tag,))
 
 
 def _ends(prev, tag, prev_type, kind):

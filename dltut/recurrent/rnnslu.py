@@ -25,6 +25,7 @@ with 345) draws the embeddings, ``W_x``, ``W_h`` and ``W`` in that order, each u
 does); the biases and ``h_0`` start at zero.
 """
 import collections
+import functools
 import os
 
 import numpy
@@ -64,7 +65,8 @@ def contextwin(l, win):
     """
     win = checks.positive_int(win, "win")
     if win % 2 != 1:
-        raise ValueError("win must be odd (a window centred on each word), got %d" % win)
+        raise ValueError("win must be odd (a window centred on each word), got %d; give e.g. 7"
+                         % win)
     l = list(l)
     pad = win // 2 * [PADDING]
     padded = pad + l + pad
@@ -110,6 +112,8 @@ class RNNSLU(ParamsMixin):
     sentence_train : compiled ``f(windows, labels, lr) -> nll``: one SGD step on a sentence
         (labels int32 (T,)), returning its mean negative log-likelihood before the step
     normalize : compiled ``f()``: every embedding scaled to unit length
+
+    (The three functions are compiled when first used.)
     """
 
     def __init__(self, nh, nc, ne, de, cs, rng=None):
@@ -119,7 +123,8 @@ class RNNSLU(ParamsMixin):
         self.de = checks.positive_int(de, "de")
         self.cs = checks.positive_int(cs, "cs")
         if self.cs % 2 != 1:
-            raise ValueError("cs must be odd (a window centred on each word), got %d" % cs)
+            raise ValueError("cs must be odd (a window centred on each word), got %d; give e.g. 7"
+                             % cs)
         if rng is None:
             rng = numpy.random.RandomState(DEFAULT_SEED)
         rng = checks.random_state(rng)
@@ -157,16 +162,26 @@ class RNNSLU(ParamsMixin):
         self.sentence_nll = -T.mean(T.log(self.p_y_given_x_sentence)
                                     [T.arange(x.shape[0]), y_sentence])
         gradients = T.grad(self.sentence_nll, self.params)
-        updates = collections.OrderedDict(
+        self.sentence_updates = collections.OrderedDict(
             (p, p - lr * g) for p, g in zip(self.params, gradients))
         self.idxs, self.y_sentence, self.lr = idxs, y_sentence, lr
-
-        self.classify = theano.function(inputs=[idxs], outputs=self.y_pred)
-        self.sentence_train = theano.function(inputs=[idxs, y_sentence, lr],
-                                              outputs=self.sentence_nll, updates=updates)
         norms = T.sqrt((self.emb ** 2).sum(axis=1))           # (ne + 1,)
-        self.normalize = theano.function(
-            inputs=[], updates={self.emb: self.emb / norms.dimshuffle(0, "x")})
+        self.normalize_updates = {self.emb: self.emb / norms.dimshuffle(0, "x")}
+
+    # The three compiled functions, compiled when first used (a model only built to be
+    # loaded, inspected or scored by another need not pay for the training graph).
+    @functools.cached_property
+    def classify(self):
+        return theano.function(inputs=[self.idxs], outputs=self.y_pred)
+
+    @functools.cached_property
+    def sentence_train(self):
+        return theano.function(inputs=[self.idxs, self.y_sentence, self.lr],
+                               outputs=self.sentence_nll, updates=self.sentence_updates)
+
+    @functools.cached_property
+    def normalize(self):
+        return theano.function(inputs=[], updates=self.normalize_updates)
 
     def spec(self):
         """The sizes, for checkpoints: a resumed run must build the same network."""
@@ -251,13 +266,13 @@ class SentenceEpochs:
                                      "per word" % (name, i, len(x), len(labels)))
                 if numpy.max(x) >= model.ne or numpy.min(x) < 0:
                     raise ValueError("%s sentence %d holds word index %d, outside 0..%d of "
-                                     "the model's ne" % (name, i, numpy.max(x), model.ne - 1))
+                                     "the model's ne; build the model with ne = the vocabulary's size" % (name, i, numpy.max(x), model.ne - 1))
                 if numpy.max(labels) >= model.nc or numpy.min(labels) < 0:
                     raise ValueError("%s sentence %d holds label %d, outside 0..%d of the "
-                                     "model's nc" % (name, i, numpy.max(labels), model.nc - 1))
+                                     "model's nc; build the model with nc = the number of labels" % (name, i, numpy.max(labels), model.nc - 1))
         self.n_batches = len(self.train_lex)
         if self.n_batches == 0:
-            raise ValueError("the training set has no sentences")
+            raise ValueError("the training set has no sentences; give at least one")
         self.decay = bool(decay)
         self.seed = checks.seed_int(seed, "seed")
         self.order = theano.shared(numpy.arange(self.n_batches, dtype=numpy.int64),
