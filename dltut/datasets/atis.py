@@ -13,11 +13,12 @@ table indices, label indices; the three arrays of a sentence have the same lengt
 * The real ATIS files cannot be downloaded here (their links are dead), so
   :func:`make_atis_synthetic` (``python -m dltut.data fetch atis-synthetic``) generates a
   **synthetic** slot-filling task in exactly that format: flight requests such as "show me
-  flights from boston to new york on monday in the evening" made from templates, labelled in
-  ATIS's IOB style (``B-fromloc.city_name``, ``I-toloc.city_name``,
-  ``B-depart_date.day_name``, ``O``, ...).  The rule is learnable from a window of words (a
-  city after "from" is the departure, a day after "arriving on" the arrival date); it is
-  *not* ATIS, and its F1 says nothing about ATIS's.
+  flights leaving boston and arriving in new york on monday before 5 pm" made from
+  templates, labelled in ATIS's IOB style (``B-fromloc.city_name``, ``I-toloc.city_name``,
+  ``B-arrive_time.time``, ``O``, ...).  The labels follow from the words around each word (a
+  city after "from" or "leaving" is the departure, a time after "arriving" an arrival time),
+  sometimes from further back than the window reaches; it is *not* ATIS, and its F1 says
+  nothing about ATIS's.
 
 This module imports no Theano.
 """
@@ -161,41 +162,73 @@ def atisfold(fold, folder):
 
 # ------------------------------------------------------------------------- synthetic data
 _CITIES = ("boston", "denver", "atlanta", "dallas", "pittsburgh", "baltimore", "oakland",
-           "new york", "san francisco", "salt lake city", "washington", "philadelphia")
+           "new york", "san francisco", "salt lake city", "washington", "philadelphia",
+           "chicago", "miami", "seattle", "phoenix", "houston", "detroit", "orlando",
+           "las vegas", "los angeles", "st. louis", "kansas city", "charlotte")
+_AIRLINES = ("delta", "united", "american", "continental", "us air", "northwest")
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_PERIODS = ("morning", "afternoon", "evening")
-_OPENINGS = ("show me", "i want", "list", "what are the", "please give me", "i need", "")
-_OBJECTS = ("flights", "flight", "fares", "the cheapest flights", "a flight")
+_PERIODS = ("morning", "afternoon", "evening", "night")
+_TIMES = ("5 pm", "8 am", "noon", "10 am", "3 pm", "6 pm", "7 am", "midnight")
+_RELATIVES = ("before", "after", "around")
+_OPENINGS = ("show me", "i want", "list", "what are the", "please give me", "i need",
+             "i would like", "can you show me", "")
 
 
 def _sentence(rng):
     """One synthetic request: a list of ``(word, label, table)``."""
     out = []
 
+    def pick(options):
+        return options[rng.randint(len(options))]
+
     def add(phrase, slot=None, table="<NOTABLE>"):
         for i, word in enumerate(phrase.split()):
             label = "O" if slot is None else ("B-" if i == 0 else "I-") + slot
             out.append((word, label, table))
 
-    for phrase in (_OPENINGS[rng.randint(len(_OPENINGS))], _OBJECTS[rng.randint(len(_OBJECTS))]):
-        if phrase.startswith("the cheapest"):
-            add("the"), add("cheapest", "cost_relative"), add(phrase[len("the cheapest "):])
-        elif phrase:
-            add(phrase)
-    source, target = rng.choice(len(_CITIES), 2, replace=False)
-    legs = [("from", _CITIES[source], "fromloc.city_name"),
-            ("to", _CITIES[target], "toloc.city_name")]
-    if rng.uniform() < 0.3:
-        legs.reverse()
-    for word, city, slot in legs:
-        add(word), add(city, slot, "city")
+    add(pick(_OPENINGS)) if rng.uniform() < 0.9 else None
+    plural = rng.uniform() < 0.25
+    if plural:
+        add("the")
+        modifier = pick(("cheapest", "earliest", "latest"))
+        add(modifier, "cost_relative" if modifier == "cheapest" else "flight_mod")
+    if rng.uniform() < 0.2:
+        add("nonstop", "flight_stop")
+    if rng.uniform() < 0.2:
+        add(pick(_AIRLINES), "airline_name", "airline")
+    add(pick(("flights", "fares") if plural else ("flights", "flight", "fares", "a flight")))
+    if rng.uniform() < 0.2:
+        add("on"), add(pick(_AIRLINES), "airline_name", "airline")
+    source, target = [_CITIES[i] for i in rng.choice(len(_CITIES), 2, replace=False)]
+    route = rng.randint(4)
+    if route == 0:
+        add("from"), add(source, "fromloc.city_name", "city")
+        add("to"), add(target, "toloc.city_name", "city")
+    elif route == 1:
+        add("to"), add(target, "toloc.city_name", "city")
+        add("from"), add(source, "fromloc.city_name", "city")
+    elif route == 2:
+        add("leaving"), add(source, "fromloc.city_name", "city")
+        add(pick(("and arriving in", "going to", "and flying to")))
+        add(target, "toloc.city_name", "city")
+    else:
+        add("between"), add(source, "fromloc.city_name", "city")
+        add("and"), add(target, "toloc.city_name", "city")
+    arriving = rng.uniform() < 0.3
     if rng.uniform() < 0.6:
-        kind = "arrive" if rng.uniform() < 0.3 else "depart"
-        add("arriving on" if kind == "arrive" else rng.choice(["on", "leaving on"]))
-        add(_DAYS[rng.randint(len(_DAYS))], kind + "_date.day_name", "day")
-    if rng.uniform() < 0.4:
-        add("in the"), add(_PERIODS[rng.randint(len(_PERIODS))],
-                           "depart_time.period_of_day", "period")
+        add("arriving on" if arriving else pick(("on", "leaving on")))
+        add(pick(_DAYS), ("arrive" if arriving else "depart") + "_date.day_name", "day")
+    kind = "arrive_time" if (arriving if rng.uniform() < 0.7 else not arriving) else "depart_time"
+    lead = "arriving" if kind == "arrive_time" else pick(("leaving", ""))
+    when = rng.uniform()
+    if when < 0.3:
+        add(lead), add(pick(_RELATIVES), kind + ".time_relative")
+        add(pick(_TIMES), kind + ".time", "time")
+    elif when < 0.6:
+        add(lead + " in the"), add(pick(_PERIODS), kind + ".period_of_day", "period")
+    if rng.uniform() < 0.2:
+        add(pick(("and returning on", "and coming back on", "returning")))
+        add(pick(_DAYS), "return_date.day_name", "day")
     return out
 
 

@@ -27,6 +27,7 @@ does); the biases and ``h_0`` start at zero.
 import collections
 import functools
 import os
+import warnings
 
 import numpy
 import theano
@@ -152,8 +153,11 @@ class RNNSLU(ParamsMixin):
             s_t = T.nnet.softmax(T.dot(h_t, self.w) + self.b)  # (1, nc)
             return [h_t, s_t]
 
-        [h, s], _ = theano.scan(fn=recurrence, sequences=x, outputs_info=[self.h0, None],
-                                n_steps=x.shape[0])
+        with warnings.catch_warnings():   # Theano's note that softmax of a vector gives
+            warnings.filterwarnings(       # a (1, nc) row: the tutorial's graph, kept
+                "ignore", message="DEPRECATION: If x is a vector, Softmax")
+            [h, s], _ = theano.scan(fn=recurrence, sequences=x, outputs_info=[self.h0, None],
+                                    n_steps=x.shape[0])
         self.h = h                                            # (T, nh)
         self.p_y_given_x_sentence = s[:, 0, :]                # (T, 1, nc) -> (T, nc)
         self.y_pred = T.argmax(self.p_y_given_x_sentence, axis=1)
