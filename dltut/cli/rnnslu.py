@@ -160,7 +160,10 @@ def _run(argv):
                 run_dir.save_best_model([p.get_value() for p in model.params],
                                         dict(model.spec(), epoch=epoch, **end["valid"]))
             if end["halved"]:
-                say("learning rate halved to %r" % epochs.learning_rate)
+                say("epoch %d: the best is %d epochs old: learning rate halved to %r%s"
+                    % (epoch, epoch - epochs.best["epoch"], epochs.learning_rate,
+                       ", the network set back to epoch %d's" % epochs.best["epoch"]
+                       if end["restored"] else ""))
             return {"cost": numpy.mean(costs, dtype="float64"),
                     "valid_f1": end["valid"]["f1"], "test_f1": end["test"]["f1"],
                     "valid_p": end["valid"]["p"], "valid_r": end["valid"]["r"],

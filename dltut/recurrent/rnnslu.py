@@ -345,7 +345,8 @@ class SentenceEpochs:
         """The tutorial's end of epoch ``epoch`` (0-based): score, keep a new best, decay.
 
         Returns ``{"valid": ..., "test": ..., "new_best": bool, "halved": bool,
-        "predictions": (valid, test)}``, the scores as conlleval's dicts.
+        "restored": bool, "predictions": (valid, test)}``, the scores as conlleval's dicts
+        (``restored``: the network was set back to the best parameters).
         """
         valid_predictions, valid = self.score(self.valid_set)
         test_predictions, test = self.score(self.test_set)
@@ -356,13 +357,15 @@ class SentenceEpochs:
             self._set(best_valid_f1=valid["f1"], best_test_f1=test["f1"], best_epoch=epoch,
                       restored=0)
         halved = self.decay and abs(self._get("best_epoch") - epoch) >= self.DECAY_EPOCHS
+        restored = False
         if halved:
             self._set(clr=self._get("clr") * 0.5)
             if not self._get("restored"):
                 for best, param in zip(self.best_params, self.model.params):
                     param.set_value(best.get_value())
                 self._set(restored=1)
+                restored = True
         if self._get("clr") < self.MIN_LEARNING_RATE:
             self._set(stop=1)
         return {"valid": valid, "test": test, "new_best": new_best, "halved": halved,
-                "predictions": (valid_predictions, test_predictions)}
+                "restored": restored, "predictions": (valid_predictions, test_predictions)}

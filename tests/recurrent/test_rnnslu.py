@@ -222,6 +222,7 @@ def test_new_best_and_decay_follow_the_tutorials_loop(monkeypatch):
             self.weight = weight
 
     rnn, best_rnn, best_f1, be, clr = Net(0), None, -numpy.inf, None, 0.1
+    restorations = []
     for e, f1 in enumerate(valid):
         weight_before = float(model.b.get_value()[0])
         rnn.weight = weight_before             # what this epoch's training left
@@ -233,6 +234,9 @@ def test_new_best_and_decay_follow_the_tutorials_loop(monkeypatch):
             rnn = best_rnn
         end = epochs.end_epoch(e)
         assert end["new_best"] == (be == e) and end["halved"] == halved
+        assert end["restored"] == (halved and rnn is best_rnn and restorations.count(be) == 0)
+        if end["restored"]:
+            restorations.append(be)
         assert epochs.learning_rate == clr and epochs.best["epoch"] == be
         assert float(model.b.get_value()[0]) == pytest.approx(rnn.weight)
         assert epochs.stop == (clr < 1e-5)
@@ -242,7 +246,7 @@ def test_new_best_and_decay_follow_the_tutorials_loop(monkeypatch):
             break
     # the best at epoch 1 is 10 epochs old at epoch 11: halved at 11 (set back), 12, 13, 14;
     # a new best at 15; halved again from epoch 25 until 0.1 / 2 ** 14 < 1e-5, at epoch 34
-    assert e == 34
+    assert e == 34 and restorations == [1, 15]
     assert epochs.best == {"epoch": 15, "valid_f1": 30.0, "test_f1": 30.0}
 
 
