@@ -280,6 +280,9 @@ def test_synthetic_file_round_trip_and_format(tmp_path):
         for a, b in zip(lex + ne + y, original[0] + original[1] + original[2]):
             assert a.dtype == numpy.int32 and numpy.array_equal(a, b)
     assert set(dicts) == {"words2idx", "labels2idx", "tables2idx"} and "O" in dicts["labels2idx"]
+    for protocol in (0, 4):      # older and newer pickles of the same data read the same
+        again = atis.load_atis(_write(tmp_path / "p.pkl.gz", data, protocol))
+        assert all(numpy.array_equal(a, b) for a, b in zip(again[0][0], train[0]))
     # the tutorial's own reading: pickle.load(gzip file, encoding="latin1")
     with gzip.open(str(path), "rb") as f:
         assert len(pickle.load(f, encoding="latin1")) == 4
