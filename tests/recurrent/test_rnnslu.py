@@ -411,6 +411,27 @@ def test_script_trains_resumes_and_writes_predictions(tmp_path, capsys):
     assert text.startswith("BOS O O\n") and text.count("EOS O O\n\n") == 8
 
 
+@pytest.mark.slow
+def test_script_stops_below_the_smallest_learning_rate_and_stays_stopped(tmp_path, capsys):
+    """With a rate of 1e-4 the first best stays the best: halved at epochs 10..13, below 1e-5
+    after the fourth halving, so the run stops after epoch 13 (14 epochs of the 60); a
+    resume finds it finished."""
+    from dltut.cli.rnnslu import main
+    data = atis.save_atis(tmp_path / "toy.pkl.gz", atis.make_atis_synthetic((10, 4, 4), seed=3))
+    small = ["--dataset", str(data), "--nhidden", "5", "--emb-dimension", "3", "--win", "3",
+             "--lr", "0.0001", "--out", str(tmp_path / "r")]
+    assert main(small) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [l for l in lines if "halved" in l][0].startswith(
+        "epoch 10: the best is 10 epochs old: learning rate halved to 5e-05, the network set "
+        "back to epoch 0's")
+    assert "learning rate 6.25e-06 is below 1e-05: stopped" in lines
+    assert [l for l in lines if l.startswith("epoch ") and "mean NLL" in l][-1].startswith(
+        "epoch 13:")
+    assert main(["--resume", str(tmp_path / "r")]) == 0
+    assert "the learning rate fell below 1e-05: the run is finished" in capsys.readouterr().out
+
+
 def test_script_refuses_bad_input_in_one_line(tmp_path, capsys):
     from dltut.cli.rnnslu import main
     (tmp_path / "bad.pkl.gz").write_bytes(b"nonsense")
