@@ -58,8 +58,9 @@ def contextwin(l, win):
 
     Returns
     -------
-    list of T lists of ``win`` ints: word ``t``'s window, ``l[t - win // 2] ..
-    l[t + win // 2]``, with :data:`PADDING` (-1) where that runs past the sentence.
+    list of T lists of ``win`` ints
+        The window of each word ``t``: the words from ``t - win // 2`` to
+        ``t + win // 2``, with :data:`PADDING` (-1) where that runs past the sentence.
 
     >>> contextwin([10, 11, 12], 3)
     [[-1, 10, 11], [10, 11, 12], [11, 12, -1]]
