@@ -415,7 +415,7 @@ def test_script_trains_resumes_and_writes_predictions(tmp_path, capsys):
 def test_script_stops_below_the_smallest_learning_rate_and_stays_stopped(tmp_path, capsys):
     """With a rate of 1e-4 the first best stays the best: halved at epochs 10..13, below 1e-5
     after the fourth halving, so the run stops after epoch 13 (14 epochs of the 60); a
-    resume finds it finished."""
+    resume finds it finished.  With 1e30 the run diverges."""
     from dltut.cli.rnnslu import main
     data = atis.save_atis(tmp_path / "toy.pkl.gz", atis.make_atis_synthetic((10, 4, 4), seed=3))
     small = ["--dataset", str(data), "--nhidden", "5", "--emb-dimension", "3", "--win", "3",
@@ -430,6 +430,12 @@ def test_script_stops_below_the_smallest_learning_rate_and_stays_stopped(tmp_pat
         "epoch 13:")
     assert main(["--resume", str(tmp_path / "r")]) == 0
     assert "the learning rate fell below 1e-05: the run is finished" in capsys.readouterr().out
+    # a rate far too large: the NLL turns NaN, the run stops in one line (exit 4)
+    small[small.index("0.0001")] = "1e30"
+    small[-1] = str(tmp_path / "d")
+    assert main(small) == 4
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "training diverged" in err and "try a smaller --lr" in err
 
 
 def test_script_refuses_bad_input_in_one_line(tmp_path, capsys):
