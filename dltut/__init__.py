@@ -90,6 +90,7 @@ _EXPORTS = {
     "SdA": "autoencoders",
     "LogisticRegressionCG": "cg",
     "RnnRbm": "recurrent",
+    "RNNSLU": "recurrent",
     # helpers
     "floatX": "init",
     # data

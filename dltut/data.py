@@ -721,7 +721,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Command line: ``fetch [mnist|jsb] [--dest PATH] [--quiet]`` and ``check [PATH]``.
+    """Command line: ``fetch [mnist|jsb|atis-synthetic] [--dest PATH] [--quiet]`` and ``check [PATH]``.
 
     Returns the exit status (0 on success, 1 with one ``error:`` line on stderr, a bad
     command line included).
@@ -732,8 +732,11 @@ def main(argv=None):
     commands.required = True
     fetch = commands.add_parser(
         "fetch", help="download mnist.pkl.gz (md5-checked; a good file is kept), or build "
-                      "jsb.npz, the Bach chorales' piano rolls (dltut.datasets.jsb)")
-    fetch.add_argument("name", nargs="?", default="mnist", choices=("mnist", "jsb"),
+                      "jsb.npz, the Bach chorales' piano rolls (dltut.datasets.jsb), or "
+                      "atis.synthetic.pkl.gz, a synthetic slot-filling task in the ATIS "
+                      "format (dltut.datasets.atis)")
+    fetch.add_argument("name", nargs="?", default="mnist",
+                       choices=("mnist", "jsb", "atis-synthetic"),
                        help="the dataset (default: mnist)")
     fetch.add_argument("--dest", default=None,
                        help="file or directory to write (default: %s)" % default_mnist_path())
@@ -752,6 +755,12 @@ def main(argv=None):
         print("error: %s" % exc, file=sys.stderr)
         return 1
     try:
+        if args.command == "fetch" and args.name == "atis-synthetic":
+            from .datasets.atis import fetch_atis_synthetic
+            path = fetch_atis_synthetic(args.dest, quiet=args.quiet, force=args.force)
+            if not args.quiet:
+                print(path)
+            return 0
         if args.command == "fetch" and args.name == "jsb":
             from .datasets.jsb import fetch_jsb
             path = fetch_jsb(args.dest, quiet=args.quiet, force=args.force)

@@ -2,10 +2,15 @@
 
 * :mod:`~dltut.recurrent.rnnrbm`: the RNN-RBM of polyphonic music (Boulanger-Lewandowski et
   al. 2012), the tutorial's ``build_rbm``, ``build_rnnrbm`` and ``RnnRbm``.
+* :mod:`~dltut.recurrent.rnnslu`: the Elman network for slot filling (the tutorial's
+  ``RNNSLU`` and ``contextwin``), scored by CoNLL chunk F1 (:mod:`~dltut.recurrent.conll`).
 
 Model modules like :mod:`dltut.rbm`: they import Theano, numpy and dltut's layers, init,
 updates and checks only.
 """
+from .conll import conlleval
 from .rnnrbm import EpochChunks, RnnRbm, build_rbm, build_rnnrbm
+from .rnnslu import RNNSLU, SentenceEpochs, contextwin
 
-__all__ = ["RnnRbm", "EpochChunks", "build_rbm", "build_rnnrbm"]
+__all__ = ["RnnRbm", "EpochChunks", "build_rbm", "build_rnnrbm", "RNNSLU", "SentenceEpochs",
+           "contextwin", "conlleval"]
