@@ -631,7 +631,8 @@ def test_reproduce_reports_a_finished_run_with_its_monitor_and_piece(tmp_path, c
     assert "where the training chorales hold" in text   # the --dataset file was readable
     for name in ("rnnrbm-jsb-sample.mid", "rnnrbm-jsb-sample.png", "rnnrbm-jsb-monitor.png"):
         assert (tmp_path / "results" / name).stat().st_size > 0
-        assert "](results/%s)" % name in text
+        assert ("the MIDI file: `results/%s`" if name.endswith(".mid") else "](results/%s)") % (
+            name) in text
     assert (tmp_path / "results" / "rnnrbm-jsb-sample.mid").read_bytes() == (
         folder / "sample1.mid").read_bytes()
     command = "Command: `THEANO_FLAGS=floatX=float32 %s scripts/rnnrbm.py --dataset" % (
