@@ -27,7 +27,8 @@ EXTRAS ?=
 # (From all the goals given, so that `make mlp test` builds the venv once with the test extra.)
 NEEDS ?= $(strip $(if $(filter test test-fast test-pythons test-others venvs-others,$(MAKECMDGOALS)),test) \
 	$(if $(filter docs docs-serve docs-screenshot docs-check test test-fast test-pythons,$(MAKECMDGOALS)),docs) \
-	$(if $(filter notebook,$(MAKECMDGOALS)),notebook) $(if $(filter fast,$(MAKECMDGOALS)),fast) \
+	$(if $(filter notebook,$(MAKECMDGOALS)),notebook music) $(if $(filter reproduce,$(MAKECMDGOALS)),music) \
+	$(if $(filter fast,$(MAKECMDGOALS)),fast) \
 	$(if $(filter bench,$(MAKECMDGOALS)),bench))
 comma := ,
 empty :=

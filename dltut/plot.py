@@ -27,7 +27,8 @@ __all__ = ["CURVES_FIGSIZE", "CURVES_DPI", "CONV_DEMO_FIGSIZE", "CONV_DEMO_DPI",
            "PRETRAINING_KEYS", "save_pretraining_curves", "draw_conv_demo",
            "save_conv_demo_figure", "SAMPLES_TILE_INCHES", "SAMPLES_DPI", "save_samples",
            "save_hmc_figure", "SEARCH_FIGSIZE", "SEARCH_DPI", "save_search_curves",
-           "save_hidden_units_curve", "check_pair", "grid_shape", "read_image",
+           "save_hidden_units_curve", "PIANO_ROLL_FIGSIZE", "PIANO_ROLL_DPI",
+           "draw_piano_roll", "save_piano_roll", "check_pair", "grid_shape", "read_image",
            "scale_to_unit_interval", "tile_raster_images"]
 
 #: Learning-curve figure size in inches and its resolution: 800 x 600 pixels.
@@ -527,6 +528,46 @@ def save_samples(rows, path, img_shape=(28, 28), steps_between=None, title=None)
     if title:
         ax.set_title(title, fontsize="small")
     return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=SAMPLES_DPI))
+
+
+#: Piano-roll figure size in inches and its resolution: 800 x 320 pixels before trimming.
+PIANO_ROLL_FIGSIZE = (10.0, 4.0)
+PIANO_ROLL_DPI = 80
+
+
+def draw_piano_roll(ax, roll, r=(21, 109), dt=0.3, title=None):
+    """Draw a piano roll on the axes ``ax``: time in seconds across, MIDI note number up,
+    a sounding pitch black.
+
+    Parameters
+    ----------
+    roll : array, shape (T, r[1] - r[0])
+        Column ``j`` is MIDI pitch ``r[0] + j``, row ``t`` the step starting at ``t * dt``.
+    r : (int, int)
+    dt : float
+        Seconds per step (for the chorales, whose step is a quarter note, 0.3 s is the
+        tempo the generated pieces are written at).
+    title : str, optional
+    """
+    roll = numpy.asarray(roll)
+    if roll.ndim != 2 or roll.shape[1] != r[1] - r[0]:
+        raise ValueError("roll has shape %s, expected (T, %d) for r=%r; give a piano roll of "
+                         "that pitch range" % (roll.shape, r[1] - r[0], tuple(r)))
+    ax.imshow(roll.T, origin="lower", aspect="auto", interpolation="nearest", cmap="gray_r",
+              vmin=0, vmax=1, extent=(0, dt * len(roll)) + tuple(r))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI note number")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save_piano_roll(roll, path, r=(21, 109), dt=0.3, title=None):
+    """:func:`draw_piano_roll` as a PNG at ``path`` (its folder is created); returns ``path``."""
+    fig = new_figure(PIANO_ROLL_FIGSIZE, PIANO_ROLL_DPI)
+    draw_piano_roll(fig.add_subplot(1, 1, 1), roll, r, dt, title)
+    return _save(path, lambda handle: fig.savefig(handle, format="png", dpi=PIANO_ROLL_DPI,
+                                                  bbox_inches="tight"))
 
 
 def _ellipse(mean, cov, n_std, points=200):

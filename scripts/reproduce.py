@@ -7,7 +7,8 @@
 
 Each experiment runs the unchanged script with the tutorial's defaults in its own folder
 (``runs/reproduce/<script>-<dataset>/``): the first three chapters on MNIST and
-Fashion-MNIST, then logistic_cg, dA, cA and SdA on MNIST.  It is resumable: a run that was stopped (Ctrl-C,
+Fashion-MNIST, then logistic_cg, dA, cA, SdA, rbm and DBN on MNIST, and the RNN-RBM on
+Bach's chorales (``jsb``: data/jsb.npz, built from music21's corpus the first time).  It is resumable: a run that was stopped (Ctrl-C,
 a closed session) continues from its checkpoint the next time, and a finished run is not
 run again.  RESULTS.md gets, for each model, the published and the measured numbers, the
 time taken, the machine, and the exact command; the learning curves go to results/.
@@ -20,7 +21,8 @@ import sys
 import time
 
 import dltut  # noqa: F401  (Theano set-up before numpy loads)
-from dltut.cli.common import DefaultsHelpFormatter, OneLineParser, report_failures
+from dltut.cli.common import (DefaultsHelpFormatter, OneLineParser, python_command,
+                               report_failures)
 from dltut.runs import rundir
 from dltut.runtime import setup
 
@@ -103,6 +105,12 @@ PUBLISHED.update({
         note="the DBN page: 'a minimal validation error of 1.27 with corresponding test error "
              "of 1.34 after 46 supervised epochs'; pre-training took 615 minutes and "
              "fine-tuning 101 on a 4-core Xeon X5560 with MKL"),
+    ("rnnrbm", "jsb"): dict(
+        figures="— (no published run; the tutorial trains on the Nottingham tunes)",
+        note="the RNN-RBM page publishes no numbers for its run of rnnrbm.py (the Nottingham "
+             "folk tunes, 200 epochs, two generated pieces written as MIDI and piano-roll "
+             "figures); the paper (Boulanger-Lewandowski et al. 2012) reports log-likelihoods "
+             "on its own split of the JSB Chorales, which the monitor printed here is not"),
 })
 #: What the tutorial's own code (lisa-lab/DeepLearningTutorials) printed when run on this
 #: machine in float32 (OPENBLAS_NUM_THREADS=1): a check of the later chapters' runs, which
@@ -179,9 +187,15 @@ ORIGINAL_CODE_CURVES.update({
 ORDER = [("logistic_sgd", "mnist"), ("mlp", "mnist"), ("convolutional_mlp", "mnist"),
          ("mlp", "fashion-mnist"), ("convolutional_mlp", "fashion-mnist"),
          ("logistic_cg", "mnist"), ("dA", "mnist"), ("cA", "mnist"), ("SdA", "mnist"),
-         ("rbm", "mnist"), ("DBN", "mnist")]
+         ("rbm", "mnist"), ("DBN", "mnist"), ("rnnrbm", "jsb")]
 #: The scripts that have no --save-every (nothing to snapshot per epoch).
-NO_SNAPSHOTS = ("logistic_cg", "dA", "cA", "SdA", "rbm", "DBN")
+NO_SNAPSHOTS = ("logistic_cg", "dA", "cA", "SdA", "rbm", "DBN", "rnnrbm")
+#: The datasets, and those the scripts take by default (no --dataset flag: the RNN-RBM's
+#: data/jsb.npz, which scripts/rnnrbm.py builds when it is missing).
+DATASETS = ("mnist", "fashion-mnist", "jsb")
+DEFAULT_DATASET = ("jsb",)
+#: The RNN-RBM's epochs shown in the report's table of the monitor (and its last).
+MONITOR_EPOCHS = (1, 2, 3, 5, 10, 20, 50, 100, 150, 200)
 #: The scripts whose runs are pre-training only (no classifier, no error rates).
 PRETRAINING_ONLY = ("dA", "cA", "rbm")
 
@@ -209,8 +223,29 @@ def status(folder):
     return "new"
 
 
+def interpreter():
+    """The Python of the report's commands as a user types it in the repository's root: the
+    venv's path relative to the root when the runs' Python is inside it (``.venv/bin/python``,
+    which works whether or not the venv is activated, as the docs write it), otherwise what
+    :func:`dltut.cli.common.python_command` writes (``python`` for an activated environment,
+    else the interpreter's path)."""
+    relative = os.path.relpath(os.path.abspath(sys.executable), ROOT)
+    return python_command() if relative.startswith("..") else relative
+
+
+def shown_command(command):
+    """A command a run folder recorded (``python scripts/...``) with :func:`interpreter`'s
+    Python."""
+    words = command.split(" ", 1)
+    if words[0] in ("python", "python3"):
+        return " ".join([interpreter()] + words[1:])
+    return command
+
+
 def command_for(script, dataset, folder, resume):
-    cmd = [sys.executable, os.path.join("scripts", script + ".py"), "--dataset", dataset]
+    cmd = [sys.executable, os.path.join("scripts", script + ".py")]
+    if dataset not in DEFAULT_DATASET:
+        cmd += ["--dataset", dataset]
     if script not in NO_SNAPSHOTS:
         cmd += ["--save-every", "10"]
     folder = os.path.relpath(folder, ROOT)
@@ -233,12 +268,23 @@ def train(script, dataset, folder, floatx):
     with os.fdopen(rundir.RunDir(folder).open_append(rundir.TRAIN_LOG), "a") as log:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)
+        show_next = False   # the RNN-RBM's monitor, on the line after its "Epoch N/M"
         for line in process.stdout:
             log.write(line)
             log.flush()
-            if "error" in line or "Optimization" in line or "complete" in line:
+            if (show_next or "error" in line or "Optimization" in line or "complete" in line
+                    or line.startswith(("wrote ", "resumed")) or every_tenth_epoch(line)):
                 print("  " + line.rstrip(), flush=True)
+            show_next = every_tenth_epoch(line)
         return process.wait()
+
+
+def every_tenth_epoch(line):
+    """True for the RNN-RBM's ``Epoch N/M`` lines of epochs 1, 10, 20, ..."""
+    if not line.startswith("Epoch ") or "/" not in line:
+        return False
+    number = line[len("Epoch "):].split("/")[0]
+    return number.isdigit() and (int(number) == 1 or int(number) % 10 == 0)
 
 
 def machine():
@@ -528,15 +574,101 @@ def original_code_check(script, dataset, folder):
     return ["Check against %s%s: %s." % (curve["source"], counting, verdict), ""] + table + [""]
 
 
+def rnnrbm_report(script, dataset, folder, published, summary, config, where, floatx):
+    """``(table row, detail lines)`` of a finished RNN-RBM run: its monitor epoch by epoch
+    (a table and results/<name>-monitor.png), its first generated piece (the piano roll and
+    the MIDI file copied to results/), the time taken and the command."""
+    from dltut import plot
+    name = "%s-%s" % (script, dataset)
+    try:
+        records = [r for r in rundir.RunDir(folder).read_history(rundir.PRETRAINING_HISTORY)
+                   if isinstance(r.get("monitor"), (int, float))]
+    except rundir.RunDirError:
+        records = []
+    epochs = summary.get("epochs") or len(records)
+    seconds = summary.get("seconds_per_epoch")
+    per_epoch = "%.2f" % seconds if isinstance(seconds, (int, float)) and seconds == seconds else "—"
+    last = records[-1]["monitor"] if records else None
+    row = "| %s | %s | %s | monitor %s after the last epoch (%s after the first) | — | %s, %s | %s | %.1f min |" % (
+        script, dataset, published["figures"], "—" if last is None else "%.3f" % last,
+        "%.3f" % records[0]["monitor"] if records else "—", epochs, summary.get("stopped_by"),
+        per_epoch, summary.get("train_seconds", 0.0) / 60.0)
+    source = config.get("source")
+    details = ["## %s on %s" % (script, dataset), "", "Published: %s." % published["note"], "",
+               "Data: %s (`python -m dltut.data fetch jsb`: the 371 chorales of music21's corpus, "
+               "one step per quarter note, MIDI 21–108, split by number; not the paper's split, "
+               "see `data/README.md`)." % "`%s`" % shown_path(source or "data/jsb.npz"), ""]
+    if records:
+        shown = [r for r in records if r["epoch"] in MONITOR_EPOCHS or r is records[-1]]
+        details += ["Measured: the mean monitor of each epoch (a frame's log-probability-like "
+                    "score under one more Gibbs step from the CD-15 chain, summed over the 88 "
+                    "pitches; higher is better; not the paper's log-likelihood), %d epochs in "
+                    "%.1f min of training (%s s an epoch, compilation excluded):" % (
+                        epochs, summary.get("train_seconds", 0.0) / 60.0, per_epoch), "",
+                    "| epoch | " + " | ".join(str(r["epoch"]) for r in shown) + " |",
+                    "| --- |" + " --- |" * len(shown),
+                    "| monitor | " + " | ".join("%.3f" % r["monitor"] for r in shown) + " |", ""]
+        os.makedirs(os.path.join(where, "results"), exist_ok=True)
+        figure = os.path.join("results", name + "-monitor.png")
+        plot.save_pretraining_curves(
+            [{"layer": 0, "name": script, "epoch": r["epoch"], "monitor": r["monitor"]}
+             for r in records], os.path.join(where, figure),
+            title="%s on %s: the mean monitor per epoch" % (script, dataset))
+        details += ["![the monitor of %s on %s per epoch](%s)" % (script, dataset, figure), ""]
+    details += piece_lines(script, dataset, folder, config, where)
+    details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (floatx, shown_command(config.get(
+        "command", "python scripts/%s.py" % script))), ""]
+    return row, details
+
+
+def shown_path(path):
+    """``path`` relative to the repository's root when it lies inside it."""
+    relative = os.path.relpath(os.path.abspath(path), ROOT)
+    return path if relative.startswith("..") else relative
+
+
+def piece_lines(script, dataset, folder, config, where):
+    """Markdown on the first piece a finished RNN-RBM run generated: its notes and piano
+    roll (copied to results/ with the MIDI file); [] when the run wrote none."""
+    from dltut.datasets import jsb
+    name = "%s-%s" % (script, dataset)
+    midi, figure = os.path.join(folder, "sample1.mid"), os.path.join(folder, "sample1.png")
+    if not (os.path.exists(midi) and os.path.exists(figure)):
+        return []
+    args = config.get("args", {})
+    dt = args.get("dt", 0.3)
+    os.makedirs(os.path.join(where, "results"), exist_ok=True)
+    for source, suffix in ((midi, "-sample.mid"), (figure, "-sample.png")):
+        shutil.copyfile(source, os.path.join(where, "results", name + suffix))
+    notes, end = jsb.midi_notes(midi)
+    roll = jsb.notes_to_piano_roll(notes, dt, jsb.PIANO_RANGE)
+    steps = int(round(end / dt))
+    text = ("A piece generated after the last epoch (the first of the run's `sample<N>.mid`; "
+            "%d steps of %g s, %d notes, %.1f sounding at a time on average" % (
+                steps, dt, len(notes), roll.sum() / float(max(steps, 1))))
+    try:
+        train = jsb.load_rolls(config.get("source"))[0]
+        text += ", where the training chorales hold %.1f" % (
+            sum(r.sum() for r in train) / float(sum(len(r) for r in train)))
+    except (jsb.DatasetError, TypeError, OSError):
+        pass
+    # the MIDI file named, not linked: the site includes this report, and a link to a file
+    # that is not a page would not resolve there
+    return [text + "; the MIDI file: `results/%s-sample.mid`):" % name, "",
+            "![a piano roll generated by %s on %s](results/%s-sample.png)" % (script, dataset, name),
+            ""]
+
+
 def report(runs, path, floatx):
     """Write the report to ``path``; figures go to results/ beside it, and results/notes.md
     (hand-written remarks on the runs), when present, is included at the end."""
     where = os.path.dirname(os.path.abspath(path))
     facts, host = machine()
     lines = ["# Reproducing the tutorials' results", "",
-             "Produced by `python scripts/reproduce.py` (resumable; `--report-only` rewrites this file "
+             "Produced by `%s scripts/reproduce.py` (resumable; `--report-only` rewrites this file "
              "from finished runs). Errors are the tutorials' way of scoring (mean over whole "
-             "minibatches), with the all-examples figure beside it.", "",
+             "minibatches), with the all-examples figure beside it. The commands are run from "
+             "the repository's root." % interpreter(), "",
              "Machine: %s. Theano %s, numpy %s, floatX %s, device %s, blas.ldflags `%s` (%s)." % (
                  host, facts.get("theano"), facts.get("numpy"), floatx, facts.get("device"),
                  facts.get("blas_ldflags"), facts.get("blas_reason")), ""]
@@ -556,14 +688,20 @@ def report(runs, path, floatx):
             if check:  # a run in progress already has epochs to compare
                 details += ["## %s on %s (in progress)" % (script, dataset), "",
                             "Published: %s." % published["note"], "", "Where it stands: %s. "
-                            "Continue it with `python scripts/reproduce.py --only %s --datasets %s`"
-                            " (or `python scripts/%s.py --resume %s`)." % (
-                                progress(folder), script, dataset, script,
-                                os.path.relpath(folder, ROOT)), ""] + check
+                            "Continue it with `%s scripts/reproduce.py --only %s --datasets %s`"
+                            " (or `%s scripts/%s.py --resume %s`)." % (
+                                progress(folder), interpreter(), script, dataset, interpreter(),
+                                script, os.path.relpath(folder, ROOT)), ""] + check
             continue
         if summary.get("stopped_by") == "diverged":
             lines.append("| %s | %s | %s | diverged: %s | | | | |"
                          % (script, dataset, pub, summary.get("divergence")))
+            continue
+        if script == "rnnrbm":
+            row, more = rnnrbm_report(script, dataset, folder, published, summary, config,
+                                      where, floatx)
+            lines.append(row)
+            details += more
             continue
         if script in PRETRAINING_ONLY:
             lines.append(pretraining_row(script, dataset, published, summary))
@@ -573,7 +711,7 @@ def report(runs, path, floatx):
             details += published_costs(published, folder)
             details += original_code_check(script, dataset, folder)
             details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
-                floatx, config.get("command", "python scripts/%s.py" % script)), ""]
+                floatx, shown_command(config.get("command", "python scripts/%s.py" % script))), ""]
             name = "%s-%s" % (script, dataset)
             for image in ("pretraining.png",) + published.get("images", ()):
                 if os.path.exists(os.path.join(where, "results", "%s-%s" % (name, image))):
@@ -596,7 +734,8 @@ def report(runs, path, floatx):
                                         patience_story(folder, summary, config)), ""]
         details += curve + original_code_check(script, dataset, folder)
         details += ["Command: `THEANO_FLAGS=floatX=%s %s`" % (
-            floatx, config.get("command", "python scripts/%s.py --dataset %s" % (script, dataset))), ""]
+            floatx, shown_command(config.get("command", "python scripts/%s.py --dataset %s" % (
+                script, dataset)))), ""]
         if figure:
             details += ["![learning curves of %s on %s](%s)" % (script, dataset, figure), ""]
         if os.path.exists(os.path.join(where, "results", "%s-%s-pretraining.png" % (script, dataset))):
@@ -618,8 +757,9 @@ def reproduce_main(argv):
     names = sorted({s for s, _ in ORDER})
     parser.add_argument("--only", nargs="+", choices=names, default=names,
                         help="scripts to run")
-    parser.add_argument("--datasets", nargs="+", choices=("mnist", "fashion-mnist"),
-                        default=["mnist", "fashion-mnist"], help="datasets to run them on")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                        help="datasets to run them on (each script runs on those of ORDER: the "
+                             "RNN-RBM on jsb, the others on mnist and fashion-mnist)")
     parser.add_argument("--runs", default=os.path.join(ROOT, "runs", "reproduce"),
                         help="folder holding one run folder per experiment")
     parser.add_argument("--results", default=os.path.join(ROOT, "RESULTS.md"),

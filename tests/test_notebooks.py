@@ -1,7 +1,8 @@
 """The notebooks, run top to bottom in a fresh kernel of this interpreter; `make notebook`'s
 JupyterLab, started on a free local port, asked over its REST API and stopped.
 
-Each notebook runs shortened (``DLTUT_NOTEBOOK_QUICK=1``) on the real MNIST, in a copy of
+Each notebook runs shortened (``DLTUT_NOTEBOOK_QUICK=1``) on the real MNIST (the RNN-RBM's on
+Bach's chorales: data/jsb.npz, or 15 of them built from music21's corpus), in a copy of
 notebooks/ under a temporary folder (its run folders go there), with the floatX of this
 pass; any error in any cell fails the test, and the cells assert what they show.
 """
@@ -30,8 +31,8 @@ needs_jupyter = pytest.mark.skipif(
     reason="nbclient and ipykernel are not installed: pip install -e '.[test]' (make test does)")
 
 
-def test_there_are_six_notebooks_each_starting_with_the_usual_imports():
-    assert len(NOTEBOOKS) == 6, NOTEBOOKS
+def test_there_are_seven_notebooks_each_starting_with_the_usual_imports():
+    assert len(NOTEBOOKS) == 7, NOTEBOOKS
     for name in NOTEBOOKS:
         cells = json.loads((ROOT / "notebooks" / name).read_text())["cells"]
         first = next(c for c in cells if c["cell_type"] == "code")

@@ -513,3 +513,18 @@ def test_plot_run_broken_folder(plot_run, tmp_path, capsys, damage):
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("plot_run: error:")
     assert "Traceback" not in captured.err
+
+
+def test_piano_roll_figure_puts_time_across_and_pitch_up(tmp_path):
+    roll = numpy.zeros((20, 88))
+    roll[5:10, 60 - 21] = 1
+    path = plot.save_piano_roll(roll, str(tmp_path / "roll.png"), dt=0.5, title="a C")
+    assert png_size(path)[0] > 300
+    fig = plot.new_figure(plot.PIANO_ROLL_FIGSIZE, plot.PIANO_ROLL_DPI)
+    ax = plot.draw_piano_roll(fig.add_subplot(1, 1, 1), roll, dt=0.5)
+    image = ax.get_images()[0]
+    assert image.get_extent() == [0, 10.0, 21, 109]           # 20 steps of 0.5 s; MIDI 21-108
+    shown = image.get_array()
+    assert shown.shape == (88, 20) and shown[60 - 21, 5] == 1 and shown.sum() == 5
+    with pytest.raises(ValueError, match=r"roll has shape \(20, 12\)"):
+        plot.draw_piano_roll(ax, numpy.zeros((20, 12)))

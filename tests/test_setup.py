@@ -396,17 +396,18 @@ def test_make_installs_what_each_target_needs(tmp_path):
     assert [target_of(c)[1] for c in calls] == [".[docs,test]"]
     assert stamp.read_text().split() == ["docs", "test"]
     assert _make(venv, log, "test-fast") == []
-    # make notebook adds JupyterLab; EXTRAS adds what is asked for, comma- or space-separated
+    # make notebook adds JupyterLab and music21/mido (the RNN-RBM notebook's chorales);
+    # EXTRAS adds what is asked for, comma- or space-separated
     calls = _make(venv, log, "notebook", "NOTEBOOK_PORT=1")
-    assert [target_of(c)[1] for c in calls] == [".[notebook]"]
+    assert [target_of(c)[1] for c in calls] == [".[music,notebook]"]
     assert _make(venv, log, "venv", "EXTRAS=dask,test") != []
-    assert sorted(stamp.read_text().split()) == ["dask", "docs", "notebook", "test"]
+    assert sorted(stamp.read_text().split()) == ["dask", "docs", "music", "notebook", "test"]
     assert _make(venv, log, "venv", "EXTRAS=") == []
     # a changed setup.py reinstalls everything the stamp lists
     os.utime(str(stamp), (0, 0))
     calls = _make(venv, log, "venv")
-    assert target_of(calls[-1])[1] == ".[dask,docs,notebook,test]"
-    assert sorted(stamp.read_text().split()) == ["dask", "docs", "notebook", "test"]
+    assert target_of(calls[-1])[1] == ".[dask,docs,music,notebook,test]"
+    assert sorted(stamp.read_text().split()) == ["dask", "docs", "music", "notebook", "test"]
     # and the notebook server asks no question about Jupyter news
     overrides = venv / "share/jupyter/lab/settings/overrides.d/dltut.json"
     setting = json.loads(overrides.read_text())["@jupyterlab/apputils-extension:notification"]

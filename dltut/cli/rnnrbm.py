@@ -10,8 +10,8 @@ two lines (``Epoch 1/200`` and the mean monitor).  The run folder then gets
 ``sample<N>.mid`` and ``sample<N>.png`` (the piano roll) per generated piece.
 """
 import argparse
-import io
 import os
+import shlex
 import sys
 import time
 
@@ -87,23 +87,6 @@ def load_rolls(dataset, dt, say):
     return jsb.load_rolls(dataset), dataset
 
 
-def piano_roll_figure(roll, r, dt, title):
-    """PNG bytes of a piano roll: time (s) across, MIDI note number up."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, axes = plt.subplots(figsize=(10, 4))
-    axes.imshow(roll.T, origin="lower", aspect="auto", interpolation="nearest",
-                cmap=plt.cm.gray_r, extent=(0, dt * len(roll)) + tuple(r))
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("MIDI note number")
-    axes.set_title(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
-
-
 def _run(argv):
     import json
 
@@ -128,6 +111,7 @@ def _run(argv):
         import theano
 
         from ..datasets import jsb
+        from ..plot import save_piano_roll
         from ..recurrent import EpochChunks, RnnRbm
         from ..training import Pretrainer, PretrainLayer, updated_shared_variables
         (train, valid, test), source = load_rolls(args.dataset, args.dt, say)
@@ -152,8 +136,10 @@ def _run(argv):
             trainer.load_checkpoint()
             say("resumed at epoch %d" % trainer.state.epoch)
         else:
-            run_dir.write_json(CONFIG, {"experiment": NAME, "args": vars(args),
-                                        "floatX": theano.config.floatX, "source": source})
+            run_dir.write_json(CONFIG, {
+                "experiment": NAME, "args": vars(args), "floatX": theano.config.floatX,
+                "source": source, "command": " ".join(["python", "scripts/%s.py" % NAME] + [
+                    shlex.quote(str(a)) for a in (argv if argv is not None else sys.argv[1:])])})
         started = True
         begun = time.perf_counter()
         result = trainer.run()
@@ -168,11 +154,13 @@ def _run(argv):
         for number in range(1, args.samples + 1):
             roll = model.generate()
             midi = jsb.write_midi(run_dir.file("sample%d.mid" % number), roll, model.r, args.dt)
-            run_dir.write_bytes("sample%d.png" % number, piano_roll_figure(
-                roll, model.r, args.dt, "generated piano roll %d" % number))
-            written += [str(midi), run_dir.file("sample%d.png" % number)]
-        run_dir.write_json(SUMMARY, {"history": trainer.history, "seconds": round(seconds, 3),
-                                     "samples": written})
+            figure = run_dir.write_with("sample%d.png" % number, lambda path: save_piano_roll(
+                roll, path, model.r, args.dt, "generated piano roll %d" % number))
+            written += [str(midi), figure]
+        run_dir.write_json(SUMMARY, {
+            "experiment": NAME, "history": trainer.history, "seconds": round(seconds, 3),
+            "samples": written, "stopped_by": result.stopped_by, "epochs": result.epochs[0],
+            "train_seconds": result.wall_seconds, "seconds_per_epoch": result.seconds_per_epoch})
         for path in written:
             say("wrote %s" % path)
         return 0

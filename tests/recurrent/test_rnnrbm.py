@@ -595,3 +595,48 @@ def test_data_fetch_jsb_dispatches_to_the_builder(tmp_path, monkeypatch, capsys)
     assert "\n" not in err and "--force" in err
     assert data.main(["fetch", "jsb", "--dest", str(tmp_path), "--force", "--quiet"]) == 0
     assert data.main(["fetch", "bach"]) == 1
+
+
+def test_reproduce_reports_a_finished_run_with_its_monitor_and_piece(tmp_path, capsys):
+    """scripts/reproduce.py's RNN-RBM section, from a real (tiny) run folder: the monitor of
+    each epoch as pretraining.jsonl holds it, the piece's notes as its MIDI file holds them,
+    the figures and the MIDI file copied beside the report, the command with the venv's
+    Python; every experiment keeps its row."""
+    pytest.importorskip("mido")
+    from _cli import script
+    from dltut.cli.rnnrbm import main
+    from dltut.runs import rundir
+    reproduce = script("reproduce")
+    runs = tmp_path / "runs"
+    folder = runs / "rnnrbm-jsb"
+    data = _toy_file(tmp_path / "toy.npz")
+    assert main(["--dataset", str(data), "--n-hidden", "9", "--n-hidden-recurrent", "7",
+                 "--batch-size", "10", "--learning-rate", "0.01", "--epochs", "3",
+                 "--samples", "1", "--out", str(folder), "--quiet"]) == 0
+    assert reproduce.status(str(folder)) == "done"
+    assert reproduce.command_for("rnnrbm", "jsb", str(folder), resume=True)[1:] == [
+        os.path.join("scripts", "rnnrbm.py"), "--resume", os.path.relpath(str(folder), str(
+            reproduce.ROOT))]
+    reproduce.report(str(runs), str(tmp_path / "RESULTS.md"), "float32")
+    text = (tmp_path / "RESULTS.md").read_text()
+    records = rundir.RunDir(str(folder)).read_history(rundir.PRETRAINING_HISTORY)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    row = [line for line in text.splitlines() if line.startswith("| rnnrbm | jsb |")]
+    assert len(row) == 1 and "monitor %.3f after the last epoch (%.3f after the first)" % (
+        records[-1]["monitor"], records[0]["monitor"]) in row[0], row
+    assert "| 3, n_epochs |" in row[0]
+    assert "| monitor | " + " | ".join("%.3f" % r["monitor"] for r in records) + " |" in text
+    notes, _ = jsb.midi_notes(folder / "sample1.mid")
+    assert "200 steps of 0.3 s, %d notes" % len(notes) in text
+    assert "where the training chorales hold" in text   # the --dataset file was readable
+    for name in ("rnnrbm-jsb-sample.mid", "rnnrbm-jsb-sample.png", "rnnrbm-jsb-monitor.png"):
+        assert (tmp_path / "results" / name).stat().st_size > 0
+        assert ("the MIDI file: `results/%s`" if name.endswith(".mid") else "](results/%s)") % (
+            name) in text
+    assert (tmp_path / "results" / "rnnrbm-jsb-sample.mid").read_bytes() == (
+        folder / "sample1.mid").read_bytes()
+    command = "Command: `THEANO_FLAGS=floatX=float32 %s scripts/rnnrbm.py --dataset" % (
+        reproduce.interpreter())
+    assert command in text and "`python scripts" not in text
+    for script_name, dataset in reproduce.ORDER:   # no section lost
+        assert "| %s | %s |" % (script_name, dataset) in text
