@@ -15,7 +15,6 @@ checkpoint at the end of every epoch (and every few minutes), Ctrl-C writing one
 """
 import argparse
 import sys
-import time
 
 from .common import (EXIT_DIVERGED, EXIT_INTERRUPTED, CLIError,
                      DefaultsHelpFormatter, OneLineParser, report_failures, script_command)
@@ -190,9 +189,7 @@ def _run(argv):
             run_dir.write_json(CONFIG, {"experiment": NAME, "args": vars(args),
                                         "floatX": theano.config.floatX})
         started = True
-        begun = time.perf_counter()
         result = trainer.run()
-        seconds = time.perf_counter() - begun
         if result.diverged:
             raise CLIError("training diverged (%s); try another --optimizer or a smaller "
                            "--lrate" % result.divergence, EXIT_DIVERGED)
@@ -200,7 +197,7 @@ def _run(argv):
             raise CLIError("interrupted; the last checkpoint is kept: resume with: %s"
                            % script_command(NAME, "--resume", run_dir), EXIT_INTERRUPTED)
         if not args.quiet:
-            print("Training took %.1fs" % seconds, file=sys.stderr, flush=True)
+            print("Training took %.1fs" % result.wall_seconds, file=sys.stderr, flush=True)
         run_dir.write_json(SUMMARY, {"train_err": result.train_err,
                                      "valid_err": result.valid_err,
                                      "test_err": result.test_err, "epochs": result.epochs,

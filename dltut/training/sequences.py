@@ -158,12 +158,18 @@ class SequenceTrainer(CheckpointedLoop):
         st.position, st.n_samples = 0, 0
         return kf
 
+    def _rng_tuple(self):
+        st = self.state
+        return ("MT19937", numpy.array(st.rng_state[:624], dtype=numpy.uint32),
+                st.rng_state[624], st.rng_state[625], st.rng_gauss)
+
     def run(self):
         """Train until patience runs out, ``max_epochs`` end, a Ctrl-C or divergence;
         return a :class:`SequenceResult` (with the final errors of the best parameters,
         except after a Ctrl-C or divergence)."""
         st = self.state
-        if st.stopped_by in ("patience", "max_epochs"):
+        if st.stopped_by == "patience" or (st.stopped_by == "max_epochs"
+                                           and st.epoch >= self.max_epochs):
             self.log("training already finished (%s)" % st.stopped_by)
             return self._finish()
         st.stopped_by = st.divergence = None
