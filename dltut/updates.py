@@ -9,6 +9,7 @@ what the tutorial's ``lstm.py`` computes in its two functions per optimiser (one
 gradient, one applying it) in one step.  A leaf: it imports only theano and numpy.
 """
 from collections import OrderedDict
+from decimal import Decimal
 
 import numpy
 import theano
@@ -76,6 +77,14 @@ def get_or_compute_grads(loss_or_grads, params):
     return theano.grad(loss_or_grads, params)
 
 
+def _complement(rho):
+    """``1 - rho``, for a Python number as the decimals read (0.95 -> 0.05, where binary
+    floating point gives 0.050000000000000044): the tutorial writes both constants out."""
+    if isinstance(rho, (int, float)) and not isinstance(rho, bool):
+        return float(Decimal(repr(1.0)) - Decimal(repr(float(rho))))
+    return 1 - rho
+
+
 def _zeros_like(param, suffix):
     value = param.get_value(borrow=True)
     return theano.shared(numpy.zeros(value.shape, dtype=value.dtype),
@@ -107,10 +116,10 @@ def adadelta(loss_or_grads, params, learning_rate=1.0, rho=0.95, epsilon=1e-6):
     for param, grad in zip(params, grads):
         running_grad2 = _zeros_like(param, "rgrad2")
         running_up2 = _zeros_like(param, "rup2")
-        new_grad2 = rho * running_grad2 + (1 - rho) * (grad ** 2)
+        new_grad2 = rho * running_grad2 + _complement(rho) * (grad ** 2)
         step = -T.sqrt(running_up2 + epsilon) / T.sqrt(new_grad2 + epsilon) * grad
         updates[running_grad2] = new_grad2
-        updates[running_up2] = rho * running_up2 + (1 - rho) * (step ** 2)
+        updates[running_up2] = rho * running_up2 + _complement(rho) * (step ** 2)
         if isinstance(learning_rate, (int, float)) and learning_rate == 1:
             updates[param] = param + step  # the tutorial's form, no multiplication by 1
         else:
@@ -139,8 +148,8 @@ def rmsprop(loss_or_grads, params, learning_rate=1e-4, rho=0.95, momentum=0.9, e
         running_grad = _zeros_like(param, "rgrad")
         running_grad2 = _zeros_like(param, "rgrad2")
         velocity = _zeros_like(param, "updir")
-        new_grad = rho * running_grad + (1 - rho) * grad
-        new_grad2 = rho * running_grad2 + (1 - rho) * (grad ** 2)
+        new_grad = rho * running_grad + _complement(rho) * grad
+        new_grad2 = rho * running_grad2 + _complement(rho) * (grad ** 2)
         new_velocity = momentum * velocity - learning_rate * grad / T.sqrt(
             new_grad2 - new_grad ** 2 + epsilon)
         updates[running_grad] = new_grad
