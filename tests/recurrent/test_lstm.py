@@ -379,3 +379,70 @@ def test_first_updates_print_the_tutorial_codes_numbers(tiny_file):
                          + SMALL_FLAGS, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert training_lines(out.stdout.splitlines()) == want
+
+
+# ------------------------------------------------------------------------------ the loop alone
+class FakeModel:
+    """Stand-ins for the compiled functions: costs and validation errors from lists."""
+
+    def __init__(self, costs, valid_errors):
+        self.costs, self.valid_errors = list(costs), list(valid_errors)
+        self.use_noise = theano.shared(numpy.asarray(0.0, dtype=FLOATX))
+        self.w = theano.shared(numpy.zeros(2, dtype=FLOATX), name="w")
+        self.updates, self.calls = 0, []
+
+    def f_train(self, x, mask, y):
+        assert self.use_noise.get_value() == 1
+        self.updates += 1
+        self.w.set_value(self.w.get_value() + 1)
+        return numpy.asarray(self.costs[(self.updates - 1) % len(self.costs)], dtype=FLOATX)
+
+    def pred_error(self, f_pred, prepare_data, data, iterator):
+        assert self.use_noise.get_value() == 0
+        self.calls.append(len(data[0]))
+        if data is self.valid:
+            return numpy.float32(self.valid_errors.pop(0)) if self.valid_errors else \
+                numpy.float32(0.5)
+        return numpy.float32(0.25)
+
+    def trainer(self, n_train=40, **kwargs):
+        data = ([[2, 3]] * n_train, [0, 1] * (n_train // 2))
+        self.valid, test = ([[2]] * 4, [0, 1] * 2), ([[3]] * 4, [1, 0] * 2)
+        from dltut.training import SequenceTrainer
+        settings = dict(batch_size=8, dispFreq=1, validFreq=2, patience=1, log=self.log.append)
+        settings.update(kwargs)
+        return SequenceTrainer(self.f_train, None, self.use_noise, lstm.prepare_data,
+                               self.pred_error, lstm.get_minibatches_idx, data, self.valid,
+                               test, {"w": self.w}, [], numpy.random.RandomState(0), **settings)
+
+    log = None
+
+
+def test_loop_patience_rule_on_a_made_up_curve():
+    """Validation errors 0.5, 0.4, 0.4, 0.45 with patience 1, the tutorial's rule worked by
+    hand: 0.5 best; 0.4 best (not >= 0.5, the best before the last one); 0.4 best (<= the
+    best) *and* bad (>= min(0.5, 0.4)), bad_counter 1; 0.45 bad again, 2 > 1: Early Stop!
+    at the 4th validation (update 8, 3 minibatches of 8 into the second epoch)."""
+    model = FakeModel([0.7], [0.5, 0.4, 0.4, 0.45, 0.1])
+    model.log = []
+    result = model.trainer().run()
+    valids = [line for line in model.log if line.startswith("Train ")]
+    assert len(valids) == 5 and "Early Stop!" in model.log     # 4 validations + the final line
+    assert result.stopped_by == "patience" and result.updates == 8
+    assert model.log.index("Early Stop!") == model.log.index("Epoch  1 Update  8 Cost  0.7") + 2
+    assert model.log[model.log.index("Early Stop!") + 1] == "Seen 24 samples"
+    assert [r.get("best", False) for r in result.history] == [True, True, True, False]
+    assert result.epochs == 2 and result.valid_err == pytest.approx(0.1)   # the final call's
+    assert model.w.get_value().tolist() == [6, 6]   # the best (latest of equals): update 6's
+
+
+def test_loop_stops_on_a_non_finite_cost(tmp_path):
+    model = FakeModel([0.7, 0.6, float("nan")], [])
+    model.log = []
+    trainer = model.trainer(run_dir=str(tmp_path / "run"), validFreq=100)
+    from dltut.runs.rundir import RunDir
+    trainer.run_dir = RunDir.create(str(tmp_path / "run"), script="lstm")
+    result = trainer.run()
+    assert result.diverged and "nan" in result.divergence and "update 3" in result.divergence
+    assert model.log[-1] == "bad cost detected:  nan"
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()   # nothing non-finite written
