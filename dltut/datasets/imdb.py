@@ -210,9 +210,10 @@ def make_synthetic_imdb(n_train=2000, n_test=500, n_vocabulary=2000, n_polar=50,
     frequent words as in the real file.  ``n_polar`` words among the 200 most frequent
     (every other one from ``w12`` on: ``w12, w14, ...``) are positive and as many
     (``w13, w15, ...``) negative.  A sentence of uniform length in [``min_length``,
-    ``max_length``] gets a label 0 or 1 at random, then between 1 and 3 words of its label's
-    polarity and fewer of the other put in at random places; so its label is the sign of
-    (positive words - negative words), which an LSTM with mean pooling can learn.  Sentence
+    ``max_length``] gets a label 0 or 1 at random, then ``1 + Binomial(length, 0.1)`` words
+    of its label's polarity (at most half the sentence) and ``Binomial(that - 1, 0.3)`` of the
+    other, at random places; so its label is the sign of (positive words - negative words),
+    which an LSTM with mean pooling can learn.  Sentence
     lengths reach past 100 so that the tutorial's ``maxlen=100`` drops some.
     """
     for name, value, low in (("n_train", n_train, 2), ("n_test", n_test, 1),
@@ -238,8 +239,8 @@ def make_synthetic_imdb(n_train=2000, n_test=500, n_vocabulary=2000, n_polar=50,
             length = int(rng.randint(min_length, max_length + 1))
             label = int(rng.randint(2))
             sentence = rng.choice(neutral, size=length, p=neutral_p)
-            n_major = int(rng.randint(1, 4))
-            n_minor = int(rng.randint(0, n_major))
+            n_major = min(1 + int(rng.binomial(length, 0.1)), length // 2)
+            n_minor = int(rng.binomial(n_major - 1, 0.3))
             major, minor = (positive, negative) if label else (negative, positive)
             places = rng.choice(length, size=n_major + n_minor, replace=False)
             sentence[places[:n_major]] = rng.choice(major, size=n_major)
