@@ -115,7 +115,11 @@ def build(args, say=print):
     from ..recurrent import lstm
     from ..training import updated_shared_variables
     if args.validFreq < 1 and args.validFreq != -1:
-        raise CLIError("--valid-freq must be a positive integer or -1, got %d" % args.validFreq)
+        raise CLIError("--valid-freq must be a positive integer or -1, got %d; give e.g. 370"
+                       % args.validFreq)
+    for flag, value in (("--n-words", args.n_words), ("--maxlen", args.maxlen)):
+        if value < 2:
+            raise CLIError("%s must be at least 2, got %d; give e.g. 100" % (flag, value))
     rng = numpy.random.RandomState(args.seed)
     say("Loading data")
     train, valid, test = imdb.load_data(args.dataset, n_words=args.n_words,

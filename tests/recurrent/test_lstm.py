@@ -321,7 +321,9 @@ def test_script_refuses_bad_input_in_one_line(tmp_path, capsys):
     for argv, fragment in ((["--dataset", str(bad)], "fewer than 2 pickles"),
                            (["--dataset", str(tmp_path / "none.pkl")], "no such file"),
                            (["--max-epochs", "0"], "--max-epochs"),
-                           (["--valid-freq", "0", "--dataset", str(bad)], "")):
+                           (["--valid-freq", "0", "--dataset", str(bad)], "--valid-freq"),
+                           (["--n-words", "1", "--dataset", str(bad)], "--n-words"),
+                           (["--maxlen", "1", "--dataset", str(bad)], "--maxlen")):
         code, _, err = run_script(argv + ["--out", str(tmp_path / "run")], capsys)
         assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
         assert fragment in err and "error:" in err, err
