@@ -469,3 +469,19 @@ def test_loop_stops_on_a_non_finite_cost(tmp_path):
     assert result.diverged and "nan" in result.divergence and "update 3" in result.divergence
     assert model.log[-1] == "bad cost detected:  nan"
     assert not (tmp_path / "run" / "checkpoint.npz").exists()   # nothing non-finite written
+
+
+def test_data_command_fetches_imdb_synthetic(tmp_path, capsys):
+    from dltut import data
+    assert data.main(["fetch", "imdb-synthetic", "--dest", str(tmp_path), "--quiet"]) == 0
+    path = tmp_path / imdb.IMDB_SYNTHETIC_FILE
+    assert imdb.read_imdb(path)[0][1][:3] and imdb.dictionary_path(path).is_file()
+    capsys.readouterr()
+    assert data.main(["fetch", "imdb-synthetic", "--dest", str(tmp_path)]) == 0
+    assert "kept" in capsys.readouterr().out
+    path.write_bytes(b"damaged")
+    assert data.main(["fetch", "imdb-synthetic", "--dest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "--force" in err and err.count("\n") == 1, err
+    assert data.main(["fetch", "imdb-synthetic", "--dest", str(tmp_path), "--force",
+                      "--quiet"]) == 0
