@@ -113,6 +113,7 @@ _EXPORTS = {
     "PretrainLayer": "training",
     "PretrainResult": "training",
     "CGOptimizer": "training",
+    "SequenceTrainer": "training",
     # run folders
     "RunDir": "runs.rundir",
     # checkpoints

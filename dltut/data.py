@@ -22,6 +22,7 @@ Command line::
 
     python -m dltut.data fetch [--dest PATH] [--quiet]
     python -m dltut.data fetch jsb [--dest PATH] [--quiet]   (dltut.datasets.jsb)
+    python -m dltut.data fetch imdb-synthetic [--dest PATH]  (dltut.datasets.imdb; synthetic)
     python -m dltut.data check [PATH]
 
 Importing this module does no work beyond defining constants; Theano is imported only by
@@ -721,7 +722,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None):
-    """Command line: ``fetch [mnist|jsb|atis-synthetic] [--dest PATH] [--quiet]`` and ``check [PATH]``.
+    """Command line: ``fetch [mnist|jsb|atis-synthetic|imdb-synthetic] [--dest PATH] [--quiet]``
+    and ``check [PATH]``.
 
     Returns the exit status (0 on success, 1 with one ``error:`` line on stderr, a bad
     command line included).
@@ -732,11 +734,13 @@ def main(argv=None):
     commands.required = True
     fetch = commands.add_parser(
         "fetch", help="download mnist.pkl.gz (md5-checked; a good file is kept), or build "
-                      "jsb.npz, the Bach chorales' piano rolls (dltut.datasets.jsb), or "
+                      "jsb.npz, the Bach chorales' piano rolls (dltut.datasets.jsb), "
                       "atis.synthetic.pkl.gz, a synthetic slot-filling task in the ATIS "
-                      "format (dltut.datasets.atis)")
+                      "format (dltut.datasets.atis), or imdb-synthetic.pkl, synthetic "
+                      "sentences in the format of the LSTM tutorial's imdb.pkl "
+                      "(dltut.datasets.imdb; not IMDB)")
     fetch.add_argument("name", nargs="?", default="mnist",
-                       choices=("mnist", "jsb", "atis-synthetic"),
+                       choices=("mnist", "jsb", "atis-synthetic", "imdb-synthetic"),
                        help="the dataset (default: mnist)")
     fetch.add_argument("--dest", default=None,
                        help="file or directory to write (default: %s)" % default_mnist_path())
@@ -758,6 +762,12 @@ def main(argv=None):
         if args.command == "fetch" and args.name == "atis-synthetic":
             from .datasets.atis import fetch_atis_synthetic
             path = fetch_atis_synthetic(args.dest, quiet=args.quiet, force=args.force)
+            if not args.quiet:
+                print(path)
+            return 0
+        if args.command == "fetch" and args.name == "imdb-synthetic":
+            from .datasets.imdb import fetch_imdb_synthetic
+            path = fetch_imdb_synthetic(args.dest, quiet=args.quiet, force=args.force)
             if not args.quiet:
                 print(path)
             return 0

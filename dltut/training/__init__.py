@@ -2,7 +2,8 @@
 (:mod:`~dltut.training.functions`), early stopping and learning-rate schedules
 (:mod:`~dltut.training.stopping`), the one loop shell (:mod:`~dltut.training.loop`) and the
 loops built on it: :class:`Trainer` (:mod:`~dltut.training.trainer`), :class:`Pretrainer`
-(:mod:`~dltut.training.pretrainer`) and :class:`CGOptimizer` (:mod:`~dltut.training.cg`).
+(:mod:`~dltut.training.pretrainer`), :class:`CGOptimizer` (:mod:`~dltut.training.cg`) and
+:class:`SequenceTrainer` (:mod:`~dltut.training.sequences`, the LSTM's).
 The update rules are the models' own leaf :mod:`dltut.updates` (re-exported here).
 
 ``dltut.train``, the one module all of this was before issue 24, still imports (with a
@@ -17,6 +18,7 @@ from .loop import (CHECKPOINT_SECONDS, CheckpointedLoop, Closing, InterruptFlag,
                    StopReason, checked, checked_state)
 from .pretrainer import (PRETRAIN_STOP_REASONS, PretrainLayer, PretrainResult, PretrainState,
                          Pretrainer)
+from .sequences import SEQUENCE_STOP_REASONS, SequenceResult, SequenceState, SequenceTrainer
 from .stopping import ConstantRate, InverseDecay, Patience, PlateauHalving, make_schedule
 from .trainer import STOP_REASONS, TrainResult, TrainState, Trainer, train
 
@@ -29,4 +31,5 @@ __all__ = ["SCHEDULES", "CONFIG_RULES", "TrainConfig", "sgd_updates", "momentum_
            "TrainResult", "TrainState", "Trainer", "train",
            "PRETRAIN_STOP_REASONS", "updated_shared_variables", "PretrainLayer",
            "PretrainState", "PretrainResult", "Pretrainer",
-           "CG_STOP_REASONS", "CGState", "CGOptimizer"]
+           "CG_STOP_REASONS", "CGState", "CGOptimizer",
+           "SEQUENCE_STOP_REASONS", "SequenceState", "SequenceResult", "SequenceTrainer"]

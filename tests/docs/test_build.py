@@ -10,7 +10,7 @@ pytestmark = pytest.mark.docsite
 WARNING = re.compile(r"^.*\b(WARNING|ERROR|CRITICAL)\b.*$", re.M)
 
 TUTORIAL = ["getting_started", "logreg", "mlp", "lenet", "dA", "SdA", "cA", "cg", "rbm", "DBN",
-            "hmc", "rnnrbm", "rnnslu"]
+            "hmc", "rnnrbm", "rnnslu", "lstm"]
 GUIDE = ["search", "reproductions", "performance", "setup"]
 
 
