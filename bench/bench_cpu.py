@@ -530,6 +530,41 @@ class Pretrain(DltutSide):
         return numpy_reconstruction_cost(x, *params)
 
 
+def openblas_threads():
+    """``(set, get)`` of the OpenBLAS that Theano's modules link (``-lopenblas``), or None."""
+    import ctypes
+    import ctypes.util
+    for name in ("libopenblas.so.0", "libopenblas.so", ctypes.util.find_library("openblas")):
+        if not name:
+            continue
+        try:
+            lib = ctypes.CDLL(name)
+            return lib.openblas_set_num_threads, lib.openblas_get_num_threads
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+class BlasThreads:
+    """dltut's side again with its OpenBLAS limited to ``threads`` threads during its epochs
+    (``openblas_set_num_threads``): what ``OPENBLAS_NUM_THREADS=1`` gives, in the same
+    alternation.  It trains the same shared variables as the side it wraps."""
+
+    def __init__(self, side, threads, setter):
+        self.side, self.threads, (self.set, self.get) = side, threads, setter
+
+    def epoch(self, n_batches):
+        saved = self.get()
+        self.set(self.threads)
+        try:
+            return self.side.epoch(n_batches)
+        finally:
+            self.set(saved)
+
+    def reset(self):
+        self.side.reset()
+
+
 class TorchSide:
     """One PyTorch setting of a model: eager or ``torch.compile``d, with ``threads`` threads."""
 
@@ -642,7 +677,7 @@ def after_epoch_agrees(stats, sampled):
 
 
 def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_conv=False,
-                compile_torch=True, batches=None):
+                compile_torch=True, batches=None, dltut_threads=()):
     import theano
     spec = MODELS[name]
     if spec["kind"] == "supervised":
@@ -654,6 +689,9 @@ def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_con
     sides = [("dltut", dl)]
     if theano_conv and getattr(dl, "kind", None) == "LeNet5":
         sides.append(("dltut_theano_conv", Supervised(name, data, "theano")))
+    setter = openblas_threads() if dltut_threads else None
+    for threads in dltut_threads if setter else ():
+        sides.append(("dltut_blas%d" % threads, BlasThreads(dl, threads, setter)))
     tensors = data.tensors(torch)
     torch_sides = []
     for compiled in ((False, True) if compile_torch else (False,)):
@@ -699,15 +737,20 @@ def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_con
             side.reset()
             times[label].append(side.epoch(n_batches) * scale)
         if e == 0 and isinstance(dl, Supervised):
-            errors = {label: side.validation_error() for label, side in sides}
+            errors = {label: side.validation_error() for label, side in sides
+                      if not isinstance(side, BlasThreads)}
             errors["epoch_batches"] = n_batches
         say("  epoch %d: %s" % (e + 1, ", ".join("%s %.3f s" % (label, times[label][-1])
                                                   for label, _ in sides)))
     # after the last epoch each side holds the parameters of one (timed) epoch from the start
+    owners = [(label, side) for label, side in sides if not isinstance(side, BlasThreads)]
+    if len(owners) < len(sides):    # dltut's parameters may hold a BlasThreads epoch: redo it
+        dl.reset()
+        dl.epoch(n_batches)
     if isinstance(dl, Supervised):
-        stats = {label: side.validation_error() for label, side in sides}
+        stats = {label: side.validation_error() for label, side in owners}
     else:
-        stats = {label: dl.statistic(side.params_now()) for label, side in sides}
+        stats = {label: dl.statistic(side.params_now()) for label, side in owners}
     stat_ok, stat_rule = after_epoch_agrees(stats, dl.sampling)
     say("  after the epoch, %s: %s -> %s (%s)" % (dl.statistic_name(), ", ".join(
         "%s %.6g" % kv for kv in stats.items()), "agree" if stat_ok else "DIFFER", stat_rule))
@@ -736,6 +779,10 @@ def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_con
     res["ratio_best_torch"] = res["dltut"]["min"] / res[best_torch]["min"]
     res["ratio_best_torch_median"] = res["dltut"]["median"] / res[best_torch]["median"]
     res["ratio_best_torch_eager"] = res["dltut"]["min"] / res[best_eager]["min"]
+    for label in times:         # e.g. ratio_best_torch_blas1: dltut with one OpenBLAS thread
+        if label.startswith("dltut_"):
+            res["ratio_best_torch_" + label[len("dltut_"):]] = \
+                res[label]["min"] / res[best_torch]["min"]
     if compile_torch:
         torch._dynamo.reset()
     return res
@@ -849,12 +896,15 @@ def report(results, peak, compiles, meta):
                         d_rate, 100 * d_rate / peak_best, t_rate, 100 * t_rate / peak_best,
                         yes_no(r["targets_met"][TARGET_FLOOR]),
                         yes_no(r["targets_met"][TARGET_GOAL])))
-        if "dltut_theano_conv" in r:
-            old = r["dltut_theano_conv"]
+        extra = [(k, "Theano's conv2d (before dltut.conv)" if k == "dltut_theano_conv" else
+                  "dltut with %s OpenBLAS thread(s)" % k[len("dltut_blas"):])
+                 for k in r if k.startswith("dltut_") and isinstance(r[k], dict) and "min" in r[k]]
+        for key, what in extra:
+            old = r[key]
             old_ratio = old["min"] / r[best]["min"]
-            lines.append("| %s, Theano's conv2d (before dltut.conv) | %.3f (%.3f) | %s | | "
+            lines.append("| %s, %s | %.3f (%.3f) | %s | | "
                          "%.2f (%.2f) | %.1f (%.0f %%) | | %s | %s |"
-                         % (r["label"], old["min"], old["median"],
+                         % (r["label"], what, old["min"], old["median"],
                             " | ".join("" for _ in torch_cols), old_ratio,
                             old["median"] / r[best]["median"], r["gflop_per_epoch"] / old["min"],
                             100 * r["gflop_per_epoch"] / old["min"] / peak_best,
@@ -956,6 +1006,12 @@ def main(argv=None):
                         help="PyTorch thread counts timed besides os.cpu_count() (comma-separated; "
                              "'' for none): with small operations and any other load on the "
                              "machine, one thread can be several times faster")
+    parser.add_argument("--dltut-threads", default="1",
+                        help="also time dltut with its OpenBLAS limited to these thread counts "
+                             "(comma-separated, '' for none; openblas_set_num_threads), in the "
+                             "same alternation: extra rows (what OPENBLAS_NUM_THREADS=1 would "
+                             "give), not used for the targets, which take dltut as its scripts "
+                             "run")
     parser.add_argument("--theano-conv", action="store_true",
                         help="also time LeNet5 with Theano's conv2d (LeNetConvPoolLayer's "
                              "implementation='theano', the graph before dltut.conv), in the same "
@@ -1007,6 +1063,8 @@ def main(argv=None):
     for name in names:
         results[name] = bench_model(name, data, torch, thread_counts, args.epochs, args.quick,
                                     say, theano_conv=args.theano_conv,
+                                    dltut_threads=[int(t) for t in args.dltut_threads.split(",")
+                                                   if t.strip()],
                                     compile_torch=compile_torch, batches=args.batches)
     peak_after = measure_peak(torch)      # the load may change during the run: keep the best
     peak = {k: max(peak[k], peak_after[k]) for k in peak}
