@@ -30,6 +30,9 @@ L1/L2, corruption, k, seed, initial weights):
   epoch), each with ``os.cpu_count()`` threads and with one (``--torch-threads``): on a
   machine with any other load, two OpenMP threads make each small operation wait for a
   descheduled thread.  The ratio is against the fastest of these settings.
+* **dltut with one OpenBLAS thread** (``--dltut-threads 1``, the default): the same dltut
+  side again, ``openblas_set_num_threads(1)`` during its epochs: an extra row, not used for
+  the targets (which take dltut as its scripts run it).
 
 Long epochs (the SdA's 50 000 single-example steps, the cA's Jacobians, PCD-15) are timed
 over a fixed number of minibatches (``--quick``: fewer) and scaled up to the whole epoch;
