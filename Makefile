@@ -151,8 +151,11 @@ test-fast: venv docs-browser
 info: venv
 	$(VPY) -m dltut.info
 
+# The eight chapters' models against PyTorch (eager and torch.compile, 1 and 2 threads) and
+# issue 26's targets; BENCH_ARGS=--quick for a shorter run (bench/README.md).
+BENCH_ARGS ?=
 bench: venv
-	$(VPY) bench/bench_cpu.py
+	$(VPY) bench/bench_cpu.py $(BENCH_ARGS)
 
 # DEVICE=opencl: for an OpenCL device (pocl on the CPU, docs/opencl.md) instead of CUDA.
 DEVICE ?= cuda

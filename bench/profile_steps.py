@@ -1,6 +1,9 @@
 #!/usr/bin/env python
-"""Where does a training step's time go?  Theano's profiler on the three train functions,
-and the measured effect of flags and code changes that might make them faster.
+"""Where does a training step's time go?  Theano's profiler on the train functions, and the
+measured effect of flags and code changes that might make them faster.
+
+``profile`` and ``overhead`` also take the later chapters (``--models dA,cA,SdA,SdA-finetune,
+rbm,DBN,DBN-finetune``): the training function bench/bench_cpu.py times, built by its recipe.
 
     python bench/profile_steps.py profile               # top ops (Class and Apply) per model
     python bench/profile_steps.py variants              # each variant vs the unchanged set-up
@@ -35,7 +38,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 EXPERIMENTS = {"logreg": "logistic_sgd", "mlp": "mlp", "lenet": "convolutional_mlp"}
-PROFILE_BATCHES = {"logreg": 83, "mlp": 1000, "lenet": 10}
+#: The later chapters (``profile`` and ``overhead`` only): the training function
+#: bench/bench_cpu.py times, built by its recipe (dA 30 %, cA, RBM PCD-15, the SdA's and the
+#: DBN's layer-0 pre-training and their fine-tuning).
+LATER = ("dA", "cA", "SdA", "SdA-finetune", "rbm", "DBN", "DBN-finetune")
+PROFILE_BATCHES = {"logreg": 83, "mlp": 1000, "lenet": 10, "dA": 250, "cA": 50, "SdA": 1000,
+                   "SdA-finetune": 1000, "rbm": 20, "DBN": 200, "DBN-finetune": 200}
 #: Variants that only change the convolutional layers.
 LENET_ONLY = {"legacy_conv", "theano_conv", "conv_threads1", "batched_conv", "pool_2d",
               "slice_pool"}
@@ -66,6 +74,26 @@ def build(name, splits):
     return model, compile_functions(model, x, y, shared_datasets(splits), config)
 
 
+def build_step(name, splits):
+    """``(step, f, n_batches, batch_size, params)`` for any model: ``step(i)`` is one training
+    call as the script makes it, ``f`` the compiled Theano function it calls."""
+    if name in EXPERIMENTS:
+        _, fns = build(name, splits)
+        return fns.train_model, fns.train_model, fns.n_train_batches, fns.batch_size, fns.params
+    sys.path.insert(0, HERE)
+    import bench_cpu
+    data = bench_cpu.Data(splits)
+    spec = bench_cpu.MODELS[name]
+    if spec["kind"] == "finetune":
+        side = bench_cpu.Supervised(name, data, stack=bench_cpu.Stack.get(spec["recipe"], data))
+        f = side.fns.train_model
+        return f, f, side.n_batches, side.batch_size, side.shared
+    side = bench_cpu.Pretrain(name, data)
+    step = side.layer.train_fn
+    f = getattr(step, "func", step)      # functools.partial(fn, corruption=..., lr=...)
+    return step, f, side.n_batches, side.batch_size, side.shared
+
+
 def load_splits():
     from dltut import data
     path = data.default_mnist_path()
@@ -89,19 +117,18 @@ def cmd_profile(args):
                                                          "OMP_NUM_THREADS") if k in os.environ)))
     for name in args.models:
         theano.config.profile = True
-        _, fns = build(name, splits)
-        f = fns.train_model
-        n = min(args.batches or PROFILE_BATCHES[name], fns.n_train_batches)
-        f(0)                       # first-call allocations out of the profile
+        step, f, n_batches, batch_size, _ = build_step(name, splits)
+        n = min(args.batches or PROFILE_BATCHES[name], n_batches)
+        step(0)                    # first-call allocations out of the profile
         f.profile.reset() if hasattr(f.profile, "reset") else None
         start = time.perf_counter()
         for i in range(n):
-            f(i)
+            step(i)
         wall = time.perf_counter() - start
         ps = f.profile
         print("\n" + "=" * 100)
-        print("%s: train_model, %d minibatches of %d, %.2f ms per call (wall, profiling on)"
-              % (name, n, fns.batch_size, 1000 * wall / n))
+        print("%s: %s, %d minibatches of %d, %.2f ms per call (wall, profiling on)"
+              % (name, f.name or "train_model", n, batch_size, 1000 * wall / n))
         print("=" * 100)
         ps.summary_function(sys.stdout)
         ps.summary_class(sys.stdout, args.top)
@@ -119,10 +146,9 @@ def cmd_overhead(args):
     import numpy
     splits, _ = load_splits()
     for name in args.models:
-        _, fns = build(name, splits)
-        f = fns.train_model
-        n = min(args.batches or 500, fns.n_train_batches)
-        initial = [p.get_value() for p in fns.params]
+        _, f, n_train_batches, _, params = build_step(name, splits)
+        n = min(args.batches or 500, n_train_batches)
+        initial = [p.get_value() for p in params]
         indices = [numpy.asarray(i, dtype="int64") for i in range(n)]
 
         def plain():
@@ -148,7 +174,7 @@ def cmd_overhead(args):
         times = {}
         for _ in range(args.rounds):
             for label, fn in (("f(i)", plain), ("trust_input", trusted), ("f.fn()", direct)):
-                for p, v in zip(fns.params, initial):
+                for p, v in zip(params, initial):
                     p.set_value(v.copy())
                 start = time.perf_counter()
                 fn()
@@ -158,8 +184,8 @@ def cmd_overhead(args):
             "%s %.1f us (%.3f)" % (k, 1e6 * min(v), min(v) / base) for k, v in times.items())))
         print("    Python work of f(i) beyond the VM: %.1f us/call = %.3f s per epoch of %d "
               "minibatches" % (1e6 * (base - min(times["f.fn()"])),
-                               (base - min(times["f.fn()"])) * fns.n_train_batches,
-                               fns.n_train_batches))
+                               (base - min(times["f.fn()"])) * n_train_batches,
+                               n_train_batches))
     return 0
 
 
@@ -431,7 +457,8 @@ def main(argv=None):
     def common(p, batches_help):
         p.add_argument("--models", default="logreg,mlp,lenet",
                        type=lambda s: [m for m in s.split(",") if m],
-                       help="comma-separated subset of logreg,mlp,lenet")
+                       help="comma-separated subset of logreg,mlp,lenet (profile and "
+                            "overhead also: %s)" % ",".join(LATER))
         p.add_argument("--batches", type=int, default=0, help=batches_help)
 
     p = sub.add_parser("profile", help="Theano's profile of each train_model")
@@ -454,9 +481,10 @@ def main(argv=None):
     common(p, "")
     p.add_argument("--patch", default=None)
     args = parser.parse_args(argv)
+    known = list(EXPERIMENTS) + (list(LATER) if args.command in ("profile", "overhead") else [])
     for m in args.models:
-        if m not in EXPERIMENTS:
-            parser.error("unknown model %r; choose from %s" % (m, ",".join(EXPERIMENTS)))
+        if m not in known:
+            parser.error("unknown model %r; choose from %s" % (m, ",".join(known)))
     if args.command == "_child":
         set_theano_flags({})
         return variant_child(args)
