@@ -266,8 +266,11 @@ class FastStep:
         # a Python or numpy integer that fits: what the input's filter returns for it
         if self._integer_index and isinstance(index, (int, numpy.integer)) and not isinstance(
                 index, bool):
-            value = numpy.asarray(index, dtype=self._index_dtype)
-            if value == index:
+            try:
+                value = numpy.asarray(index, dtype=self._index_dtype)
+            except OverflowError:
+                value = None
+            if value is not None and value == index:
                 return value
         return self._index_filter(index)
 

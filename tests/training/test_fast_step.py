@@ -161,3 +161,16 @@ def test_fast_step_leaves_what_it_cannot_run_as_it_is():
     assert isinstance(bound, FastStep) and float(bound(3)) == 6.0
     with pytest.raises(ValueError, match="no input named 'missing'"):
         FastStep(needs_extra, {"extra": 1.0, "missing": 2.0})
+
+
+def test_fast_step_takes_the_indices_a_plain_call_takes_and_refuses_the_others_alike():
+    index = T.lscalar("index")
+    function = theano.function([index], index * 2)
+    step = fast_step(function)
+    for value in (3, numpy.int32(3), numpy.int64(3), numpy.asarray(3)):
+        assert int(step(value)) == int(function(value)) == 6
+    for bad in (2 ** 70, 1.5, "3"):
+        with pytest.raises(Exception) as plain:
+            function(bad)
+        with pytest.raises(type(plain.value)):
+            step(bad)
