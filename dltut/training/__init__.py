@@ -12,8 +12,9 @@ DeprecationWarning, for one release) as this package, with the same public names
 from ..updates import make_velocities, momentum_updates, sgd_updates, updated_shared_variables
 from .cg import CG_STOP_REASONS, CGOptimizer, CGState
 from .config import CONFIG_RULES, SCHEDULES, TrainConfig
-from .functions import (Compiled, check_labels_fit, compile_functions, evaluate, label_values,
-                        n_classes_of, shared_length, sum_of_squares)
+from .functions import (Compiled, FastStep, check_labels_fit, compile_functions, evaluate,
+                        fast_step, label_values, n_classes_of, shared_length, sum_of_squares,
+                        supports_fast_step)
 from .loop import (CHECKPOINT_SECONDS, CheckpointedLoop, Closing, InterruptFlag, Progress,
                    StopReason, checked, checked_state)
 from .pretrainer import (PRETRAIN_STOP_REASONS, PretrainLayer, PretrainResult, PretrainState,
@@ -24,7 +25,8 @@ from .trainer import STOP_REASONS, TrainResult, TrainState, Trainer, train
 
 __all__ = ["SCHEDULES", "CONFIG_RULES", "TrainConfig", "sgd_updates", "momentum_updates",
            "make_velocities", "Compiled", "shared_length", "sum_of_squares", "n_classes_of",
-           "label_values", "check_labels_fit", "compile_functions", "evaluate",
+           "label_values", "check_labels_fit", "compile_functions", "evaluate", "FastStep",
+           "supports_fast_step", "fast_step",
            "Patience", "ConstantRate", "InverseDecay", "PlateauHalving", "make_schedule",
            "STOP_REASONS", "CHECKPOINT_SECONDS", "StopReason", "checked", "checked_state",
            "InterruptFlag", "Progress", "Closing", "CheckpointedLoop",

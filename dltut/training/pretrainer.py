@@ -16,6 +16,7 @@ import theano
 from .. import checks
 from ..runs import checkpoint as ckpt
 from ..runs.rundir import PRETRAINING_CHECKPOINT, PRETRAINING_HISTORY, as_run_dir
+from .functions import fast_step
 from .loop import CHECKPOINT_SECONDS, CheckpointedLoop, Progress, StopReason, checked_state
 
 __all__ = ["PRETRAIN_STOP_REASONS", "PretrainLayer", "PretrainState", "PretrainResult",
@@ -204,6 +205,11 @@ class Pretrainer(CheckpointedLoop):
         Anything with ``spec()``, saved in the checkpoint and compared on resume.
     run_dir, log, progress, meta, checkpoint_seconds
         As for :class:`Trainer`.
+    fast_calls : bool, optional
+        Call each compiled ``train_fn`` through :func:`dltut.training.fast_step` (its
+        virtual machine directly, without ``theano.function``'s per-call bookkeeping): the
+        same computation bit for bit, less Python work per minibatch.  Default True; False
+        calls ``train_fn(index)`` as written.
 
     Attributes
     ----------
@@ -215,7 +221,9 @@ class Pretrainer(CheckpointedLoop):
     """
 
     def __init__(self, layers, n_batches, n_epochs, model=None, run_dir=None, log=print,
-                 progress=None, meta=None, checkpoint_seconds=CHECKPOINT_SECONDS):
+                 progress=None, meta=None, checkpoint_seconds=CHECKPOINT_SECONDS,
+                 fast_calls=True):
+        self.fast_calls = bool(fast_calls)
         self.layers = [layer if isinstance(layer, PretrainLayer) else PretrainLayer(
             layer[0], layer[1], params=layer[2]) for layer in layers]
         if not self.layers:
@@ -274,7 +282,7 @@ class Pretrainer(CheckpointedLoop):
                         continue
                 epoch_started = time.perf_counter()
                 progress.start_epoch(st.epoch + 1, first, "%s, epoch %d" % (layer.name, st.epoch + 1))
-                train_fn = layer.train_fn
+                train_fn = fast_step(layer.train_fn) if self.fast_calls else layer.train_fn
                 for minibatch_index in range(first, self.n_batches):
                     cost = numpy.asarray(train_fn(minibatch_index))
                     if not numpy.isfinite(cost).all():

@@ -21,7 +21,7 @@ from ..init import floatX
 from ..runs import checkpoint as ckpt
 from ..runs.rundir import CHECKPOINT, as_run_dir
 from .config import TrainConfig
-from .functions import Compiled, evaluate, short
+from .functions import Compiled, evaluate, fast_step, short
 from .loop import (CHECKPOINT_SECONDS, CheckpointedLoop, Closing, Progress, StopReason, checked,
                    checked_state)
 from .stopping import Patience, make_schedule
@@ -152,6 +152,10 @@ class Trainer(CheckpointedLoop):
     checkpoint_seconds : float, optional
         Also write a checkpoint inside an epoch once this many seconds have passed since the
         last one (default ``CHECKPOINT_SECONDS``; 0: only at the end of each epoch).
+    fast_calls : bool, optional
+        Call ``train_model`` through :func:`dltut.training.fast_step` (its virtual machine
+        directly, without ``theano.function``'s per-call bookkeeping): the same computation
+        bit for bit, less Python work per minibatch.  Default True.
 
     Attributes
     ----------
@@ -168,7 +172,8 @@ class Trainer(CheckpointedLoop):
     """
 
     def __init__(self, compiled, config, model=None, run_dir=None, log=print, progress=None,
-                 meta=None, checkpoint_seconds=CHECKPOINT_SECONDS, live_plot=False):
+                 meta=None, checkpoint_seconds=CHECKPOINT_SECONDS, live_plot=False,
+                 fast_calls=True):
         if not isinstance(compiled, Compiled):
             raise TypeError("compiled must be what compile_functions(model, x, y, datasets, "
                             "config) returns (a dltut.training.Compiled), got %s; compile the "
@@ -186,6 +191,7 @@ class Trainer(CheckpointedLoop):
         self.show_progress, self.live_plot = progress, live_plot
         self.meta = dict(meta or {})
         self.checkpoint_seconds = checkpoint_seconds
+        self.fast_calls = bool(fast_calls)
         self.patience = Patience(config.patience, config.patience_increase,
                                  config.improvement_threshold)
         self.schedule = make_schedule(config)
@@ -225,7 +231,7 @@ class Trainer(CheckpointedLoop):
         st.stopped_by = st.divergence = None
         progress = self._display = self._make_display(n_batches)
         self._kept = self.log is print and isinstance(progress, _notebook().NotebookDisplay)
-        train_model = fns.train_model
+        train_model = fast_step(fns.train_model) if self.fast_calls else fns.train_model
         started = time.perf_counter() - st.elapsed
         with self.session() as interrupt, Closing(progress) as closing:
             while st.stopped_by is None:
