@@ -389,6 +389,7 @@ TUTORIAL_CODE = {
 }
 
 
+@pytest.mark.slow
 def test_first_updates_print_the_tutorial_codes_numbers(tiny_file):
     """scripts/lstm.py with the settings above prints the tutorial code's lines, digit for
     digit (a fresh process, one OpenBLAS thread, this floatX)."""
