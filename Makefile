@@ -95,22 +95,25 @@ lenet: data
 	$(VPY) scripts/convolutional_mlp.py --n-epochs $(EPOCHS)
 
 # The passes run side by side, one lane per core, each lane with a Theano compile folder of its
-# own (tools/run_tests.py): on this Python float32 in full (every test, every parameter set;
-# the slow ones -- end-to-end runs on MNIST checking the tutorial's float32 numbers, kill -9 and
-# Ctrl-C at random moments, a full disk, the search's cluster and kill tests, the OpenCL device
-# -- run only here) and float64 without the slow tests, each parametrized test with its first
-# parameter set; the other supported Pythons (each its own .venv-X.Y, built from no pip cache
-# like every venv) share that float64 selection out between them in float32, file by file,
-# each also running the compatibility layer's tests whole (--share K/N). That keeps make test
-# within 25 minutes on a fresh 2-core machine. DLTUT_TEST_LANES=1 runs one pass after
-# another; test-pythons runs everything everywhere.
+# own (tools/run_tests.py). On this Python, float32, every test with every parameter set, in
+# two passes: the fast tests, and the slow ones -- end-to-end runs on MNIST checking the
+# tutorial's float32 numbers, kill -9 and Ctrl-C at random moments, a full disk, the search's
+# cluster and kill tests, the OpenCL device, the site built and opened in a browser. Then
+# float64: the fast tests, each parametrized test with its first parameter set, shared out
+# file by file between the other supported Pythons (each its own .venv-X.Y, built from no pip
+# cache like every venv; --share K/N), each share also running the compatibility layer's
+# tests whole; and those compatibility tests again in float32 on each other Python. Every fast
+# test thus runs in both floatX, on two Pythons. Without another Python the float64 pass runs
+# here. That keeps make test within 25 minutes on a fresh 2-core machine.
+# DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs everything everywhere.
 OTHER_VERSIONS = $(shell echo "$(OTHER_PYTHONS)" | xargs -n 2 | cut -d' ' -f1)
 PY_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+N_OTHERS = $(words $(OTHER_VERSIONS))
+FLOAT64_PASSES = $(if $(OTHER_VERSIONS),$(foreach i,$(shell seq 1 $(N_OTHERS)),"Python $(word $(i),$(OTHER_VERSIONS)) float64=.venv-$(word $(i),$(OTHER_VERSIONS))/bin/python:float64:sample:$(i)/$(N_OTHERS)" "Python $(word $(i),$(OTHER_VERSIONS)) float32 compat=.venv-$(word $(i),$(OTHER_VERSIONS))/bin/python:float32:compat"),"Python $(PY_VERSION) float64=$(VPY):float64:sample")
 test: data opencl-packages
 	@$(MAKE) --no-print-directory venvs-others docs-browser
-	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32" \
-	  "Python $(PY_VERSION) float64=$(VPY):float64:sample" \
-	  $(foreach i,$(shell seq 1 $(words $(OTHER_VERSIONS))),"Python $(word $(i),$(OTHER_VERSIONS)) float32=.venv-$(word $(i),$(OTHER_VERSIONS))/bin/python:float32:sample:$(i)/$(words $(OTHER_VERSIONS))")
+	$(VPY) tools/run_tests.py "Python $(PY_VERSION) float32=$(VPY):float32:fast" \
+	  "Python $(PY_VERSION) float32 slow=$(VPY):float32:slow" $(FLOAT64_PASSES)
 
 # A venv with the test extra for each other supported Python.
 venvs-others:

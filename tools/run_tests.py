@@ -5,8 +5,10 @@
 
 Each pass is ``PYTHON -m pytest -q`` with ``floatX=FLOATX`` added to the user's THEANO_FLAGS;
 SELECTION ``full`` (the default) runs the whole suite, ``fast`` all but the slow
-end-to-end runs (see :data:`FAST`), ``sample`` those with each parametrized test's first
-parameter set only (see :data:`SAMPLE`); ``sample:K/N`` the K-th of N shares of those test
+end-to-end runs (see :data:`FAST`), ``slow`` only those (:data:`SLOW`; ``fast`` and ``slow``
+together are ``full``, in two passes that can run side by side), ``sample`` the fast tests
+with each parametrized test's first parameter set only (see :data:`SAMPLE`), ``compat`` the
+compatibility layer's tests alone (:data:`COMPAT`); ``sample:K/N`` the K-th of N shares of those test
 files (conftest's --share: N passes on N Pythons split the files between them, each also
 running the compatibility layer's tests).  Passes are started longest
 first on ``DLTUT_TEST_LANES`` lanes (default: the number of cores, at most the number of
@@ -35,6 +37,12 @@ import time
 #: bench/compare_pythons.py compares the printed numbers across Pythons bit for bit.
 FAST = ["-m", "not slow"]
 
+#: The other half of ``full``: the slow tests alone.
+SLOW = ["-m", "slow"]
+
+#: The compatibility layer's own tests (what differs between Pythons and numpy versions).
+COMPAT = ["tests/test_compat.py"]
+
 #: What runs on the other Pythons: the fast tests, each test function once (its first
 #: parameter set; tests/conftest.py's --one-variant).  The compatibility layer's own tests
 #: are whole there (they are not parametrized by case); the variants (shapes of the
@@ -43,7 +51,7 @@ FAST = ["-m", "not slow"]
 SAMPLE = FAST + ["--one-variant"]
 
 #: Rough minutes each selection takes on a fresh machine (longest first is started first).
-WEIGHT = {"full": 10, "fast": 8, "sample": 5}
+WEIGHT = {"full": 10, "fast": 8, "slow": 7, "sample": 5, "compat": 1}
 
 #: pytest's closing line, with -q ("839 passed, 1 skipped in 380.00s (0:06:20)") or without
 #: ("===== 839 passed, ... in 380.00s =====").
@@ -56,11 +64,11 @@ def parse(spec):
     label, _, rest = spec.partition("=")
     parts = rest.split(":")
     if not label or len(parts) < 2:
-        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast|sample[:K/N]]" % spec)
+        sys.exit("run_tests.py: %r: give LABEL=PYTHON:FLOATX[:full|fast|slow|sample|compat[:K/N]]" % spec)
     python, floatx = parts[0], parts[1]
     selection = parts[2] if len(parts) > 2 else "full"
     if selection not in WEIGHT:
-        sys.exit("run_tests.py: %r: selection must be full, fast or sample" % spec)
+        sys.exit("run_tests.py: %r: selection must be full, fast, slow, sample or compat" % spec)
     share = parts[3] if len(parts) > 3 and parts[3] != "1/1" else None
     if share and (selection != "sample" or not re.match(r"^\d+/\d+$", share)):
         sys.exit("run_tests.py: %r: a share K/N goes with sample only, e.g. :sample:1/2" % spec)
@@ -80,7 +88,8 @@ def run_pass(item, lane, logdir, lock):
                                                        "dltut-test-lane%d" % lane)
     env = dict(os.environ, THEANO_FLAGS=(flags + "," if flags else "") + ours)
     argv = [item["python"], "-m", "pytest", "-q"]
-    argv += {"full": [], "fast": FAST, "sample": SAMPLE}[item["selection"]]
+    argv += {"full": [], "fast": FAST, "slow": SLOW, "sample": SAMPLE,
+             "compat": COMPAT}[item["selection"]]
     if item.get("share"):
         argv += ["--share", item["share"]]
     argv += ["--durations=10"]

@@ -1,6 +1,7 @@
 """The site's tests share one build (a session fixture): test_build.py checks it, test_browser.py
-opens it.  Both run in one pass of ``make test`` only, the float64 one of the main Python
-(``tools/run_tests.py``): the site does not depend on floatX, and the build takes a minute.
+opens it.  Both are slow tests run in one pass of ``make test`` only, the main Python's
+float32 slow pass (``tools/run_tests.py``): the site does not depend on floatX, and the build
+takes a minute.
 Elsewhere they are skipped with the reason, as they are where Sphinx (the docs extra) or the
 browser is missing.  The doctests of the pages (test_doctests.py) run in every pass."""
 import os
@@ -19,15 +20,15 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "docsite: builds the site or opens it in a browser; runs in the float64 "
-                   "pass only (skipped with the reason elsewhere)")
+        "markers", "docsite: builds the site or opens it in a browser; runs in float32 "
+                   "only (skipped with the reason elsewhere)")
 
 
 def docsite_skip_reason():
     """Why the site's tests do not run in this pass (None: they do)."""
     import theano
-    if theano.config.floatX != "float64":
-        return ("the site is built and browsed in the float64 pass only (floatX=%s here)"
+    if theano.config.floatX != "float32":
+        return ("the site is built and browsed in the float32 pass only (floatX=%s here)"
                 % theano.config.floatX)
     try:
         import myst_nb  # noqa: F401

@@ -10,7 +10,7 @@ import pytest
 import docs_browser
 from conftest import docsite_skip_reason
 
-pytestmark = pytest.mark.docsite
+pytestmark = [pytest.mark.docsite, pytest.mark.slow]
 
 PAGES = [
     # (page, a text some code block holds, the page has math)

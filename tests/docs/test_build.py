@@ -5,7 +5,7 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.docsite
+pytestmark = [pytest.mark.docsite, pytest.mark.slow]
 
 WARNING = re.compile(r"^.*\b(WARNING|ERROR|CRITICAL)\b.*$", re.M)
 

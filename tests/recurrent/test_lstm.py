@@ -93,6 +93,8 @@ def test_forward_pass_with_a_mask_matches_numpy():
                                   -numpy.log(want[[0, 1], y] + 1e-8).mean(), **tolerances())
 
 
+@pytest.mark.skipif(FLOATX != "float64", reason="finite differences need float64 (make test "
+                    "runs it in its float64 pass; 30-50 s of compiling scan's gradient)")
 def test_cost_gradient_against_finite_differences():
     """verify_grad over the LSTM's and the classifier's weights (dropout off)."""
     options, tparams = small_tparams(dim=2, n_words=5, scale=0.5)
