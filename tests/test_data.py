@@ -322,7 +322,13 @@ def corrupt_truncated(path):
 
 
 def corrupt_garbage(path):
-    path.write_bytes(gzip.compress(os.urandom(2000)))
+    # fixed bytes: some random ones ask the unpickler for a huge object (corrupt_huge_claim)
+    path.write_bytes(gzip.compress(numpy.random.RandomState(7).bytes(2000)))
+
+
+def corrupt_huge_claim(path):
+    # a protocol-4 BINBYTES8 opcode claiming 2**60 bytes: MemoryError inside the unpickler
+    path.write_bytes(gzip.compress(b"\x80\x04\x8e" + (2 ** 60).to_bytes(8, "little")))
 
 
 def corrupt_not_gzip(path):
@@ -435,6 +441,7 @@ def corrupt_fractional_labels(path):
     (corrupt_garbage, "not a readable pickle"),
     (corrupt_not_gzip, "not a gzip file"),
     (corrupt_text_in_gzip, "not a readable pickle"),
+    (corrupt_huge_claim, "asks for more memory than is free"),
     (corrupt_empty, "not a gzip file"),
     (corrupt_empty_gzip, "truncated"),
     (corrupt_bad_gzip_crc, "CRC check failed"),

@@ -69,7 +69,11 @@ def _unpickle(path):
         raise DatasetError("%s is truncated or damaged (%s); %s"
                            % (path, reason(exc), _HINT)) from None
     except MemoryError:
-        raise
+        # a damaged pickle can claim an object of any size (a few bytes asking for
+        # 2**60): that is a bad file, not this machine running out of memory
+        raise DatasetError("%s asks for more memory than is free while unpickling: a "
+                           "damaged file claims a huge object (if the file is good, "
+                           "free some memory); %s" % (path, _HINT)) from None
     except Exception as exc:  # unpickling garbage can raise almost any exception type
         raise DatasetError("%s is not a readable pickle of numpy arrays (%s: %s); %s"
                            % (path, type(exc).__name__, exc, _HINT)) from None
