@@ -1116,6 +1116,7 @@ def test_a_received_search_folder_with_links_is_refused(kind, box):
     assert not (box.dir / "MARKER").exists()
 
 
+@pytest.mark.slow   # 15-35 s: an end-to-end run (make test's float32 slow pass)
 def test_search_values_from_files_are_printed_escaped(box):
     """A trial's config.json naming a dataset whose name holds a newline and a Python line:
     the trial runs (the file is there), and every log line it leaves (train.log, the table,

@@ -573,6 +573,7 @@ def test_run_tests_reads_each_pass_and_fails_when_one_fails(tmp_path):
     assert "failed passes: B" in out.stdout
 
 
+@pytest.mark.slow   # 15-35 s: an end-to-end run (make test's float32 slow pass)
 def test_shares_split_the_test_files_and_all_run_the_compat_tests():
     def files(*flags):
         out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",

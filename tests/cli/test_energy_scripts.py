@@ -16,6 +16,7 @@ from dltut.runs.checkpoint import load_arrays
 
 
 # --------------------------------------------------------------------------- hmc.py
+@pytest.mark.slow   # 15-35 s: an end-to-end run (make test's float32 slow pass)
 def test_hmc_script_prints_the_tutorials_report_and_writes_its_folder(tmp_path):
     out = tmp_path / "run"
     code, stdout, stderr = call("hmc", ["--burnin", "50", "--n-samples", "40", "--out", out])
@@ -161,6 +162,7 @@ def test_rbm_script_refuses_bad_settings_in_one_line(argv, message, tiny, tmp_pa
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
+@pytest.mark.slow   # 15-35 s: an end-to-end run (make test's float32 slow pass)
 def test_dbn_script_interrupted_in_pretraining_resumes_to_the_straight_runs_end(
         tiny, tmp_path, monkeypatch):
     """The tutorial's log lines; a Ctrl-C in layer 1's first epoch, then --resume: the same

@@ -325,6 +325,7 @@ def test_layer_default_implementation_and_switch(monkeypatch):
 # without a BLAS library
 
 
+@pytest.mark.slow   # 15-35 s: an end-to-end run (make test's float32 slow pass)
 def test_runs_with_theanos_fallback_blas():
     """blas.ldflags empty: Theano's numpy-based gemm stands in for the BLAS.  It calls Python,
     so the blocks stay on one thread even when DLTUT_CONV_THREADS asks for more."""
