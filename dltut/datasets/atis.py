@@ -26,13 +26,12 @@ import gzip
 import io
 import pathlib
 import pickle
-import zlib
 
 import numpy
 
 from .. import checks
 from ..runs.checkpoint import atomic_write
-from .formats import SPLIT_NAMES, ArrayUnpickler, DatasetError, reason
+from .formats import SPLIT_NAMES, DatasetError, unpickle_gzip
 
 __all__ = ["ATIS_FOLDS", "ATIS_DICTS", "ATIS_SYNTHETIC_FILE", "ATIS_SYNTHETIC_SIZES",
            "atis_filename", "load_atis", "atisfold", "make_atis_synthetic", "save_atis",
@@ -58,28 +57,7 @@ def atis_filename(fold):
 
 
 def _unpickle(path):
-    with open(str(path), "rb") as raw:
-        if raw.read(2) != b"\x1f\x8b":
-            raise DatasetError("%s is not a gzip file; %s" % (path, _HINT))
-    try:
-        with gzip.open(str(path), "rb") as f:
-            data = ArrayUnpickler(f, encoding="latin1").load()
-            extra = f.read(1)     # reading to the end checks gzip's CRC and length
-    except (EOFError, zlib.error, OSError) as exc:
-        raise DatasetError("%s is truncated or damaged (%s); %s"
-                           % (path, reason(exc), _HINT)) from None
-    except MemoryError:
-        # a damaged pickle can claim an object of any size (a few bytes asking for
-        # 2**60): that is a bad file, not this machine running out of memory
-        raise DatasetError("%s asks for more memory than is free while unpickling: a "
-                           "damaged file claims a huge object (if the file is good, "
-                           "free some memory); %s" % (path, _HINT)) from None
-    except Exception as exc:  # unpickling garbage can raise almost any exception type
-        raise DatasetError("%s is not a readable pickle of numpy arrays (%s: %s); %s"
-                           % (path, type(exc).__name__, exc, _HINT)) from None
-    if extra:
-        raise DatasetError("%s has bytes after the pickle: damaged; %s" % (path, _HINT))
-    return data
+    return unpickle_gzip(path, _HINT)
 
 
 def _index(name, mapping, path):

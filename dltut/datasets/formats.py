@@ -19,7 +19,7 @@ import numpy
 from .. import checks
 from ..runtime.memory import MemoryLimitError, check_fits
 
-__all__ = ["MNIST_N_CLASSES", "IDX_DTYPES", "SPLIT_NAMES", "CHUNK", "DatasetError", "describe",
+__all__ = ["MNIST_N_CLASSES", "IDX_DTYPES", "SPLIT_NAMES", "CHUNK", "DatasetError", "describe", "unpickle_gzip",
            "reason", "validate_split", "validate_splits", "ArrayUnpickler", "read_pickle",
            "read_idx", "images_and_labels"]
 
@@ -191,13 +191,10 @@ class ArrayUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def read_pickle(path, hint):
-    """The object in the gzipped pickle at ``path``, checked to be three ``(x, y)`` pairs.
-
-    Only numpy arrays and plain containers are unpickled (:class:`ArrayUnpickler`); the
-    splits themselves are not validated here (:func:`validate_splits`).  ``hint``, what to
-    do about a bad file, ends every :class:`DatasetError` message.
-    """
+def unpickle_gzip(path, hint):
+    """The object in the gzipped pickle at ``path``, read with :class:`ArrayUnpickler` (numpy
+    arrays and plain containers only) to the end of the file; any damage is one
+    :class:`DatasetError` ending with ``hint``, what to do about a bad file."""
     path = pathlib.Path(path)
     with open(str(path), "rb") as raw:
         if raw.read(2) != b"\x1f\x8b":
@@ -221,6 +218,17 @@ def read_pickle(path, hint):
                            % (path, type(exc).__name__, exc, hint)) from exc
     if extra:
         raise DatasetError("%s has bytes after the pickle: damaged; %s" % (path, hint))
+    return data
+
+
+def read_pickle(path, hint):
+    """The object in the gzipped pickle at ``path``, checked to be three ``(x, y)`` pairs.
+
+    Only numpy arrays and plain containers are unpickled (:func:`unpickle_gzip`); the
+    splits themselves are not validated here (:func:`validate_splits`).  ``hint``, what to
+    do about a bad file, ends every :class:`DatasetError` message.
+    """
+    data = unpickle_gzip(path, hint)
     if (not isinstance(data, (tuple, list)) or len(data) != 3
             or not all(isinstance(s, (tuple, list)) and len(s) == 2 for s in data)):
         raise DatasetError("%s holds a %s, expected a tuple of three (x, y) pairs "
