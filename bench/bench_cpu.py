@@ -104,6 +104,10 @@ MODELS = {
                          batches=1500, quick_batches=100),
 }
 #: What --models accepts: each name and what it times (the stacks: pre-training and fine-tuning).
+#: dltut's opt-in variants timed beside a model (not its default, which the targets take):
+#: side label -> the script's flags.
+OPT_INS = {"cA": {"dltut_factorised": ["--jacobian", "factorised"]}}
+OPT_IN_LABELS = {"dltut_factorised": "dltut with --jacobian factorised (opt-in)"}
 CHOICES = {"logreg": ["logreg"], "mlp": ["mlp"], "lenet": ["lenet"], "dA": ["dA"], "cA": ["cA"],
            "SdA": ["SdA", "SdA-finetune"], "rbm": ["rbm"], "DBN": ["DBN", "DBN-finetune"],
            "SdA-finetune": ["SdA-finetune"], "DBN-finetune": ["DBN-finetune"]}
@@ -381,7 +385,7 @@ class Pretrain(DltutSide):
     """Layer 0 of a later chapter's pre-training, as its recipe builds it, trained by the
     scripts' :class:`dltut.training.Pretrainer` for one epoch."""
 
-    def __init__(self, name, data):
+    def __init__(self, name, data, argv=()):
         import theano
         import theano.tensor as T
         from dltut.cli import pretrain
@@ -394,7 +398,7 @@ class Pretrain(DltutSide):
         self.fe_fn = None
         train_x = data.shared[0][0]
         if recipe_name in ("dA", "cA"):
-            _, args = pretrain.parse(recipe_name, [])
+            _, args = pretrain.parse(recipe_name, list(argv))
             x = T.matrix("x")
             models, layers = recipe.layers(args, x, train_x, data.n_in)
             if recipe_name == "dA":     # the tutorial's two dAs: 0 % and 30 %, same weights
@@ -662,13 +666,14 @@ def agreement(dltut_side, eager, n):
 
 def after_epoch_agrees(stats, sampled):
     """``(ok, rule)``: the after-epoch statistic of dltut against the PyTorch settings'.
-    Deterministic models: each within RTOL_STAT of dltut's (a validation error: within
-    0.5 % of the examples).  Sampling models: every PyTorch setting draws with its own
+    Deterministic models: each (and each of dltut's opt-in variants) within RTOL_STAT of
+    dltut's (a validation error: within 0.5 % of the examples).  Sampling models: every PyTorch setting draws with its own
     seed, so their values are a small sample of the statistic's distribution; dltut's must
     lie within 3 standard deviations of their mean (at least RTOL_STAT of it)."""
     d = stats["dltut"]
     others = [v for k, v in stats.items() if k.startswith("torch")]
-    if not sampled:
+    if not sampled:     # dltut's opt-in variants (e.g. dltut_factorised) must agree too
+        others += [v for k, v in stats.items() if k.startswith("dltut_")]
         if all(0 <= v <= 1 for v in stats.values()):   # error rates
             return all(abs(d - v) <= 0.005 for v in others), "within 0.5 % of the examples"
         return all(close(d, v, RTOL_STAT) for v in others), "within %g %%" % (100 * RTOL_STAT)
@@ -692,6 +697,8 @@ def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_con
     sides = [("dltut", dl)]
     if theano_conv and getattr(dl, "kind", None) == "LeNet5":
         sides.append(("dltut_theano_conv", Supervised(name, data, "theano")))
+    for label, argv in OPT_INS.get(name, {}).items():   # dltut's opt-in variants
+        sides.append((label, Pretrain(name, data, argv)))
     setter = openblas_threads() if dltut_threads else None
     for threads in dltut_threads if setter else ():
         sides.append(("dltut_blas%d" % threads, BlasThreads(dl, threads, setter)))
@@ -900,6 +907,7 @@ def report(results, peak, compiles, meta):
                         yes_no(r["targets_met"][TARGET_FLOOR]),
                         yes_no(r["targets_met"][TARGET_GOAL])))
         extra = [(k, "Theano's conv2d (before dltut.conv)" if k == "dltut_theano_conv" else
+                  OPT_IN_LABELS[k] if k in OPT_IN_LABELS else
                   "dltut with %s OpenBLAS thread(s)" % k[len("dltut_blas"):])
                  for k in r if k.startswith("dltut_") and isinstance(r[k], dict) and "min" in r[k]]
         for key, what in extra:
@@ -928,6 +936,12 @@ def report(results, peak, compiles, meta):
     lines.append("Targets: <= %.1fx (goal) %d of %d (%s); <= %.1fx (floor) %d of %d (%s)."
                  % (TARGET_GOAL, len(met), len(results), ", ".join(met) or "none",
                     TARGET_FLOOR, len(floor), len(results), ", ".join(floor) or "none"))
+    opt_ins = ["%s %s %.2fx" % (n, OPT_IN_LABELS[k].replace("dltut with ", ""),
+                                r[k]["min"] / r[r["best_torch"]]["min"])
+               for n, r in results.items() for k in OPT_IN_LABELS if k in r]
+    if opt_ins:
+        lines.append("dltut's opt-in variants (not the tutorial's rounding; the targets take the "
+                     "default): %s." % ", ".join(opt_ins))
     if "lenet" in results:
         share = results["lenet"]["dltut_peak_share"]
         lines.append("LeNet5 at >= %d %% of the sgemm peak: %s (%.0f %%)"

@@ -193,6 +193,14 @@ class cA(TiedAutoencoder):
         Examples per minibatch: the Jacobian is shaped, and its norm averaged, for
         minibatches of exactly this many examples (as in the tutorial, whose numbers this
         reproduces to the last digit; a graph that takes any size rounds differently).
+    jacobian : {"tutorial", "factorised"}
+        How ``L_jacob`` is computed.  ``"tutorial"`` (the default) builds the tutorial's
+        Jacobian tensor of shape (n_batchsize, n_visible, n_hidden) and sums its squares:
+        the tutorial's numbers to the last digit.  ``"factorised"`` computes the same
+        penalty without that tensor, ``sum_kj (h_kj (1 - h_kj))^2 sum_i W_ij^2 / n`` (``n``
+        the rows of the minibatch, any number of them): the same function and gradient,
+        rounded otherwise (float32 costs differ in their last digits), and 3-4x faster a
+        step at the tutorial's sizes (docs/guide/performance.md).
 
     Attributes
     ----------
@@ -201,9 +209,13 @@ class cA(TiedAutoencoder):
         (both set by :meth:`get_cost_updates`)
     """
 
+    #: the ways of computing the contraction penalty (see ``jacobian`` above)
+    JACOBIANS = ("tutorial", "factorised")
+
     def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
-                 W=None, bhid=None, bvis=None):
+                 W=None, bhid=None, bvis=None, jacobian="tutorial"):
         self.n_batchsize = checks.positive_int(n_batchsize, "n_batchsize")
+        self.jacobian = checks.one_of(jacobian, "jacobian", self.JACOBIANS)
         super().__init__(numpy_rng, input, n_visible, n_hidden, W, bhid, bvis)
 
     def get_jacobian(self, hidden, W):
@@ -217,6 +229,15 @@ class cA(TiedAutoencoder):
         return T.reshape(hidden * (1 - hidden), (self.n_batchsize, 1, self.n_hidden)) * \
             T.reshape(W, (1, self.n_visible, self.n_hidden))
 
+    def factorised_penalty(self, hidden, W):
+        """``sum(J ** 2) / n`` without the Jacobian tensor: ``J[k, i, j]**2`` is
+        ``(h_kj (1 - h_kj))**2 * W_ij**2``, so the sum over ``i`` needs only the column sums
+        of ``W**2``: O(n n_hidden + n_visible n_hidden) instead of O(n n_visible n_hidden).
+        ``n`` is the number of rows of ``hidden``."""
+        slope = hidden * (1 - hidden)
+        n = T.cast(hidden.shape[0], theano.config.floatX)
+        return T.sum(T.dot(T.sqr(slope), T.sum(T.sqr(W), axis=0))) / n
+
     def get_cost_updates(self, contraction_level, learning_rate):
         """``(cost, updates)`` of one SGD step on reconstruction + contraction.
 
@@ -226,12 +247,15 @@ class cA(TiedAutoencoder):
         _check_level(contraction_level, "contraction_level")
         y = self.get_hidden_values(self.x)
         z = self.get_reconstructed_input(y)
-        J = self.get_jacobian(y, self.W)
         self.L_rec = cross_entropy(self.x, z)
         # the squared Frobenius norm summed over the minibatch, divided by its size.  (The
         # tutorial's Python 3 port divides with `//`, a floor whose gradient is zero, which
         # silently turns the penalty off; its Python 2 original, and this, divide.)
-        self.L_jacob = T.sum(J ** 2) / self.n_batchsize
+        if self.jacobian == "tutorial":
+            J = self.get_jacobian(y, self.W)
+            self.L_jacob = T.sum(J ** 2) / self.n_batchsize
+        else:
+            self.L_jacob = self.factorised_penalty(y, self.W)
         cost = T.mean(self.L_rec) + contraction_level * T.mean(self.L_jacob)
         gparams = T.grad(cost, self.params)
         return cost, sgd_updates(self.params, gparams, learning_rate)

@@ -237,6 +237,45 @@ def test_cA_gradient_passes_verify_grad_and_the_penalty_pulls_on_W():
     assert numpy.abs(g_with - g_without).max() > 1e-4
 
 
+def test_cA_factorised_penalty_is_the_tutorials_function_and_gradient(tol):
+    """jacobian="factorised" computes sum(J**2)/n without the Jacobian tensor: the same
+    penalty, cost and gradients as the tutorial's graph (to rounding), on a minibatch of any
+    size, and a finite-difference Jacobian's penalty."""
+    x = T.matrix("x")
+    built = {}
+    for how in cA.JACOBIANS:
+        ca = cA(numpy.random.RandomState(9), input=x, n_visible=N_VISIBLE, n_hidden=N_HIDDEN,
+                n_batchsize=6, jacobian=how)
+        ca.b.set_value(floatX(numpy.linspace(-1, 1, N_HIDDEN)))
+        cost, updates = ca.get_cost_updates(contraction_level=0.3, learning_rate=0.05)
+        grads = T.grad(cost, ca.params)
+        built[how] = (ca, theano.function([x], [ca.L_jacob, cost] + grads))
+    data = inputs(n=6, seed=3)
+    tutorial, factorised = (built[how][1](data) for how in cA.JACOBIANS)
+    for a, b in zip(tutorial, factorised):
+        numpy.testing.assert_allclose(b, a, **tol)
+    assert "factorised" == built["factorised"][0].jacobian
+    # the gradient of the penalty alone is not negligible here: it differs from the
+    # reconstruction-only gradient, so the comparison above covers it
+    ca = built["factorised"][0]
+    J_fd = np_jacobian_fd(f64(ca.W), f64(ca.b), data.astype(numpy.float64))
+    numpy.testing.assert_allclose(factorised[0], (J_fd ** 2).sum() / len(data),
+                                  rtol=1e-6 if tol["rtol"] < 1e-6 else 1e-4)
+    # any number of rows: the mean over the rows given (the tutorial's graph needs n_batchsize)
+    fewer = inputs(n=4, seed=5)
+    J_fd = np_jacobian_fd(f64(ca.W), f64(ca.b), fewer.astype(numpy.float64))
+    numpy.testing.assert_allclose(built["factorised"][1](fewer)[0], (J_fd ** 2).sum() / 4,
+                                  rtol=1e-6 if tol["rtol"] < 1e-6 else 1e-4)
+
+
+def test_cA_factorised_gradient_passes_verify_grad():
+    data = theano.shared(inputs(n=3, seed=7), name="data")
+    ca = cA(numpy.random.RandomState(2), input=data, n_visible=N_VISIBLE, n_hidden=N_HIDDEN,
+            n_batchsize=3, jacobian="factorised")
+    cost, _ = ca.get_cost_updates(0.5, 0.01)
+    _verify_grad(_cost_of_params(ca, cost), ca)
+
+
 # ------------------------------------------------------------------ the SdA
 def small_sda(seed=89677, sizes=(6, 4), levels=(0.1, 0.2)):
     return SdA(numpy.random.RandomState(seed), n_ins=N_VISIBLE, hidden_layers_sizes=list(sizes),
@@ -340,6 +379,8 @@ def test_cross_entropy_is_per_example(tol):
     (lambda rng: cA(rng, n_visible=4, n_hidden=-2), ValueError, ["n_hidden", "got -2"]),
     (lambda rng: cA(rng, n_visible=4, n_hidden=3, n_batchsize=0), ValueError,
      ["n_batchsize", "got 0"]),
+    (lambda rng: cA(rng, n_visible=4, n_hidden=3, jacobian="fast"), ValueError,
+     ["jacobian must be one of tutorial, factorised, got 'fast'"]),
     (lambda rng: SdA(rng, n_ins=4, hidden_layers_sizes=[3, 0], corruption_levels=[0, 0]),
      ValueError, ["hidden_layers_sizes=[3, 0]"]),
     (lambda rng: SdA(rng, n_ins=4, hidden_layers_sizes=[3], n_outs=0, corruption_levels=[0]),
@@ -347,7 +388,7 @@ def test_cross_entropy_is_per_example(tol):
     (lambda rng: SdA(None, n_ins=4, hidden_layers_sizes=[3], corruption_levels=[0]),
      TypeError, ["numpy_rng", "None"]),
 ], ids=["dA n_visible=0", "dA numpy_rng=None", "cA n_hidden=-2", "cA n_batchsize=0",
-        "SdA a layer of 0", "SdA n_outs=0", "SdA numpy_rng=None"])
+        "cA jacobian='fast'", "SdA a layer of 0", "SdA n_outs=0", "SdA numpy_rng=None"])
 def test_bad_sizes_and_rngs_are_named(build, kind, fragments):
     with pytest.raises(kind) as info:
         build(numpy.random.RandomState(0))

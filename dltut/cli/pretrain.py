@@ -261,13 +261,21 @@ class ContractiveAutoencoder(Autoencoder):
         super().add_flags(parser, model, opt, d)
         model.add_argument("--contraction-level", type=non_negative,
                            default=d["contraction_level"], help="weight of the Jacobian penalty")
+        model.add_argument("--jacobian", choices=("tutorial", "factorised"), default="tutorial",
+                           help="how the penalty is computed: 'tutorial' sums the squares of "
+                                "the (batch, n_visible, n_hidden) Jacobian, the tutorial's "
+                                "numbers to the last digit; 'factorised' computes the same "
+                                "penalty without that tensor, about 3-4x faster a step, its "
+                                "float32 numbers rounded otherwise")
 
     def layer_name(self, args, index):
         return "cA"
 
     def memory(self, args, n_in, n_out):
         sizes, flags, extra = super().memory(args, n_in, n_out)
-        # the Jacobian: (batch, n_visible, n_hidden), a few copies
+        # the tutorial's Jacobian: (batch, n_visible, n_hidden), a few copies
+        if getattr(args, "jacobian", "tutorial") == "factorised":
+            return sizes, flags, extra
         return sizes, flags, extra + 3 * args.batch_size * n_in * args.n_hidden
 
     def layers(self, args, x, train_x, n_in):
@@ -279,7 +287,8 @@ class ContractiveAutoencoder(Autoencoder):
         index = T.lscalar("index")
         givens = {x: train_x[index * args.batch_size:(index + 1) * args.batch_size]}
         ca = cA(numpy_rng=numpy.random.RandomState(args.seed), input=x, n_visible=n_in,
-                n_hidden=args.n_hidden, n_batchsize=args.batch_size)
+                n_hidden=args.n_hidden, n_batchsize=args.batch_size,
+                jacobian=getattr(args, "jacobian", "tutorial"))
         cost, updates = ca.get_cost_updates(contraction_level=args.contraction_level,
                                             learning_rate=args.learning_rate)
         train_ca = theano.function([index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,

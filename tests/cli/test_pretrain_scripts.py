@@ -162,6 +162,8 @@ def test_logistic_cg_prints_a_validation_line_per_iteration(dataset, tmp_path):
     ("dA", ["--corruption-level", 1.5], r"--corruption-level: must be in \[0, 1\], got 1\.5"),
     ("dA", ["--corruption-level", 0.3, 0.30], "gives a level twice"),
     ("cA", ["--contraction-level", -1], r"--contraction-level: must be >= 0, got -1"),
+    ("cA", ["--jacobian", "fast"], r"--jacobian: invalid choice: 'fast'; choose one of "
+                                   r"'tutorial', 'factorised'"),
     ("logistic_cg", ["--n-epochs", 0], "must be a positive integer"),
     ("cA", ["--batch-size", 500], "larger than the training set"),
 ])
