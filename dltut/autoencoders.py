@@ -291,9 +291,10 @@ class SdA(MLP):
         at batch 1 every product is then a one-row gemm, for which OpenBLAS packs the whole
         weight matrix each time.  True: ``x`` is a ``T.row`` (broadcastable ``(True,
         False)``) and the compiled steps give it each minibatch as a row, so Theano computes
-        the products with gemv and the weight gradients with ger: the same steps, 2.5-3.5x
-        less CPU at the tutorial's sizes, but summed in another order (float32 costs and
-        parameters differ in their last digits).  Needs ``batch_size=1`` in
+        the products with gemv and the weight gradients with ger: the same steps, summed in
+        another order (float32 costs and parameters differ in their last digits), with up to
+        3x less CPU at the tutorial's sizes where OpenBLAS's one-row gemm is slow (its
+        Haswell kernels; with the SkylakeX kernels 1.0-1.5x: docs/tutorial/SdA.md).  Needs ``batch_size=1`` in
         :meth:`pretraining_functions`, :meth:`build_finetune_functions` and
         :func:`dltut.training.compile_functions` (ValueError otherwise).
 

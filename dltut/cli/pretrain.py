@@ -551,8 +551,9 @@ class StackedDenoisingAutoencoder(Stack):
                          help="how minibatches of one example (--batch-size 1) are computed: "
                               "'gemm' gives the network a matrix of one row, the tutorial's "
                               "graph and numbers to the last digit; 'gemv' gives it a row "
-                              "(SdA(row_input=True)), so Theano uses gemv and ger: 2.5-3.5x "
-                              "less CPU a step, its numbers rounded otherwise")
+                              "(SdA(row_input=True)), so Theano uses gemv and ger: up to 3x "
+                              "less CPU a step (how much depends on OpenBLAS's kernels; "
+                              "docs/tutorial/SdA.md), its numbers rounded otherwise")
 
     def check(self, parser, args):
         if getattr(args, "batch_one", "gemm") == "gemv" and args.batch_size != 1:
