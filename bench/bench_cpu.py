@@ -33,6 +33,10 @@ L1/L2, corruption, k, seed, initial weights):
 * **dltut with one OpenBLAS thread** (``--dltut-threads 1``, the default): the same dltut
   side again, ``openblas_set_num_threads(1)`` during its epochs: an extra row, not used for
   the targets (which take dltut as its scripts run it).
+* **dltut's opt-in variants** (:data:`OPT_INS`): the same side built from the script with an
+  opt-in flag that rounds otherwise than the tutorial: the cA with ``--jacobian factorised``,
+  the SdA's pre-training and fine-tuning with ``--batch-one gemv`` (each minibatch a row:
+  gemv and ger instead of one-row gemm).  Extra rows, not used for the targets.
 
 Long epochs (the SdA's 50 000 single-example steps, the cA's Jacobians, PCD-15) are timed
 over a fixed number of minibatches (``--quick``: fewer) and scaled up to the whole epoch;
@@ -106,8 +110,11 @@ MODELS = {
 #: What --models accepts: each name and what it times (the stacks: pre-training and fine-tuning).
 #: dltut's opt-in variants timed beside a model (not its default, which the targets take):
 #: side label -> the script's flags.
-OPT_INS = {"cA": {"dltut_factorised": ["--jacobian", "factorised"]}}
-OPT_IN_LABELS = {"dltut_factorised": "dltut with --jacobian factorised (opt-in)"}
+OPT_INS = {"cA": {"dltut_factorised": ["--jacobian", "factorised"]},
+           "SdA": {"dltut_gemv": ["--batch-one", "gemv"]},
+           "SdA-finetune": {"dltut_gemv": ["--batch-one", "gemv"]}}
+OPT_IN_LABELS = {"dltut_factorised": "dltut with --jacobian factorised (opt-in)",
+                 "dltut_gemv": "dltut with --batch-one gemv (opt-in)"}
 CHOICES = {"logreg": ["logreg"], "mlp": ["mlp"], "lenet": ["lenet"], "dA": ["dA"], "cA": ["cA"],
            "SdA": ["SdA", "SdA-finetune"], "rbm": ["rbm"], "DBN": ["DBN", "DBN-finetune"],
            "SdA-finetune": ["SdA-finetune"], "DBN-finetune": ["DBN-finetune"]}
@@ -358,21 +365,23 @@ class Supervised(DltutSide):
 
 
 class Stack:
-    """An SdA or DBN built by its recipe (``Stack.build``): the model, its pre-training
-    layers and its compiled fine-tuning functions, once for both of its benchmarks."""
+    """An SdA or DBN built by its recipe (``Stack.build``) from the script's flags ``argv``
+    (none: the defaults): the model, its pre-training layers and its compiled fine-tuning
+    functions, once for both of its benchmarks."""
     _built = {}
 
     @classmethod
-    def get(cls, name, data):
-        if name not in cls._built:
-            cls._built[name] = cls(name, data)
-        return cls._built[name]
+    def get(cls, name, data, argv=()):
+        key = (name, tuple(argv))
+        if key not in cls._built:
+            cls._built[key] = cls(name, data, argv)
+        return cls._built[key]
 
-    def __init__(self, name, data):
+    def __init__(self, name, data, argv=()):
         from dltut.cli import pretrain
         from dltut.cli.layerwise import sda_train_config
         recipe = pretrain.RECIPES[name]
-        _, self.args = pretrain.parse(name, [])
+        _, self.args = pretrain.parse(name, list(argv))
         n_batches = data.n_train // self.args.batch_size
         self.config = sda_train_config(self.args, n_batches, recipe.patience_epochs)
         started = time.perf_counter()
@@ -417,7 +426,7 @@ class Pretrain(DltutSide):
             self.model, _, self.layer = recipe.layer(args, x, train_x, data.n_in)
             self.family, self.k, self.persistent = "rbm", args.k, not args.cd
         else:                           # SdA, DBN: layer 0 of the stack
-            stack = Stack.get(recipe_name, data)
+            stack = Stack.get(recipe_name, data, argv)
             args = stack.args
             self.layer = stack.layers[0]
             if recipe_name == "SdA":
@@ -698,7 +707,8 @@ def bench_model(name, data, torch, thread_counts, epochs, quick, say, theano_con
     if theano_conv and getattr(dl, "kind", None) == "LeNet5":
         sides.append(("dltut_theano_conv", Supervised(name, data, "theano")))
     for label, argv in OPT_INS.get(name, {}).items():   # dltut's opt-in variants
-        sides.append((label, Pretrain(name, data, argv)))
+        sides.append((label, Supervised(name, data, stack=Stack.get(spec["recipe"], data, argv))
+                      if spec["kind"] == "finetune" else Pretrain(name, data, argv)))
     setter = openblas_threads() if dltut_threads else None
     for threads in dltut_threads if setter else ():
         sides.append(("dltut_blas%d" % threads, BlasThreads(dl, threads, setter)))

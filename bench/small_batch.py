@@ -24,13 +24,14 @@ machine (wall time includes waiting for the cores; with two threads CPU time als
 BLAS threads' spinning).  Alternating on the same model is fine for timing: both paths train
 the same parameters.
 
-``--gemv`` adds, for the batch-1 SdA steps, a prototype of the same step with the minibatch
-as a broadcastable row (``T.row``): Theano then computes the products with gemv and ger
-instead of gemm with one row.  It prints whether its costs and parameters after 20 minibatches
-equal the matrix step's bit for bit (they do not: gemv sums in another order), and its time.
-The projected SdA and DBN pre-training times at the end multiply the CPU milliseconds per
-minibatch by the tutorial's minibatches per epoch and epochs (layer 1's step stands for layer
-2's; the validation passes of fine-tuning are not counted).
+``--gemv`` adds, for the batch-1 SdA steps, the same steps built by the recipe with
+``--batch-one gemv`` (``SdA(row_input=True)``: each minibatch a broadcastable row, so Theano
+computes the products with gemv and ger instead of gemm with one row), timed through the fast
+path as ``gemv`` (to compare with ``fast``).  It prints whether their costs and parameters
+after 20 minibatches equal the default steps' bit for bit (they do not: gemv sums in another
+order) and by how much they differ.  The projected SdA and DBN pre-training times at the end
+multiply the CPU milliseconds per minibatch by the tutorial's minibatches per epoch and epochs
+(layer 1's step stands for layer 2's; the validation passes of fine-tuning are not counted).
 """
 import argparse
 import ctypes
@@ -64,12 +65,13 @@ def openblas():
     return None
 
 
-def steps(chapter, splits, datasets, which):
-    """``[(label, train_fn)]`` of one chapter, built by its script's recipe."""
+def steps(chapter, splits, datasets, which, argv=()):
+    """``[(label, train_fn)]`` of one chapter, built by its script's recipe from the script's
+    flags ``argv`` (none: the defaults)."""
     import theano.tensor as T
     from dltut.cli import pretrain
     from dltut.cli.layerwise import sda_train_config
-    _, args = pretrain.parse(chapter, [])
+    _, args = pretrain.parse(chapter, list(argv))
     recipe = pretrain.RECIPES[chapter]
     x = T.matrix("x")
     n_in = splits[0][0].shape[1]
@@ -123,55 +125,12 @@ def measure(paths, n, rounds, n_batches):
     return best
 
 
-def sda_layer0_steps(splits, datasets):
-    """SdA.py's layer-0 pre-training step (a 784-1000 dA, corruption 0.1, lr 0.001, batch 1)
-    built twice from the same seeds: with the tutorial's ``T.matrix`` minibatch (gemm with one
-    row) and with a ``T.row`` minibatch (gemv/ger).  ``(matrix_step, row_step)``."""
-    import numpy
-    import theano
-    import theano.tensor as T
-    from dltut.autoencoders import dA
-    from dltut.rbm import random_streams
-    train_x = datasets[0][0]
-    index = T.lscalar("index")
-    built = []
-    for x in (T.matrix("x"), T.row("x")):
-        rng = numpy.random.RandomState(89677)
-        da = dA(numpy_rng=rng, theano_rng=random_streams(rng), input=x, n_visible=784,
-                n_hidden=1000)
-        cost, updates = da.get_cost_updates(corruption_level=0.1, learning_rate=0.001)
-        minibatch = train_x[index:index + 1]
-        if x.broadcastable[0]:
-            minibatch = T.patternbroadcast(minibatch, (True, False))
-        built.append(theano.function([index], cost, updates=updates, givens={x: minibatch}))
-    return built
+#: The script flags of each chapter's opt-in for batch-1 steps (``--gemv``).
+GEMV_FLAGS = {"SdA": ["--batch-one", "gemv"]}
 
 
-def sda_finetune_steps(splits, datasets):
-    """SdA.py's fine-tuning step (784-1000-1000-1000-10 sigmoid MLP, lr 0.1, batch 1) with a
-    ``T.matrix`` and with a ``T.row`` minibatch, from the same weights."""
-    import numpy
-    import theano
-    import theano.tensor as T
-    from dltut.models import MLP
-    (train_x, train_y) = datasets[0]
-    index, y = T.lscalar("index"), T.ivector("y")
-    built = []
-    for x in (T.matrix("x"), T.row("x")):
-        mlp = MLP(numpy.random.RandomState(89677), x, 784, [1000, 1000, 1000], 10,
-                  activation=T.nnet.sigmoid)
-        cost = mlp.negative_log_likelihood(y)
-        updates = [(p, p - numpy.asarray(0.1, dtype=theano.config.floatX) * g)
-                   for p, g in zip(mlp.params, T.grad(cost, mlp.params))]
-        minibatch = train_x[index:index + 1]
-        if x.broadcastable[0]:
-            minibatch = T.patternbroadcast(minibatch, (True, False))
-        built.append(theano.function([index], cost, updates=updates,
-                                     givens={x: minibatch, y: train_y[index:index + 1]}))
-    return built
-
-
-GEMV_STEPS = {("SdA", "layer 0"): sda_layer0_steps, ("SdA", "finetune"): sda_finetune_steps}
+def _function(step):
+    return step.func if isinstance(step, functools.partial) else step
 
 
 def compare(chapter, label, matrix_step, row_step):
@@ -179,14 +138,15 @@ def compare(chapter, label, matrix_step, row_step):
     from the same start; the step's shared variables are copied back afterwards."""
     import numpy
     from dltut.updates import updated_shared_variables
-    saved = [[v.get_value() for v in updated_shared_variables(f)] for f in (matrix_step, row_step)]
-    costs = [[float(f(i)) for i in range(20)] for f in (matrix_step, row_step)]
-    after = [[v.get_value() for v in updated_shared_variables(f)] for f in (matrix_step, row_step)]
+    steps = (matrix_step, row_step)
+    saved = [[v.get_value() for v in updated_shared_variables(_function(f))] for f in steps]
+    costs = [[float(f(i)) for i in range(20)] for f in steps]
+    after = [[v.get_value() for v in updated_shared_variables(_function(f))] for f in steps]
     same = costs[0] == costs[1] and all(numpy.array_equal(a, b) for a, b in zip(*after))
     largest = max(float(numpy.max(numpy.abs(a - b))) for a, b in zip(*after)
                   if a.dtype.kind == "f")
-    for f, values in zip((matrix_step, row_step), saved):
-        for v, value in zip(updated_shared_variables(f), values):
+    for f, values in zip(steps, saved):
+        for v, value in zip(updated_shared_variables(_function(f)), values):
             v.set_value(value)
     return ("%s %s: the gemv step %s the gemm step's costs and parameters after 20 minibatches "
             "(largest parameter difference %.3g; mean cost %.9f vs %.9f)" % (
@@ -203,7 +163,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--gemv", action="store_true",
-                        help="also time the batch-1 SdA steps with gemv (a row minibatch)")
+                        help="also time the batch-1 SdA steps built with --batch-one gemv (a row "
+                             "minibatch: gemv and ger)")
     args = parser.parse_args(argv)
     import dltut  # noqa: F401  (Theano set-up)
     import theano
@@ -219,13 +180,18 @@ def main(argv=None):
               "%.1f" % v for v in os.getloadavg()), args.batches, args.rounds), flush=True)
     results = {}
     for chapter in args.chapters.split(","):
-        for label, fn in steps(chapter, splits, datasets, which):
+        gemv_steps = {}
+        if args.gemv and chapter in GEMV_FLAGS:
+            gemv_steps = dict(steps(chapter, splits, datasets, which, GEMV_FLAGS[chapter]))
+        chapter_steps = steps(chapter, splits, datasets, which)
+        for label, fn in chapter_steps:     # from the same start, before any step is timed
+            if label in gemv_steps:
+                print(compare(chapter, label, fn, gemv_steps[label]), flush=True)
+        for label, fn in chapter_steps:
             n_batches = len(splits[0][1]) // _batch_size(chapter)
             paths = [("plain", fn), ("fast", fast_step(fn)), ("vm", vm_only(fn))]
-            if args.gemv and (chapter, label) in GEMV_STEPS:
-                matrix_step, row_step = GEMV_STEPS[(chapter, label)](splits, datasets)
-                print(compare(chapter, label, matrix_step, row_step), flush=True)
-                paths += [("gemm-1row", matrix_step), ("gemv", row_step)]
+            if label in gemv_steps:
+                paths.append(("gemv", fast_step(gemv_steps[label])))
             for threads in map(int, args.threads.split(",")):
                 if lib is not None:
                     lib.openblas_set_num_threads(threads)
@@ -252,7 +218,7 @@ def project(results):
     step stands for layer 2's, same sizes); validation and test passes not counted."""
     for chapter, run in RUNS.items():
         for threads in (1, 2):
-            for path in ("plain", "fast"):
+            for path in ("plain", "fast", "gemv"):
                 ms = {}
                 for label, _ in run["pretraining"] + [("finetune", 0)]:
                     key = (chapter, "layer 1" if label == "layer 2" else label, threads)

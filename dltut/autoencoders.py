@@ -30,7 +30,7 @@ from theano.sandbox.rng_mrg import MRG_RandomStreams as RandomStreams
 from . import checks
 from .init import init_bound, uniform, zeros
 from .layers import ParamsMixin, as_shared_param, check_ndim
-from .models import MLP, finetune_functions
+from .models import MLP, finetune_functions, minibatch_for
 from .updates import sgd_updates, updated_shared_variables
 
 __all__ = ["cross_entropy", "TiedAutoencoder", "dA", "cA", "SdA", "random_state_variables"]
@@ -285,10 +285,23 @@ class SdA(MLP):
     n_outs : int
     corruption_levels : sequence of float
         The corruption each dA is pre-trained with (one per hidden layer), in [0, 1].
+    row_input : bool
+        Opt-in for minibatches of one example (the tutorial's ``batch_size=1``).  False (the
+        default): ``x`` is a ``T.matrix``, the tutorial's graph and numbers to the last digit;
+        at batch 1 every product is then a one-row gemm, for which OpenBLAS packs the whole
+        weight matrix each time.  True: ``x`` is a ``T.row`` (broadcastable ``(True,
+        False)``) and the compiled steps give it each minibatch as a row, so Theano computes
+        the products with gemv and the weight gradients with ger: the same steps, summed in
+        another order (float32 costs and parameters differ in their last digits), with up to
+        3x less CPU at the tutorial's sizes where OpenBLAS's one-row gemm is slow (its
+        Haswell kernels; with the SkylakeX kernels 1.0-1.5x: docs/tutorial/SdA.md).  Needs ``batch_size=1`` in
+        :meth:`pretraining_functions`, :meth:`build_finetune_functions` and
+        :func:`dltut.training.compile_functions` (ValueError otherwise).
 
     Attributes
     ----------
-    x : T.matrix("x"), y : T.ivector("y") -- the model's own symbolic input and labels
+    x : T.matrix("x") (T.row("x") with ``row_input``), y : T.ivector("y") -- the model's
+        own symbolic input and labels
     sigmoid_layers : list of HiddenLayer (``hidden_layers`` of the MLP)
     dA_layers : list of dA
     logLayer : LogisticRegression (``log_regression_layer`` of the MLP)
@@ -303,8 +316,11 @@ class SdA(MLP):
     """
 
     def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=(500, 500),
-                 n_outs=10, corruption_levels=(0.1, 0.1)):
+                 n_outs=10, corruption_levels=(0.1, 0.1), row_input=False):
         checks.random_state(numpy_rng, "numpy_rng")
+        if not isinstance(row_input, bool):
+            raise TypeError("row_input must be True or False, got %s; pass True for minibatches "
+                            "of one example computed with gemv" % checks.shown_value(row_input))
         sizes = list(checks.positive_ints(hidden_layers_sizes, "hidden_layers_sizes"))
         levels = [float(checks.unit_level(c, "each corruption level"))
                   for c in corruption_levels]
@@ -317,7 +333,9 @@ class SdA(MLP):
         if theano_rng is None:
             theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
         self.theano_rng = theano_rng
-        self.x = T.matrix("x")    # rasterized images, one per row
+        self.row_input = row_input
+        # rasterized images, one per row (one image, as a broadcastable row, with row_input)
+        self.x = T.row("x") if row_input else T.matrix("x")
         self.y = T.ivector("y")   # their labels
         super().__init__(numpy_rng, self.x, n_ins, sizes, n_outs, activation=T.nnet.sigmoid)
         self.sigmoid_layers = self.hidden_layers
@@ -334,8 +352,10 @@ class SdA(MLP):
         Each trains dA ``i`` on minibatch ``index`` of ``train_set_x`` (a shared variable of
         shape (n_examples, n_ins)) passed through the layers below it; ``corruption`` and
         ``lr`` are inputs with the tutorial's defaults.  The functions are built in layer
-        order, so the dAs' random states are made in the tutorial's order.
+        order, so the dAs' random states are made in the tutorial's order.  With
+        ``row_input``, ``batch_size`` must be 1 (ValueError otherwise).
         """
+        minibatch_for(self.x, train_set_x, batch_size)      # refuses a row_input batch > 1
         index = T.lscalar("index")
         corruption_level = T.scalar("corruption")
         learning_rate = T.scalar("lr")
@@ -348,7 +368,8 @@ class SdA(MLP):
                 inputs=[index, theano.In(corruption_level, value=0.2),
                         theano.In(learning_rate, value=0.1)],
                 outputs=cost, updates=updates,
-                givens={self.x: train_set_x[batch_begin:batch_end]},
+                givens={self.x: minibatch_for(self.x, train_set_x[batch_begin:batch_end],
+                                              batch_size)},
                 name="pretrain_layer_%d" % i))
         return pretrain_fns
 
@@ -359,13 +380,15 @@ class SdA(MLP):
         cost); ``valid_score()`` and ``test_score()`` return the error rate of every whole
         minibatch of the validation and test sets (see :func:`dltut.models.finetune_functions`).
         The supervised :class:`~dltut.training.Trainer` fine-tunes an SdA with its own
-        functions: ``compile_functions(sda, sda.x, sda.y, datasets, config)``.
+        functions: ``compile_functions(sda, sda.x, sda.y, datasets, config)``.  With
+        ``row_input``, ``batch_size`` must be 1 (ValueError otherwise).
         """
         return finetune_functions(self, datasets, batch_size, learning_rate)
 
     def __repr__(self):
         sizes = "-".join(str(n) for n in [self.n_in] + self.n_hidden + [self.n_out])
-        return "SdA(%s, corruption_levels=%s)" % (sizes, self.corruption_levels)
+        return "SdA(%s, corruption_levels=%s%s)" % (sizes, self.corruption_levels,
+                                                    ", row_input=True" if self.row_input else "")
 
 
 def random_state_variables(function, params=()):

@@ -16,7 +16,7 @@ from .updates import sgd_updates
 
 __all__ = ["MNIST_IMAGE_SHAPE", "MNIST_N_IN", "MNIST_N_CLASSES", "Classifier", "MLP", "LeNet5",
            "check_spec", "size_of", "min_side", "training_bytes", "build_model", "image_shape_of",
-           "finetune_functions"]
+           "finetune_functions", "minibatch_for"]
 
 MNIST_IMAGE_SHAPE = (28, 28)
 MNIST_N_IN = MNIST_IMAGE_SHAPE[0] * MNIST_IMAGE_SHAPE[1]
@@ -282,6 +282,25 @@ def image_shape_of(spec):
     return None
 
 
+def minibatch_for(x, rows, batch_size):
+    """``rows`` (a slice of a shared dataset, ``batch_size`` examples) as the ``givens``
+    value of the symbolic input ``x``.
+
+    For a ``T.matrix`` input, ``rows`` itself.  For a ``T.row`` input (broadcastable
+    ``(True, False)``, one example: e.g. ``SdA(row_input=True)``), the same slice declared a
+    row with ``T.patternbroadcast``, which Theano accepts in place of ``x``; a row holds one
+    example, so ``batch_size`` must be 1 (ValueError otherwise).
+    """
+    if not x.broadcastable[0]:
+        return rows
+    if batch_size != 1:
+        raise ValueError("batch_size %s does not fit the model's input %s, a T.row (one example "
+                         "per minibatch, e.g. SdA(row_input=True)); use batch_size 1, or build "
+                         "the model on a T.matrix (row_input=False)"
+                         % (batch_size, x.name or "x"))
+    return T.patternbroadcast(rows, x.broadcastable)
+
+
 def finetune_functions(model, datasets, batch_size, learning_rate):
     """The tutorial's fine-tuning functions ``(train_fn, valid_score, test_score)`` of a
     pre-trained stack (:class:`dltut.autoencoders.SdA`, :class:`dltut.rbm.DBN`).
@@ -293,7 +312,9 @@ def finetune_functions(model, datasets, batch_size, learning_rate):
     ``valid_score()`` and ``test_score()`` return the error rate of every whole minibatch of
     the validation and test sets (of ``min(batch_size, n)`` examples).  Plain Theano, as in
     the tutorial: the :class:`dltut.training.Trainer` compiles its own functions with
-    :func:`dltut.training.compile_functions`.
+    :func:`dltut.training.compile_functions`.  A model built on a ``T.row`` (one example per
+    minibatch, e.g. ``SdA(row_input=True)``) gets its minibatches as rows and needs
+    ``batch_size`` 1 (:func:`minibatch_for`).
 
     datasets : [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
         Shared variables, as :func:`dltut.data.shared_datasets` returns them.
@@ -318,7 +339,8 @@ def finetune_functions(model, datasets, batch_size, learning_rate):
 
     train_fn = theano.function(
         [index], model.finetune_cost, updates=updates,
-        givens={model.x: batch(train_x, batch_size), model.y: batch(train_y, batch_size)},
+        givens={model.x: minibatch_for(model.x, batch(train_x, batch_size), batch_size),
+                model.y: batch(train_y, batch_size)},
         name="train")
 
     def scorer(set_x, set_y, name):
@@ -326,7 +348,8 @@ def finetune_functions(model, datasets, batch_size, learning_rate):
         size = min(batch_size, n)
         score_i = theano.function(
             [index], model.errors(model.y),
-            givens={model.x: batch(set_x, size), model.y: batch(set_y, size)}, name=name)
+            givens={model.x: minibatch_for(model.x, batch(set_x, size), size),
+                     model.y: batch(set_y, size)}, name=name)
         return lambda: [score_i(i) for i in range(n // size)]
 
     return (train_fn, scorer(valid_x, valid_y, "valid"), scorer(test_x, test_y, "test"))

@@ -365,6 +365,73 @@ def test_an_SdA_finetunes_with_the_supervised_trainer():
     assert len(result.history) == 3
 
 
+def blas_ops(function):
+    """The names of the BLAS-like ops in a compiled function's graph."""
+    return {type(node.op).__name__ for node in function.maker.fgraph.toposort()
+            if any(k in type(node.op).__name__ for k in ("Gemm", "Gemv", "Ger", "Dot22"))}
+
+
+def test_SdA_row_input_trains_as_the_matrix_graph_does_but_with_gemv(tol):
+    """row_input=True: the same pre-training and fine-tuning steps as the tutorial's
+    T.matrix graph (costs and parameters to rounding), computed by gemv and ger; the
+    default graph has none of them (so this fails if the opt-in silently does nothing)."""
+    x_data = inputs(n=12, seed=4)
+    y_data = numpy.arange(12) % 3
+    built = []
+    for row_input in (False, True):
+        sda = SdA(numpy.random.RandomState(5), n_ins=N_VISIBLE, hidden_layers_sizes=[6, 4],
+                  n_outs=3, corruption_levels=[0.1, 0.2], row_input=row_input)
+        datasets = [shared_dataset(x_data, y_data), shared_dataset(x_data[:4], y_data[:4]),
+                    shared_dataset(x_data[4:8], y_data[4:8])]
+        pre = sda.pretraining_functions(datasets[0][0], batch_size=1)
+        compiled = compile_functions(sda, sda.x, sda.y, datasets,
+                                     TrainConfig(learning_rate=0.3, batch_size=1))
+        tutorial_fn = sda.build_finetune_functions(datasets, 1, 0.3)[0]
+        built.append((sda, pre, compiled, tutorial_fn))
+    (gemm, gemm_pre, gemm_ft, gemm_tut), (gemv, gemv_pre, gemv_ft, gemv_tut) = built
+    assert isinstance(gemv.x.type, T.TensorType) and gemv.x.broadcastable == (True, False)
+    assert gemm.x.broadcastable == (False, False) and "row_input=True" in repr(gemv)
+    for fn in gemv_pre + [gemv_ft.train_model, gemv_tut]:
+        ops = blas_ops(fn)
+        assert any("Gemv" in op for op in ops) and any("Ger" in op for op in ops), ops
+        assert not any("Gemm" in op or "Dot22" in op for op in ops), ops
+    for fn in gemm_pre + [gemm_ft.train_model, gemm_tut]:
+        ops = blas_ops(fn)
+        assert not any("Gemv" in op or "Ger" in op for op in ops), ops
+
+    def run(sda, pre, compiled, tutorial_fn):
+        costs = [float(pre[layer](index=k, corruption=0.3, lr=0.2))
+                 for layer in (0, 1) for k in range(6)]
+        costs += [float(compiled.train_model(k)) for k in range(6)]
+        costs += [float(tutorial_fn(k)) for k in range(6, 12)]
+        costs += [float(compiled.validate_model(k)) for k in range(4)]
+        params = sda.params + [da.b_prime for da in sda.dA_layers]
+        return costs, [p.get_value() for p in params]
+    (costs_a, params_a), (costs_b, params_b) = run(*built[0]), run(*built[1])
+    numpy.testing.assert_allclose(costs_b, costs_a, **tol)
+    assert len(params_a) == 8 and abs(params_a[-2]).max() > 0    # the layers moved
+    for a, b in zip(params_a, params_b):
+        numpy.testing.assert_allclose(b, a, **tol)
+
+
+def test_SdA_row_input_needs_minibatches_of_one():
+    x_data = inputs(n=10)
+    data = shared_dataset(x_data, numpy.arange(10) % 3)
+    sda = SdA(numpy.random.RandomState(1), n_ins=N_VISIBLE, hidden_layers_sizes=[4], n_outs=3,
+              corruption_levels=[0.1], row_input=True)
+    fix = "use batch_size 1, or build the model on a T.matrix (row_input=False)"
+    for build in (lambda: sda.pretraining_functions(data[0], batch_size=2),
+                  lambda: sda.build_finetune_functions([data] * 3, 5, 0.1),
+                  lambda: compile_functions(sda, sda.x, sda.y, [data] * 3,
+                                            TrainConfig(learning_rate=0.1, batch_size=5))):
+        with pytest.raises(ValueError) as info:
+            build()
+        assert "batch_size " in str(info.value) and fix in str(info.value), str(info.value)
+    with pytest.raises(TypeError, match="row_input must be True or False, got 'yes'"):
+        SdA(numpy.random.RandomState(1), n_ins=4, hidden_layers_sizes=[3],
+            corruption_levels=[0], row_input="yes")
+
+
 def test_cross_entropy_is_per_example(tol):
     x, z = T.matrix("x"), T.matrix("z")
     f = theano.function([x, z], cross_entropy(x, z))

@@ -18,6 +18,7 @@ import theano.tensor as T
 
 from .. import checks
 from ..init import floatX
+from ..models import minibatch_for
 from ..updates import make_velocities, momentum_updates, sgd_updates
 from .config import TrainConfig
 
@@ -120,6 +121,9 @@ def compile_functions(model, x, y, datasets, config):
     model : object with ``negative_log_likelihood(y)``, ``errors(y)``, ``y_pred``, ``params``
         and, when L1/L2 regularisation is asked for, ``L1`` and ``L2_sqr``.
     x : T.matrix, the model's symbolic input;  y : T.ivector of labels.
+        (A ``T.row`` input, one example per minibatch as in ``SdA(row_input=True)``, gets
+        its minibatches as rows and needs ``config.batch_size`` 1: see
+        :func:`dltut.models.minibatch_for`.)
     datasets : [(train_x, train_y), (valid_x, valid_y), (test_x, test_y)]
         Shared variables (x) and int32 casts of shared variables (y), as
         :func:`dltut.data.shared_dataset` returns them.
@@ -170,7 +174,8 @@ def compile_functions(model, x, y, datasets, config):
 
     train_model = theano.function(
         [index], reported, updates=updates,
-        givens={x: batch(train_x, batch_size), y: batch(train_y, batch_size)},
+        givens={x: minibatch_for(x, batch(train_x, batch_size), batch_size),
+                y: batch(train_y, batch_size)},
         name="train_model")
     errors = model.errors(y)
     scorers, counters = {}, {}
@@ -178,7 +183,8 @@ def compile_functions(model, x, y, datasets, config):
     for which, (set_x, set_y) in (("valid", (valid_x, valid_y)), ("test", (test_x, test_y))):
         size = min(batch_size, n_examples[which])
         scorers[which] = theano.function(
-            [index], errors, givens={x: batch(set_x, size), y: batch(set_y, size)},
+            [index], errors, givens={x: minibatch_for(x, batch(set_x, size), size),
+                                     y: batch(set_y, size)},
             name=which + "_model")
         if n_examples[which] % size:
             # only for a partial last batch: errors among examples [start, stop)

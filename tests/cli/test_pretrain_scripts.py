@@ -164,6 +164,9 @@ def test_logistic_cg_prints_a_validation_line_per_iteration(dataset, tmp_path):
     ("cA", ["--contraction-level", -1], r"--contraction-level: must be >= 0, got -1"),
     ("cA", ["--jacobian", "fast"], r"--jacobian: invalid choice: 'fast'; choose one of "
                                    r"'tutorial', 'factorised'"),
+    ("SdA", ["--batch-one", "gemv", "--batch-size", 20],
+     r"^SdA\.py: error: --batch-one gemv needs --batch-size 1, got --batch-size 20; use "
+     r"--batch-size 1, or drop --batch-one gemv$"),
     ("logistic_cg", ["--n-epochs", 0], "must be a positive integer"),
     ("cA", ["--batch-size", 500], "larger than the training set"),
 ])
@@ -197,6 +200,40 @@ def test_resuming_a_finished_SdA_run_trains_nothing(sda_run, tmp_path):
     for a, b in zip(before, after):
         numpy.testing.assert_array_equal(a, b)
     assert (run_dir / rundir.HISTORY).read_text() == history
+
+
+GEMV_LINE = "... each minibatch given as a row (--batch-one gemv)"
+
+
+def test_SdA_batch_one_gemv_is_kept_by_a_resumed_run(dataset, tmp_path):
+    """--batch-one gemv is saved in config.json and a resumed run keeps it (built again on a
+    row, so it says so); giving the other value on resume is refused."""
+    run_dir = tmp_path / "run"
+    code, out, err = call("SdA", ["--dataset", dataset, "--out", run_dir, "--batch-one", "gemv",
+                                  "--hidden-layers-sizes", 6, "--corruption-levels", 0.1,
+                                  "--pretraining-epochs", 1, "--training-epochs", 1,
+                                  "--batch-size", 1])
+    assert code == 0, err
+    assert GEMV_LINE in out
+    assert read_json(run_dir / rundir.CONFIG)["args"]["batch_one"] == "gemv"
+    code, out, err = call("SdA", ["--resume", run_dir, "--training-epochs", 2])
+    assert code == 0, err
+    assert GEMV_LINE in out and "resumed from" in out
+    assert read_json(run_dir / rundir.SUMMARY)["epochs"] == 2
+    assert read_json(run_dir / rundir.CONFIG)["args"]["batch_one"] == "gemv"
+    code, out, err = call("SdA", ["--resume", run_dir, "--batch-one", "gemm"])
+    assert code == 2 and '--batch-one "gemm" differs from the run\'s "gemv"' in err, err
+
+
+def test_an_SdA_run_folder_from_before_batch_one_resumes_with_the_default(sda_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(str(sda_run[0]), str(run_dir))
+    config = read_json(run_dir / rundir.CONFIG)
+    assert config["args"].pop("batch_one") == "gemm"
+    (run_dir / rundir.CONFIG).write_text(json.dumps(config))
+    code, out, err = call("SdA", ["--resume", run_dir])
+    assert code == 0, err
+    assert "already finished" in out and GEMV_LINE not in out
 
 
 # ------------------------------------------------------------------ real MNIST (slow)
