@@ -205,6 +205,7 @@ def test_resuming_a_finished_SdA_run_trains_nothing(sda_run, tmp_path):
 GEMV_LINE = "... each minibatch given as a row (--batch-one gemv)"
 
 
+@pytest.mark.slow   # three runs of the script (15-40 s); what it checks does not depend on floatX
 def test_SdA_batch_one_gemv_is_kept_by_a_resumed_run(dataset, tmp_path):
     """--batch-one gemv is saved in config.json and a resumed run keeps it (built again on a
     row, so it says so); giving the other value on resume is refused."""
