@@ -368,6 +368,14 @@ def restore_resumed(name, parser, args, argv, changeable=CHANGEABLE_ON_RESUME):
         raise CLIError("%s holds a %s run; continue it with scripts/%s.py --resume %s"
                        % (args.resume, config["experiment"], config["experiment"],
                           args.resume))
+    saved_floatx = (config.get("numerics") or {}).get("floatX")
+    if saved_floatx:
+        import theano
+        if saved_floatx != theano.config.floatX:
+            raise CLIError("%s was trained with floatX=%s and Theano has floatX=%s now; resume "
+                           "it with THEANO_FLAGS=floatX=%s" % (args.resume, saved_floatx,
+                                                               theano.config.floatX,
+                                                               saved_floatx))
     restore_settings(parser, args, argv, config, args.resume, changeable)
     args.out = args.resume
 

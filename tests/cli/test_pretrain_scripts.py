@@ -177,6 +177,21 @@ def test_bad_settings_are_one_line_and_exit_2(script, argv, pattern, dataset, tm
     assert "Traceback" not in err
 
 
+def test_resuming_under_another_floatX_is_one_line_naming_the_flag(da_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(str(da_run[0]), str(run_dir))
+    config = read_json(run_dir / rundir.CONFIG)
+    assert config["numerics"]["floatX"] == theano.config.floatX
+    other = "float64" if theano.config.floatX == "float32" else "float32"
+    config["numerics"]["floatX"] = other
+    (run_dir / rundir.CONFIG).write_text(json.dumps(config))
+    code, out, err = call("dA", ["--resume", run_dir])
+    assert code == 2, (out, err)
+    assert len(lines_of(err)) == 1 and "Traceback" not in err, err
+    assert "was trained with floatX=%s" % other in err and \
+        "THEANO_FLAGS=floatX=%s" % other in err, err
+
+
 def test_resuming_a_finished_dA_run_with_more_epochs_is_refused(da_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(str(da_run[0]), str(run_dir))
