@@ -199,8 +199,8 @@ class cA(TiedAutoencoder):
         the tutorial's numbers to the last digit.  ``"factorised"`` computes the same
         penalty without that tensor, ``sum_kj (h_kj (1 - h_kj))^2 sum_i W_ij^2 / n`` (``n``
         the rows of the minibatch, any number of them): the same function and gradient,
-        rounded otherwise (float32 costs differ in their last digits), and 3-4x faster a
-        step at the tutorial's sizes (docs/guide/performance.md).
+        rounded otherwise (float32 costs differ in their last digits), and about 10x less
+        CPU a step at the tutorial's sizes (docs/tutorial/cA.md).
 
     Attributes
     ----------
