@@ -6,6 +6,7 @@ script or notebook kernel does.
 """
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -978,3 +979,112 @@ def test_key_files_are_written_whole(tmp_path, monkeypatch):
     assert key_pkl.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.pkl"]
     assert real_open is builtins.open
+
+
+PRECOMPILED_HEADER = """
+import json, os
+import dltut, numpy, theano, theano.tensor as T
+from theano.gof import cmodule
+from dltut.compat import pch
+commands = []
+inner = cmodule.output_subprocess_Popen
+def outer(command, **params):           # the commands as Theano gives them, before dltut's
+    commands.append(list(command))
+    return inner(command, **params)
+cmodule.output_subprocess_Popen = outer
+if MODE == "broken":                     # a header that cannot compile: Theano's command again
+    def broken_build(folder, cxx, flags, run):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "dltut_pch.h"), "w") as handle:
+            handle.write("#error not a header\\n")
+        return True
+    pch._build = broken_build
+x = T.matrix("x")
+f = theano.function([x], [T.tanh(T.sin(x) * 3) + T.cos(x), T.arctan(x) ** 2 - abs(x),
+                          T.log1p(abs(x)).sum(axis=0)])
+v = numpy.linspace(-1, 1, 6).reshape(2, 3)
+got = f(v.astype(theano.config.floatX))
+want = [numpy.tanh(numpy.sin(v) * 3) + numpy.cos(v), numpy.arctan(v) ** 2 - abs(v),
+        numpy.log1p(abs(v)).sum(axis=0)]
+for a, b in zip(got, want):
+    numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+print(json.dumps({"stats": pch.STATS, "compiledir": theano.config.compiledir,
+                  "modules": [c for c in commands if pch._split(c)]}))
+"""
+
+
+def _precompiled_header_run(mode, tmp_path, env=None):
+    flags = os.environ.get("THEANO_FLAGS", "")
+    env = dict(env or {}, DLTUT_COMPILE_THREADS="1", THEANO_FLAGS=(flags + "," if flags else "")
+               + "base_compiledir=%s" % (tmp_path / "theano"))
+    done = run_fresh(PRECOMPILED_HEADER.replace("MODE", repr(mode)), env=env, cwd=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    import json
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _machine_code(command, output):
+    at = command.index("-o")
+    done = subprocess.run(command[:at + 1] + [output] + command[at + 2:], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    dump = subprocess.run(["objdump", "-d", "--no-show-raw-insn", output], capture_output=True,
+                          text=True, check=True).stdout
+    return dump.split("\n", 3)[-1]           # without the line that names the file
+
+
+def test_precompiled_header_compiles_the_same_machine_code(tmp_path):
+    """dltut.compat.pch: in a fresh compile folder the first module compiles as Theano does,
+    the second builds the precompiled header (once) and every later one uses it; a module
+    compiled with the header has the same machine code as one compiled without."""
+    from dltut.compat import pch
+    out = _precompiled_header_run("ok", tmp_path)
+    stats, modules = out["stats"], out["modules"]
+    assert stats["built"] == 1 and stats["failed"] == stats["fallback"] == 0, stats
+    ours = [c for c in modules if open(pch._split(c)[1]).read().startswith(
+        "\n".join(pch.HEADER_LINES))]
+    assert stats["used"] == len(ours) - 1 >= 2, (stats, len(ours))
+    keys = os.listdir(os.path.join(out["compiledir"], pch.FOLDER))
+    assert len(keys) == 1
+    header = os.path.join(out["compiledir"], pch.FOLDER, keys[0], "dltut_pch.h")
+    assert os.path.getsize(header + ".gch") > 1000000
+    if not shutil.which("objdump"):
+        pytest.skip("objdump (binutils) is not installed")
+    command = ours[-1]
+    at = command.index("-o") + 2
+    with_header = command[:at] + ["-include", header] + command[at:]
+    assert _machine_code(command, str(tmp_path / "plain.so")) == \
+        _machine_code(with_header, str(tmp_path / "pch.so"))
+
+
+def test_precompiled_header_that_fails_leaves_the_compile_to_theano(tmp_path):
+    out = _precompiled_header_run("broken", tmp_path)
+    stats = out["stats"]
+    assert stats["used"] == 0 and stats["fallback"] >= 2, stats
+
+
+def test_precompiled_header_off(tmp_path, monkeypatch):
+    """DLTUT_PCH=0: Theano's command goes unchanged (and nothing is run to look)."""
+    from dltut.compat import pch
+    source = tmp_path / "mod.cpp"
+    source.write_text("\n".join(pch.HEADER_LINES) + "\nint x;\n")
+    cmd = [theano.config.cxx, "-shared", "-O3", "-o", str(tmp_path / "m.so"), str(source)]
+    def run(command):
+        raise AssertionError("ran %s" % command)
+    monkeypatch.setenv("DLTUT_PCH", "0")
+    assert not pch.enabled() and pch._header_for(cmd, run) is None
+
+
+def test_precompiled_header_key_follows_flags_and_headers(tmp_path):
+    """Another flag, or a header changed in an -I folder (a new numpy), gives another key."""
+    from dltut.compat import pch
+    (tmp_path / "Python.h").write_text("/* one */\n")
+    flags = ["-O3", "-I%s" % tmp_path]
+    key = pch.pch_key("g++", flags)
+    assert key == pch.pch_key("g++", list(flags))
+    assert key != pch.pch_key("g++", ["-O2", "-I%s" % tmp_path])
+    os.utime(tmp_path / "Python.h", ns=(1, 1))
+    assert pch.pch_key("g++", flags) != key
+    cmd = ["g++", "-shared", "-g", "-O3", "-L/lib", "-o", "m.so", "mod.cpp", "-lpython3"]
+    assert pch._split(cmd) == (["-g", "-O3"], "mod.cpp")
+    assert pch._split(["g++", "--version"]) is None

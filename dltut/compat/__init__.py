@@ -20,7 +20,8 @@ Each measure records whether it is active and why (:func:`describe`, shown by
 promotion rules), :mod:`dltut.compat.scipy_shims` (scipy's moved private functions),
 :mod:`dltut.compat.scan` (the compiled ``scan``), :mod:`dltut.compat.cache_keys` (two
 bugs that kept Theano's compile cache from being reused across processes),
-:mod:`dltut.compat.probes` (Theano's compiler probes, remembered between processes) and
+:mod:`dltut.compat.probes` (Theano's compiler probes, remembered between processes),
+:mod:`dltut.compat.pch` (the headers every C module begins with, precompiled once),
 :mod:`dltut.compat.opencl` (two GPU kernels made valid OpenCL, on OpenCL devices only) and
 :mod:`dltut.compat.gpu_argmax` (the errors' argmax kept on the GPU).
 
@@ -163,11 +164,12 @@ def install():
         if _INSTALLED:
             return HOOK
         from . import (cache_keys, gpu_argmax, numpy2, numpy_shims, opencl, parallel_compile,
-                       probes, scan, scipy_shims)
+                       pch, probes, scan, scipy_shims)
         numpy_shims.register_hooks()
         cache_keys.register_hooks()
         probes.register_hooks()
         parallel_compile.register_hooks()
+        pch.register_hooks()
         numpy2.register_hooks()
         scipy_shims.register_hooks()
         scan.register_hooks()
