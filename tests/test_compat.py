@@ -1057,7 +1057,10 @@ def test_precompiled_header_compiles_the_same_machine_code(tmp_path):
         _machine_code(with_header, str(tmp_path / "pch.so"))
 
 
+@pytest.mark.slow   # the fallback does not depend on the Python: once, in the slow pass
 def test_precompiled_header_that_fails_leaves_the_compile_to_theano(tmp_path):
+    """A header that does not compile: every module is compiled again with Theano's own
+    command, and the function still works."""
     out = _precompiled_header_run("broken", tmp_path)
     stats = out["stats"]
     assert stats["used"] == 0 and stats["fallback"] >= 2, stats
