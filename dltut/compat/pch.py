@@ -133,12 +133,8 @@ def _build(folder, cxx, flags, run):
     gch = header + ".gch"
     if os.path.isfile(gch):
         return True
-    os.makedirs(folder, exist_ok=True)
-    text = "\n".join(HEADER_LINES) + "\n"
-    fd, tmp_header = tempfile.mkstemp(dir=folder, suffix=".h.tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp_header, header)
+    from ..runs.checkpoint import atomic_write
+    atomic_write(header, ("\n".join(HEADER_LINES) + "\n").encode("utf-8"))
     fd, tmp_gch = tempfile.mkstemp(dir=folder, suffix=".gch.tmp")
     os.close(fd)
     try:
