@@ -222,7 +222,7 @@ def project(results):
                 ms = {}
                 for label, _ in run["pretraining"] + [("finetune", 0)]:
                     key = (chapter, "layer 1" if label == "layer 2" else label, threads)
-                    if key in results:
+                    if path in results.get(key, {}):
                         ms[label] = results[key][path][0]
                 if len(ms) < 4:
                     continue
