@@ -101,6 +101,19 @@ def child_env():
     return env
 
 
+def recorded_for_these_kernels(recorded):
+    """``recorded``: what the tutorial's own code printed, by the OpenBLAS kernel set it ran
+    with (``{"SkylakeX": ..., "Zen": ...}``).  Each set rounds the float32 products its own
+    way, so the entry for the kernels in use (dltut's pick for this CPU, which
+    tests/conftest.py pins) is returned; without one the test is skipped, saying why."""
+    import pytest
+    core = os.environ.get("OPENBLAS_CORETYPE")
+    if core not in recorded:
+        pytest.skip("the tutorial's code's numbers were recorded with OpenBLAS's %s kernels, not "
+                    "with %r (this CPU's)" % (", ".join(recorded), core))
+    return recorded[core]
+
+
 def tutorial_numerics_env():
     """``child_env()`` with floatX=float32 and one OpenBLAS thread: the settings under which
     the tutorial's own code printed the numbers the tests compare with (two threads round

@@ -1,6 +1,5 @@
 """scripts/hmc.py, scripts/rbm.py and scripts/DBN.py, end to end on small settings."""
 import json
-import os
 import re
 import subprocess
 import sys
@@ -10,7 +9,8 @@ import numpy
 import pytest
 import theano
 
-from _cli import call, lines_of, script, tutorial_numerics_env, write_dataset
+from _cli import call, lines_of, recorded_for_these_kernels, script, tutorial_numerics_env, \
+    write_dataset
 from _processes import CtrlCAt
 
 from dltut.runs.checkpoint import load_arrays
@@ -266,9 +266,9 @@ print(numpy.mean([layer0(index=i, lr=0.01) for i in range(200)], dtype="float64"
 
 
 # What the unmodified tutorial code printed for that prefix (float32, one OpenBLAS thread), by
-# the OpenBLAS kernel set dltut picks (tests/conftest.py pins it): each set rounds the products
-# its own way.  SkylakeX: an AMD EPYC with AVX-512; Haswell and Zen (OpenBLAS's Zen target uses
-# the Haswell kernels): an AMD EPYC with AVX2 only, both sets run there (2026-12-07).
+# OpenBLAS kernel set (each rounds the products its own way).  SkylakeX: an AMD EPYC with
+# AVX-512; Haswell and Zen (OpenBLAS's Zen target uses the Haswell kernels): an AMD EPYC with
+# AVX2 only, both sets run there (2026-12-07).
 ORIGINAL_PREFIX_PRINTED = {
     "SkylakeX": ["-26.582338", "-160.77540435791016"],
     "Haswell": ["-25.584301", "-160.7754040145874"],
@@ -287,13 +287,10 @@ def test_rbm_and_dbn_draw_the_original_codes_numbers_on_mnist(mnist_path):
     in the original.)"""
     if theano.config.floatX != "float32":
         pytest.skip("the original code's numbers were printed in float32 (run in the float32 pass)")
-    core = os.environ.get("OPENBLAS_CORETYPE")
-    if core not in ORIGINAL_PREFIX_PRINTED:
-        pytest.skip("the original code's numbers were recorded with OpenBLAS's %s kernels, not "
-                    "with %r (this CPU's)" % (", ".join(ORIGINAL_PREFIX_PRINTED), core))
+    expected = recorded_for_these_kernels(ORIGINAL_PREFIX_PRINTED)
     path = mnist_path
     env = tutorial_numerics_env()
     done = subprocess.run([sys.executable, "-c", ORIGINAL_PREFIX % str(path)], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert lines_of(done.stdout) == ORIGINAL_PREFIX_PRINTED[core]
+    assert lines_of(done.stdout) == expected
