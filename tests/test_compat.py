@@ -412,6 +412,7 @@ def test_info_reports_the_measures(tmp_path):
 
 
 # --------------------------------------------------------------------------- compiled scan
+@pytest.mark.floatx
 def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     """An RNN-like recurrence over 12 steps: h_t = tanh(x_t W + h_{t-1} U + b)."""
     rng = numpy.random.RandomState(3)
@@ -435,6 +436,7 @@ def test_multistep_scan_compiles_to_c_and_matches_numpy(tol):
     assert dict((n, a) for n, a, _, _ in compat.describe())["compiled scan"] is True
 
 
+@pytest.mark.floatx
 def test_scan_gradient_through_compiled_scan(tol):
     """The gradient of a scan is a scan too (mit_mot outputs): compiled, and equal to the
     gradient of the unrolled loop."""
@@ -451,6 +453,7 @@ def test_scan_gradient_through_compiled_scan(tol):
     numpy.testing.assert_allclose(g(*args), g_unrolled(*args), **tol)
 
 
+@pytest.mark.floatx
 def test_scan_falls_back_to_python_with_one_warning(monkeypatch, capfd):
     """When the extension cannot be built: one line on stderr, Python scan, same results."""
     package = theano.scan_module
@@ -510,6 +513,7 @@ CONSTANT_DTYPES = [
 ]
 
 
+@pytest.mark.floatx
 @pytest.mark.parametrize("value, dtype", CONSTANT_DTYPES)
 def test_constant_dtypes_as_with_numpy_1(value, dtype):
     got = T.constant(value).dtype
@@ -518,6 +522,7 @@ def test_constant_dtypes_as_with_numpy_1(value, dtype):
     assert got == dtype
 
 
+@pytest.mark.floatx
 def test_float64_graph_keeps_python_floats_exact():
     x = T.dvector("x")
     f = theano.function([x], x * 0.1)
@@ -527,6 +532,7 @@ def test_float64_graph_keeps_python_floats_exact():
     assert (x * 0.1).dtype == "float64"
 
 
+@pytest.mark.floatx
 def test_integer_constants_keep_the_variable_dtype():
     i = T.ivector("i")
     assert (i + 300).dtype == "int32"
@@ -536,6 +542,7 @@ def test_integer_constants_keep_the_variable_dtype():
     numpy.testing.assert_array_equal(f(numpy.array([1, -5], dtype="int32")), [301, 295])
 
 
+@pytest.mark.floatx
 def test_exact_autocast_matches_the_table():
     from theano.scalar.basic import autocast_float, autocast_int
     for value, dtype in CONSTANT_DTYPES:
@@ -576,6 +583,7 @@ def _data(shape, seed=0, low=-1.0, high=1.0):
     return numpy.random.RandomState(seed).uniform(low, high, shape).astype(FLOATX)
 
 
+@pytest.mark.floatx
 def test_elemwise_c_vs_python(ctol):
     x, y = T.matrix("x"), T.matrix("y")
     v = T.vector("v")
@@ -584,6 +592,7 @@ def test_elemwise_c_vs_python(ctol):
     _compare_c_and_python([x, y, v], outs, [_data((5, 4)), _data((5, 4), 1), _data(4, 2)], *ctol)
 
 
+@pytest.mark.floatx
 def test_reductions_c_vs_python(ctol):
     x = T.matrix("x")
     outs = [x.sum(axis=0), x.sum(axis=1), x.mean(), x.max(axis=1), T.argmax(x, axis=1),
@@ -592,6 +601,7 @@ def test_reductions_c_vs_python(ctol):
     _compare_c_and_python([x], outs, [_data((7, 5))], *ctol)
 
 
+@pytest.mark.floatx
 def test_blas_and_a_gradient_c_vs_python(ctol):
     """dot (Gemm/Dot22), matrix-vector (Gemv) and the outer-product update (Ger)."""
     a, b = T.matrix("a"), T.matrix("b")
@@ -602,6 +612,7 @@ def test_blas_and_a_gradient_c_vs_python(ctol):
                           [_data((6, 5)), _data((5, 3), 1), _data(6, 2), _data(5, 3)], *ctol)
 
 
+@pytest.mark.floatx
 def test_softmax_and_cross_entropy_c_vs_python(ctol):
     """The tutorial's negative log-likelihood (fused into one C op when optimised), its
     gradient, categorical and binary cross-entropy."""
@@ -616,6 +627,7 @@ def test_softmax_and_cross_entropy_c_vs_python(ctol):
     _compare_c_and_python([z, W, y], outs, [_data((5, 4)), _data((4, 3), 1), labels], *ctol)
 
 
+@pytest.mark.floatx
 def test_subtensor_and_advanced_inc_subtensor_c_vs_python(ctol):
     x, y = T.matrix("x"), T.matrix("y")
     idx = T.ivector("idx")
@@ -625,6 +637,7 @@ def test_subtensor_and_advanced_inc_subtensor_c_vs_python(ctol):
     _compare_c_and_python([x, y, idx], outs, [_data((5, 3)), _data((4, 3), 1), index], *ctol)
 
 
+@pytest.mark.floatx
 def test_conv2d_and_gradients_c_vs_python(ctol):
     x, w = T.tensor4("x"), T.tensor4("w")
     out = T.nnet.conv2d(x, w)
@@ -633,6 +646,7 @@ def test_conv2d_and_gradients_c_vs_python(ctol):
     _compare_c_and_python([x, w], outs, [_data((2, 3, 9, 8)), _data((4, 3, 3, 2), 1)], *ctol)
 
 
+@pytest.mark.floatx
 def test_pooling_c_vs_python(ctol):
     x = T.tensor4("x")
     pooled = pool_2d(x, (2, 2), ignore_border=True)
@@ -641,6 +655,7 @@ def test_pooling_c_vs_python(ctol):
     _compare_c_and_python([x], outs, [_data((2, 3, 7, 6))], *ctol)
 
 
+@pytest.mark.floatx
 def test_ifelse_c_vs_python(ctol):
     a, b = T.matrix("a"), T.matrix("b")
     c = T.scalar("c")
@@ -651,6 +666,7 @@ def test_ifelse_c_vs_python(ctol):
                               *ctol)
 
 
+@pytest.mark.floatx
 def test_mrg_random_c_vs_python():
     """The generator the tutorial's autoencoders and RBMs use: same seed, same draws (binomial
     draws and float64 uniforms to the last bit; the rest within rounding)."""
@@ -681,6 +697,7 @@ def test_mrg_random_c_vs_python():
                 numpy.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.floatx
 def test_gibbs_chain_scan_c_vs_python(ctol):
     """An RBM-style Gibbs chain: scan over 4 steps of sigmoid + MRG binomial sampling."""
     rng = numpy.random.RandomState(0)

@@ -589,3 +589,53 @@ def test_shares_split_the_test_files_and_all_run_the_compat_tests():
                           "-p", "no:cacheprovider", "--share", "3/2"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode != 0 and "--share '3/2': give K/N with 1 <= K <= N" in out.stderr
+
+
+def _compat_tests_by_floatx_use():
+    """``{test name: (reads floatX, marked floatx)}`` for tests/test_compat.py: a test reads
+    floatX when its body names FLOATX or ``floatX``, calls a module helper that does, or
+    takes the ``tol``/``ctol`` fixtures (tolerances by floatX)."""
+    import ast
+    tree = ast.parse(open(os.path.join(ROOT, "tests", "test_compat.py")).read())
+
+    def names(node):
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
+               {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    helpers = {f.name for f in functions if not f.name.startswith("test_")
+               and names(f) & {"FLOATX", "floatX"}}
+    found = {}
+    for f in functions:
+        if not f.name.startswith("test_"):
+            continue
+        reads = bool(names(f) & ({"FLOATX", "floatX"} | helpers)
+                     or {a.arg for a in f.args.args} & {"tol", "ctol"})
+        marked = any(isinstance(d, ast.Attribute) and d.attr == "floatx"
+                     for d in f.decorator_list)
+        found[f.name] = (reads, marked)
+    return found
+
+
+def test_the_compat_tests_that_read_floatx_are_the_ones_marked_floatx():
+    """make test runs tests/test_compat.py once more in float32 on the Python with numpy 2,
+    only the tests marked ``floatx`` (tools/run_tests.py's COMPAT): a compat test whose
+    result depends on floatX must carry the mark, and one that does not need not run twice."""
+    found = _compat_tests_by_floatx_use()
+    assert len(found) > 40
+    unmarked = sorted(name for name, (reads, marked) in found.items() if reads and not marked)
+    assert not unmarked, "read floatX but are not marked floatx: %s" % unmarked
+    marked = {name for name, (_, m) in found.items() if m}
+    assert {"test_elemwise_c_vs_python", "test_constant_dtypes_as_with_numpy_1",
+            "test_mrg_random_c_vs_python", "test_scan_gradient_through_compiled_scan"} <= marked
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import run_tests
+    finally:
+        sys.path.remove(os.path.join(ROOT, "tools"))
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                          "-p", "no:cacheprovider"] + run_tests.COMPAT,
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    collected = {line.split("::")[1].split("[")[0] for line in out.stdout.splitlines()
+                 if "::" in line}
+    assert collected == marked

@@ -8,7 +8,7 @@ SELECTION ``full`` (the default) runs the whole suite, ``fast`` all but the slow
 end-to-end runs (see :data:`FAST`), ``slow`` only those (:data:`SLOW`; ``fast`` and ``slow``
 together are ``full``, in two passes that can run side by side), ``sample`` the fast tests
 with each parametrized test's first parameter set only (see :data:`SAMPLE`), ``compat`` the
-compatibility layer's tests alone (:data:`COMPAT`); ``sample:K/N`` the K-th of N shares of those test
+compatibility layer's floatX-dependent tests alone (:data:`COMPAT`); ``sample:K/N`` the K-th of N shares of those test
 files (conftest's --share: N passes on N Pythons split the files between them, each also
 running the compatibility layer's tests).  Passes are started longest
 first on ``DLTUT_TEST_LANES`` lanes (default: the number of cores, at most the number of
@@ -40,8 +40,12 @@ FAST = ["-m", "not slow"]
 #: The other half of ``full``: the slow tests alone.
 SLOW = ["-m", "slow"]
 
-#: The compatibility layer's own tests (what differs between Pythons and numpy versions).
-COMPAT = ["tests/test_compat.py"]
+#: The compatibility layer's tests whose results depend on floatX (marked ``floatx``: the
+#: constants' dtypes, the C code against the Python code, the compiled scan), for a pass in
+#: the other floatX on a Python whose shares run tests/test_compat.py whole.  The rest of
+#: that file (the start-up hook, the import graph, the compile cache, the precompiled
+#: header) does not depend on floatX, and is not run twice on one Python.
+COMPAT = ["tests/test_compat.py", "-m", "floatx"]
 
 #: What runs on the other Pythons: the fast tests, each test function once (its first
 #: parameter set; tests/conftest.py's --one-variant).  The compatibility layer's own tests
