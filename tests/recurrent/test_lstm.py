@@ -287,17 +287,10 @@ def training_lines(lines):
 
 @pytest.mark.slow
 def test_script_trains_and_resumes_after_an_interrupt(tiny_file, tmp_path, capsys, monkeypatch):
-    straight = tmp_path / "straight"
-    code, lines, err = run_script(["--dataset", tiny_file, "--max-epochs", "2",
-                                   "--out", str(straight)] + SMALL_FLAGS, capsys)
-    assert code == 0, err
-    assert "Training took" in err
-    want = training_lines(lines)
-    assert want[0].startswith("Epoch  0 Update  1 Cost  0.69") and "Seen 144 samples" in want
-    assert (straight / "best_model.npz").is_file() and (straight / "summary.json").is_file()
-
-    # a Ctrl-C at update 7 (mid-epoch) of a one-epoch run, then --resume for two epochs:
-    # the same lines as the straight run
+    """A Ctrl-C at update 7 (mid-epoch) of a one-epoch run, then --resume for two epochs:
+    the lines of a run never interrupted, which are the tutorial code's (TUTORIAL_CODE,
+    below; test_first_updates_print_the_tutorial_codes_numbers runs that straight run)."""
+    want = TUTORIAL_CODE[FLOATX]
     stopped = tmp_path / "stopped"
     from dltut.training import sequences
 
@@ -311,11 +304,15 @@ def test_script_trains_and_resumes_after_an_interrupt(tiny_file, tmp_path, capsy
     code, first, err = run_script(["--dataset", tiny_file, "--max-epochs", "1",
                                    "--out", str(stopped)] + SMALL_FLAGS, capsys)
     assert code == 130 and "--resume" in err and err.count("\n") == 1, err
+    assert not (stopped / "summary.json").exists()
     monkeypatch.setattr(sequences.SequenceTrainer, "_say", original)
     code, second, err = run_script(["--resume", str(stopped), "--max-epochs", "2"], capsys)
     assert code == 0, err
+    assert "Training took" in err
     assert "resumed at epoch 0, update 7" in second
+    assert training_lines(first)[-1] == "Epoch  0 Update  7 Cost  " + want[7].split()[-1]
     assert training_lines(first) + training_lines(second) == want
+    assert (stopped / "best_model.npz").is_file() and (stopped / "summary.json").is_file()
 
 
 def test_script_refuses_bad_input_in_one_line(tmp_path, capsys):
