@@ -107,7 +107,7 @@ lenet: data
 # 1.26). Every fast test thus runs in both
 # floatX, on two Pythons. Without another Python the float64 pass runs here. That keeps make
 # test within 25 minutes on a fresh 2-core AVX-512 machine (23 min); the AVX2-only one takes
-# 31 min, nearly all of it compiling (docs/guide/setup.md, "The tests").
+# 31-32 min, most of it compiling (docs/guide/setup.md, "The tests").
 # DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs everything everywhere.
 # The float64 shares are queued last share first: the lane that frees first (the slow pass's)
 # takes it, and with the test files dealt out as they are it holds the most tests (417 to 278
