@@ -547,12 +547,18 @@ def test_one_variant_keeps_the_first_parameter_set_of_each_test():
     assert sorted(one) == sorted(firsts.values())
 
 
-def test_run_tests_reads_each_pass_and_fails_when_one_fails(tmp_path):
+def _run_tests_module():
+    """tools/run_tests.py, loaded as a module (tools/ is not a package)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("run_tests", os.path.join(ROOT, "tools",
                                                                          "run_tests.py"))
     run_tests = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_tests)
+    return run_tests
+
+
+def test_run_tests_reads_each_pass_and_fails_when_one_fails(tmp_path):
+    run_tests = _run_tests_module()
     for line, summary in [("839 passed, 1 skipped in 380.00s (0:06:20)", "839 passed, 1 skipped"),
                           ("===== 2 failed, 837 passed in 1.5s =====", "2 failed, 837 passed"),
                           ("no tests ran in 0.01s", "no tests ran"),
@@ -627,13 +633,8 @@ def test_the_compat_tests_that_read_floatx_are_the_ones_marked_floatx():
     marked = {name for name, (_, m) in found.items() if m}
     assert {"test_elemwise_c_vs_python", "test_constant_dtypes_as_with_numpy_1",
             "test_mrg_random_c_vs_python", "test_scan_gradient_through_compiled_scan"} <= marked
-    sys.path.insert(0, os.path.join(ROOT, "tools"))
-    try:
-        import run_tests
-    finally:
-        sys.path.remove(os.path.join(ROOT, "tools"))
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
-                          "-p", "no:cacheprovider"] + run_tests.COMPAT,
+                          "-p", "no:cacheprovider"] + _run_tests_module().COMPAT,
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     collected = {line.split("::")[1].split("[")[0] for line in out.stdout.splitlines()
