@@ -104,8 +104,8 @@ lenet: data
 # cache like every venv; --share K/N), each share also running the compatibility layer's
 # tests whole; and those of the compatibility tests whose results depend on floatX again in
 # float32 on the newest other Python (the one with numpy 2; the others have this Python's numpy
-# 1.26). Every fast test thus runs in both
-# floatX, on two Pythons. Without another Python the float64 pass runs here. That keeps make
+# 1.26). Every fast test thus runs in both floatX, on two Pythons. Without another Python the
+# float64 pass runs here. That keeps make
 # test within 25 minutes on a fresh 2-core AVX-512 machine (23 min); the AVX2-only one takes
 # 31-32 min, most of it compiling (docs/guide/setup.md, "The tests").
 # DLTUT_TEST_LANES=1 runs one pass after another; test-pythons runs everything everywhere.
